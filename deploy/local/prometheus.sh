@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Prometheus (Debian's package) on 127.0.0.1, scraping the local exporter and worker with the
+# project's rules. Its configuration is rendered from deploy/prometheus/prometheus.local.yml.
+# ROI_PROMETHEUS_EVAL_INTERVAL shortens rule evaluation (tests); the rules are never edited.
+#   usage: deploy/local/prometheus.sh start|stop|status|reload
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+DIR="$STATE_DIR/prometheus"
+URL="http://127.0.0.1:$PROMETHEUS_PORT"
+
+ready() { curl -fsS "$URL/-/ready" >/dev/null; }
+
+render_config() {
+    sed -e "s/@EXPORTER_PORT@/$EXPORTER_PORT/g" -e "s/@WORKER_PORT@/$WORKER_PORT/g" \
+        -e "s/@EVAL_INTERVAL@/${ROI_PROMETHEUS_EVAL_INTERVAL:-15s}/g" \
+        -e "s/@SCRAPE_INTERVAL@/${ROI_PROMETHEUS_SCRAPE_INTERVAL:-15s}/g" \
+        -e "s:@RULES_DIR@:$ROOT/deploy/prometheus/rules:g" \
+        "$ROOT/deploy/prometheus/prometheus.local.yml" >"$DIR/prometheus.yml"
+    promtool check config "$DIR/prometheus.yml" >"$DIR/check.log" 2>&1 \
+        || { cat "$DIR/check.log" >&2; die "prometheus: invalid configuration"; }
+}
+
+start() {
+    if pid_alive prometheus && ready; then
+        say "prometheus: already running on $URL"
+        return 0
+    fi
+    command -v prometheus >/dev/null || die "prometheus: not found; run deploy/local/install.sh"
+    mkdir -p "$DIR/data"
+    render_config
+    setsid nohup prometheus --config.file="$DIR/prometheus.yml" \
+        --storage.tsdb.path="$DIR/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+        --web.enable-lifecycle --web.console.templates=/dev/null \
+        --web.console.libraries=/dev/null >"$DIR/prometheus.log" 2>&1 </dev/null &
+    echo $! >"$DIR/prometheus.pid"
+    wait_until 60 "prometheus" ready || { tail -n 20 "$DIR/prometheus.log" >&2; exit 1; }
+    say "prometheus: ready on $URL (log: $DIR/prometheus.log)"
+}
+
+reload() {
+    render_config
+    curl -fsS -X POST "$URL/-/reload" >/dev/null || die "prometheus: reload failed"
+}
+
+status() {
+    if ready; then echo "prometheus: running, $URL"; else echo "prometheus: stopped"; return 3; fi
+}
+
+case "${1:-}" in
+    start) start ;;
+    stop) stop_pid prometheus ;;
+    status) status ;;
+    reload) reload ;;
+    *) say "usage: $0 start|stop|status|reload"; exit 2 ;;
+esac
