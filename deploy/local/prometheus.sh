@@ -15,6 +15,7 @@ render_config() {
     sed -e "s/@EXPORTER_PORT@/$EXPORTER_PORT/g" -e "s/@WORKER_PORT@/$WORKER_PORT/g" \
         -e "s/@EVAL_INTERVAL@/${ROI_PROMETHEUS_EVAL_INTERVAL:-15s}/g" \
         -e "s/@SCRAPE_INTERVAL@/${ROI_PROMETHEUS_SCRAPE_INTERVAL:-15s}/g" \
+        -e "s/@PROMETHEUS_PORT@/$PROMETHEUS_PORT/g" \
         -e "s:@RULES_DIR@:$ROOT/deploy/prometheus/rules:g" \
         "$ROOT/deploy/prometheus/prometheus.local.yml" >"$DIR/prometheus.yml"
     promtool check config "$DIR/prometheus.yml" >"$DIR/check.log" 2>&1 \

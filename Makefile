@@ -1,0 +1,58 @@
+# roi-metrics: `make demo` to see it run, `make test` to check it. `make help` lists the rest.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install stack-up stack-down stack-status lint format schemas test test-unit demo clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	deploy/local/install.sh
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -U pip
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	touch $@
+
+install: $(STAMP) ## Install system packages (Debian) and the Python environment
+
+stack-up: install ## Start Kafka, Redis and Prometheus on 127.0.0.1 (idempotent)
+	deploy/local/stack.sh up
+
+stack-down: ## Stop the local stack
+	deploy/local/stack.sh down
+
+stack-status: ## Say what runs where
+	@deploy/local/stack.sh status
+
+lint: install ## ruff, ruff format --check, mypy --strict
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+	$(BIN)/mypy service
+
+format: install ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix service tests bench
+	$(BIN)/ruff format service tests bench
+
+schemas: install ## Regenerate schemas/ from the contract models
+	$(BIN)/python -m service.schemagen
+
+test-unit: install ## The pure tests only (seconds, no services)
+	$(BIN)/pytest -q tests/unit
+
+test: install lint stack-up ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus)
+	$(BIN)/pytest -q -p no:cacheprovider tests
+
+demo: install stack-up ## Start the stack and say what runs where
+	@echo
+	@deploy/local/stack.sh status
+	@echo
+	@echo "Cost card: $$($(BIN)/roi-metrics config check deploy/costs.toml | head -1)"
+	@echo "Stop everything with: make stack-down"
+
+clean: stack-down ## Stop the stack and delete its state (Kafka data, Redis AOF, jar cache)
+	rm -rf .state

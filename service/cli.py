@@ -1,0 +1,73 @@
+"""The `roi-metrics` command line.
+
+Exit codes: 0 ok, 1 failure, 2 bad usage or bad configuration. A mistake a user can make gets
+one line saying what, where and how to fix it, never a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from service import __version__
+from service.domain.costcard import CostCardError, load_cost_card
+
+EXIT_FAILURE = 1
+EXIT_BAD_CONFIG = 2
+
+app = typer.Typer(
+    name="roi-metrics",
+    help="Live return on investment of AI customer support.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Check configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"roi-metrics {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Live return on investment of AI customer support."""
+
+
+@config_app.command("check")
+def config_check(
+    cost_card: Annotated[Path, typer.Argument(help="The cost card (TOML) to validate.")],
+) -> None:
+    """Validate a cost card and summarise it; exit 2 with one line if it is wrong."""
+    try:
+        card = load_cost_card(cost_card)
+    except CostCardError as error:
+        err.print(f"error: {error}", markup=False)
+        raise typer.Exit(EXIT_BAD_CONFIG) from None
+    program = card.program
+    one_off = sum(cost.amount_micros for cost in program.one_off) / 1_000_000
+    monthly = (program.subscription_per_month_micros + program.optimisation_per_month_micros) / 1e6
+    out.print(f"{cost_card}: ok", markup=False)
+    out.print(
+        f"  currency {card.currency}, go-live {program.go_live}, target ROI {card.target_roi}\n"
+        f"  recurring {monthly:,.2f}/month, one-off {one_off:,.2f} over "
+        f"{program.amortize_months} months\n"
+        f"  channels priced: {', '.join(sorted(card.human_cost_per_resolution))}",
+        markup=False,
+    )
+
+
+def main() -> None:
+    app()

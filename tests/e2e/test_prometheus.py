@@ -1,0 +1,39 @@
+"""The real Prometheus of the local stack answers queries through its HTTP API."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.parse
+import urllib.request
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def query(base: str, expression: str) -> list[dict[str, object]]:
+    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expression})}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    result: list[dict[str, object]] = body["data"]["result"]
+    return result
+
+
+def test_prometheus_evaluates_promql(prometheus: str) -> None:
+    [sample] = query(prometheus, "vector(2) * 21")
+    assert sample["value"][1] == "42"  # type: ignore[index]
+
+
+def scrape_jobs(base: str) -> set[str]:
+    with urllib.request.urlopen(f"{base}/api/v1/targets", timeout=10) as response:
+        targets = json.load(response)["data"]["activeTargets"]
+    return {target["labels"]["job"] for target in targets}
+
+
+def test_prometheus_has_the_project_scrape_jobs(prometheus: str) -> None:
+    deadline = time.monotonic() + 30  # targets are discovered shortly after start
+    while not (jobs := scrape_jobs(prometheus)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert jobs == {"roi-exporter", "roi-worker", "prometheus"}

@@ -1,0 +1,47 @@
+"""docker-compose.yml stays valid and consistent with the local stack."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    result = subprocess.run(
+        [str(checker), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kafka_image_matches_the_pinned_broker_version() -> None:
+    pom = (ROOT / "deploy/local/kafka/pom.xml").read_text()
+    version = re.search(r"<kafka.version>(.+)</kafka.version>", pom)
+    assert version is not None
+    assert COMPOSE["services"]["kafka"]["image"] == f"apache/kafka:{version.group(1)}"
+
+
+def test_every_service_that_others_wait_for_has_a_healthcheck() -> None:
+    services = COMPOSE["services"]
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert condition == {"condition": "service_healthy"}, (name, dependency)
+            assert "healthcheck" in services[dependency], dependency
+
+
+def test_mounted_files_exist_and_ports_bind_to_loopback() -> None:
+    for name, service in COMPOSE["services"].items():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./"):
+                assert (ROOT / source).exists(), (name, source)
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), (name, port)

@@ -1,0 +1,113 @@
+"""The cost card: a valid one loads exactly; a bad one is refused with one line naming the
+file, the field and the problem (and `roi-metrics config check` exits 2)."""
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.domain.costcard import CostCardError, load_cost_card, parse_cost_card
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = (ROOT / "deploy" / "costs.toml").read_text()
+
+
+def test_the_contract_example_loads_exactly() -> None:
+    card = load_cost_card(ROOT / "deploy" / "costs.toml")
+    assert card.currency == "USD"
+    assert card.target_roi == 1.0
+    assert card.program.go_live == dt.date(2026, 1, 15)
+    assert card.program.subscription_per_month_micros == 2_000_000_000
+    assert card.program.optimisation_per_month_micros == 1_500_000_000
+    assert card.program.amortize_months == 12
+    assert [(c.name, c.amount_micros) for c in card.program.one_off] == [
+        ("setup", 12_000_000_000),
+        ("training", 4_000_000_000),
+    ]
+    assert card.human_cost_per_resolution_micros("whatsapp") == 5_000_000
+    assert card.human_cost_per_resolution_micros("discord") == 6_500_000
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'subscription_per_month = "2000"',
+            'subscription_per_month = "-2000"',
+            "program.subscription_per_month: amount must not be negative, got '-2000'",
+        ),
+        (
+            "amortize_months = 12",
+            "amortize_months = 12\nmonths = 3",
+            "program.months: unknown key (allowed: amortize_months, go_live, one_off, "
+            "optimisation_per_month, subscription_per_month)",
+        ),
+        (
+            'go_live = "2026-01-15"',
+            'go_live = "2026-13-01"',
+            "program.go_live: must be a date (YYYY-MM-DD), got '2026-13-01'",
+        ),
+        ('go_live = "2026-01-15"', "go_live = 2026-01-15", None),  # a TOML date is fine too
+        (
+            'go_live = "2026-01-15"',
+            "go_live = 2026-01-15T10:00:00Z",
+            "program.go_live: must be a date (YYYY-MM-DD), not a date-time",
+        ),
+        ('go_live = "2026-01-15"', "", "program.go_live: missing"),
+        ('currency = "USD"', 'currency = "usd"', "currency: must be an ISO 4217 code"),
+        (
+            "amortize_months = 12",
+            "amortize_months = 0",
+            "program.amortize_months: must be a whole number >= 1, got 0",
+        ),
+        (
+            'amount = "4000"',
+            'amount = "4000.1234567"',
+            "program.one_off[1].amount: amount has more than 6 decimal places",
+        ),
+        ("[channels.whatsapp]", "[channels.WhatsApp]", "channels.WhatsApp: not a channel name"),
+        ("[channels.default]", "[channels.web]", "channels.default: missing"),
+        ("target_roi = 1.0", 'target_roi = "high"', "target_roi: must be a number, got 'high'"),
+        ('currency = "USD"', 'currency = "USD', "not valid TOML: "),
+    ],
+)
+def test_bad_cards_are_refused_with_one_line(old: str, new: str, message: str | None) -> None:
+    assert old in GOOD
+    text = GOOD.replace(old, new, 1)
+    if message is None:
+        parse_cost_card(text, Path("costs.toml"))
+        return
+    with pytest.raises(CostCardError) as caught:
+        parse_cost_card(text, Path("costs.toml"))
+    line = str(caught.value)
+    assert line.startswith("costs.toml: ")
+    assert message in line
+    assert "\n" not in line
+
+
+def test_config_check_exits_2_with_one_line(tmp_path: Path) -> None:
+    card = tmp_path / "costs.toml"
+    card.write_text(GOOD.replace('amount = "12000"', 'amount = "-1"'))
+    result = CliRunner().invoke(app, ["config", "check", str(card)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"error: {card}: program.one_off[0].amount: amount must not be negative, got '-1'\n"
+    )
+
+
+def test_config_check_of_a_missing_file(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["config", "check", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2
+    assert (
+        result.stderr
+        == f"error: {tmp_path / 'nope.toml'}: cannot read: No such file or directory\n"
+    )
+
+
+def test_config_check_of_a_good_card() -> None:
+    result = CliRunner().invoke(app, ["config", "check", str(ROOT / "deploy" / "costs.toml")])
+    assert result.exit_code == 0
+    assert "currency USD, go-live 2026-01-15, target ROI 1.0" in result.stdout
+    assert "recurring 3,500.00/month, one-off 16,000.00 over 12 months" in result.stdout
