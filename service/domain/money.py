@@ -8,10 +8,11 @@ from fractions import Fraction
 from typing import Final
 
 MICROS_PER_UNIT: Final = 1_000_000
-MAX_AMOUNT_UNITS: Final = 10**12
+MAX_AMOUNT_UNITS: Final = 10**9
+"""Largest accepted single amount: 10^15 micro-units, so 9,000 of them still fit in the
+signed 64-bit integers Redis sums in (an overflow there would abort an apply midway)."""
 DECIMAL_STRING: Final = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 """A decimal written plainly: digits, an optional fraction; no exponent, no spaces."""
-"""Largest accepted single amount; keeps every sum far inside Redis's signed 64-bit range."""
 
 
 class AmountError(ValueError):

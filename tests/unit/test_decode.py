@@ -175,14 +175,15 @@ def test_times_keep_microseconds_and_offsets() -> None:
     assert event.time_micros == NOW - 61 * 1_000_000 + 123_456  # truncated, never rounded up
 
 
-def test_amounts_from_json_numbers_are_exact() -> None:
+def test_json_numbers_are_read_as_decimals_not_floats() -> None:
     data = {"amount": "AMOUNT", "currency": "USD", "category": "ai_usage"}
-    record = json.dumps(ce("support.cost.recorded", data=data)).replace(
-        '"AMOUNT"',
-        "123456789012.123456",  # 18 digits: more than a float holds
-    )
-    [event] = decode(record.encode()).events
-    assert event.amount_micros == 123_456_789_012_123_456
+    record = json.dumps(ce("support.cost.recorded", data=data))
+    # a float reads 1.00000000000000001 as 1.0; as a decimal it has 17 places: refused
+    too_precise = record.replace('"AMOUNT"', "1.00000000000000001").encode()
+    [(reason, message)] = [(r.reason, r.message) for r in decode(too_precise).rejections]
+    assert (reason, "more than 6 decimal places" in message) == (R.INVALID_DATA, True)
+    [event] = decode(record.replace('"AMOUNT"', "987654321.987654").encode()).events
+    assert event.amount_micros == 987_654_321_987_654
 
 
 def test_unknown_attributes_and_data_fields_are_ignored() -> None:
