@@ -10,10 +10,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 
 from service import __version__
-from service.domain.costcard import CostCardError, load_cost_card
+from service.domain.costcard import CostCard, CostCardError, load_cost_card
+from service.settings import Settings
 
 EXIT_FAILURE = 1
 EXIT_BAD_CONFIG = 2
@@ -67,6 +69,61 @@ def config_check(
         f"  channels priced: {', '.join(sorted(card.human_cost_per_resolution))}",
         markup=False,
     )
+
+
+def _fail(message: str, code: int = EXIT_BAD_CONFIG) -> typer.Exit:
+    err.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; one line and exit 2 when one is wrong."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = (
+            "ROI_" + "_".join(str(part) for part in first["loc"]).upper()
+            if first["loc"]
+            else "settings"
+        )
+        raise _fail(f"{where}: {first['msg']}") from None
+
+
+def load_card(settings: Settings) -> CostCard:
+    try:
+        return load_cost_card(settings.cost_card)
+    except CostCardError as error:
+        raise _fail(f"{error} (set ROI_COST_CARD to use another file)") from None
+
+
+def print_banner(what: str, settings: Settings) -> None:
+    err.print(f"roi-metrics {__version__} {what}", markup=False)
+    for name, value in settings.describe().items():
+        err.print(f"  {name} = {value}", markup=False)
+
+
+LogLevel = Annotated[
+    str, typer.Option("--log-level", help="debug, info, warn or error.", case_sensitive=False)
+]
+
+
+@app.command()
+def worker(log_level: LogLevel = "info") -> None:
+    """Consume every support.events.<channel> topic and keep the figures in Redis.
+
+    Configured by ROI_* environment variables (see docs/configuration.md); serves /metrics,
+    /healthz and /readyz on ROI_WORKER_HOST:ROI_WORKER_PORT.
+    """
+    from faust import Worker  # noqa: PLC0415  (importing faust is slow; only the worker needs it)
+
+    from service.app import create_app  # noqa: PLC0415
+
+    settings = load_settings()
+    card = load_card(settings)
+    print_banner("worker", settings)
+    faust_app, _ = create_app(settings, card)
+    Worker(faust_app, loglevel=log_level.lower(), quiet=True).execute_from_commandline()
 
 
 def main() -> None:

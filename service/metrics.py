@@ -1,0 +1,62 @@
+"""The worker's own metrics (CONTRACT.md §8), in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+
+from service.domain.aggregate import Outcome
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only add noise to these gauges and counters
+
+
+class WorkerMetrics:
+    """Process metrics of one worker. Labels are bounded: channel, outcome, reason, topic,
+    partition; never conversation, customer or event ids."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.events = Counter(
+            "support_events",
+            "Events by what became of them (counted, duplicate, late, ignored, dead_lettered).",
+            ["channel", "outcome"],
+            registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "support_dead_letters",
+            "Records or events sent to the dead-letter topic, by reason.",
+            ["channel", "reason"],
+            registry=self.registry,
+        )
+        self.last_event = Gauge(
+            "support_last_event_timestamp_seconds",
+            "Newest event time counted on the channel (Unix seconds).",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.apply_seconds = Histogram(
+            "support_batch_apply_seconds",
+            "Time to read, fold and apply one batch to the state store.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.lag = Gauge(
+            "support_consumer_lag",
+            "Records in the partition after the last one applied.",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
+        self.state_store_up = Gauge(
+            "support_state_store_up",
+            "1 when the last state store operation succeeded, else 0.",
+            registry=self.registry,
+        )
+        self.channels = Gauge(
+            "support_worker_channels",
+            "Channel topics this worker is subscribed to.",
+            registry=self.registry,
+        )
+        self.state_store_up.set(1)
+
+    def outcome(self, channel: str, outcome: Outcome, count: int = 1) -> None:
+        if count:
+            self.events.labels(channel, outcome.value).inc(count)

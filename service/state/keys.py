@@ -1,0 +1,44 @@
+"""The Redis key layout. Every key of a channel carries the hash tag `{channel}`, so one
+atomic apply touches one Redis Cluster slot.
+
+    roi:channels                      set of known channels (outside any tag; written apart)
+    roi:{web}:b:m:1772366400          hash: counters of a 1-minute bucket (expires)
+    roi:{web}:b:h:1772366400          hash: counters of a 1-hour bucket (expires)
+    roi:{web}:b:d:1772323200          hash: counters of a 1-day bucket (expires)
+    roi:{web}:b:all:0                 hash: cumulative counters
+    roi:{web}:c:<conversation id>     string "ai:<micros>" / "human:<micros>" (TTL)
+    roi:{web}:s:<16-byte digest>      dedup mark of one (source, id) (TTL)
+    roi:{web}:wm                      hash: "<topic>:<partition>" -> last applied offset
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+from service.domain.aggregate import BucketKey
+
+CHANNELS: Final = "roi:channels"
+
+
+def bucket(channel: str, key: BucketKey) -> str:
+    resolution, start = key
+    return f"roi:{{{channel}}}:b:{resolution}:{start}"
+
+
+def conversation(channel: str, conversation_id: str) -> str:
+    return f"roi:{{{channel}}}:c:{conversation_id}"
+
+
+def dedup_mark(channel: str, source: str, event_id: str) -> bytes:
+    """A fixed-size key whatever the lengths of source and id (128-bit digest)."""
+    digest = hashlib.blake2b(f"{source}\x1f{event_id}".encode(), digest_size=16).digest()
+    return f"roi:{{{channel}}}:s:".encode() + digest
+
+
+def watermarks(channel: str) -> str:
+    return f"roi:{{{channel}}}:wm"
+
+
+def watermark_field(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"
