@@ -95,6 +95,10 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
         web_port=settings.worker_port,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        broker_session_timeout=settings.consumer_session_timeout_seconds,
+        broker_heartbeat_interval=settings.consumer_heartbeat_seconds,
+        broker_rebalance_timeout=settings.rebalance_timeout_seconds,
+        datadir=str(settings.data_dir),
     )
     topic = app.topic(value_serializer="raw", key_serializer="raw", allow_empty=True)
 

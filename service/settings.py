@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     batch_max_records: int = Field(default=500, ge=1, le=100_000)
     batch_wait_seconds: float = Field(default=0.2, gt=0, le=60)
     discovery_interval_seconds: float = Field(default=5.0, gt=0, le=60)
+    consumer_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
+    consumer_heartbeat_seconds: float = Field(default=3.0, gt=0, le=60)
+    rebalance_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    data_dir: Path = Path(".state/worker")
+    """Where Faust keeps its small local files."""
     worker_host: str = "127.0.0.1"
     worker_port: int = Field(default=19465, ge=1, le=65535)
     exporter_host: str = "127.0.0.1"

@@ -1,0 +1,66 @@
+"""Fixtures on the real stack: a clean Redis database, a fresh dead-letter topic and a
+reader for topics."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
+
+from service.app import ensure_topic
+from service.settings import Settings
+from tests.conftest import redis_url
+
+TEST_DB = 14
+
+
+@pytest.fixture
+async def redis_db(redis_client: aioredis.Redis) -> AsyncIterator[aioredis.Redis]:
+    """A flushed Redis database of its own (the stack's Redis, database 14)."""
+    base = redis_url().rsplit("/", 1)[0]
+    client = aioredis.Redis.from_url(f"{base}/{TEST_DB}")
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def producer(bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    kafka = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    await kafka.start()
+    yield kafka
+    await kafka.stop()
+
+
+@pytest.fixture
+async def topic_name(bootstrap: str) -> str:
+    """A new topic of one partition."""
+    name = f"test.{uuid.uuid4().hex[:10]}"
+    await ensure_topic(Settings(kafka_bootstrap_servers=bootstrap), name)
+    return name
+
+
+async def read_topic(
+    bootstrap: str, topic: str, at_least: int, seconds: float = 30
+) -> list[ConsumerRecord]:
+    """Every record of `topic` from the start, once at least `at_least` are there."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        async with asyncio.timeout(seconds):
+            while len(records) < at_least:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(batch)
+        for batch in (await consumer.getmany(timeout_ms=500)).values():
+            records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records

@@ -1,0 +1,156 @@
+"""The batch processor and state store on real Redis, dead letters on real Kafka."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+
+from service.contract import DeadLetterHeader
+from service.deadletter import KafkaDeadLetters
+from service.decode import Decoder
+from service.domain.aggregate import BatchDelta, fold
+from service.domain.events import Counter
+from service.metrics import WorkerMetrics
+from service.processor import BatchProcessor, Record
+from service.state.store import PartitionApply, PartitionRead, StateStore
+from tests.cloudevents import encode, event
+from tests.integration.conftest import read_topic
+
+pytestmark = pytest.mark.integration
+NOW = float(int(time.time()))  # whole seconds: the expected micros are exact
+TOPIC = "support.events.web"
+
+
+def processor(client: aioredis.Redis, producer: AIOKafkaProducer, dlq: str) -> BatchProcessor:
+    return BatchProcessor(
+        decoder=Decoder("USD"),
+        store=StateStore(client, dedup_horizon_seconds=86_400, conversation_ttl_seconds=2_592_000),
+        dead_letters=KafkaDeadLetters(producer, dlq),
+        metrics=WorkerMetrics(),
+        topic_prefix="support.events.",
+        max_lateness_seconds=7 * 86_400,
+    )
+
+
+def records() -> list[Record]:
+    started = event("conversation.started", "1", "c1", NOW - 60, handled_by="ai")
+    resolved = event("conversation.resolved", "2", "c1", NOW - 30, resolved_by="ai")
+    cost = event(
+        "cost.recorded", "3", "c1", NOW - 20, amount="0.125", currency="USD", category="ai_usage"
+    )
+    revenue = event("revenue.attributed", "4", "c1", NOW - 10, amount=40, currency="USD")
+    return [
+        Record(TOPIC, 0, 10, b"c1", encode([started, resolved])),
+        Record(TOPIC, 0, 11, b"c1", encode(cost)),
+        Record(TOPIC, 0, 12, b"c1", encode(started)),  # a duplicate of offset 10's first event
+        Record(TOPIC, 0, 13, b"c1", b"{broken"),
+        Record(TOPIC, 0, 14, b"c1", encode(revenue)),
+    ]
+
+
+async def totals(client: aioredis.Redis, channel: str = "web") -> dict[str, int]:
+    raw = await client.hgetall(f"roi:{{{channel}}}:b:all:0")
+    return {key.decode(): int(value) for key, value in raw.items()}
+
+
+EXPECTED = {
+    "conversations": 1,
+    "ai_conversations": 1,
+    "ai_resolutions_assumed": 1,
+    "ai_cost_micros": 125_000,
+    "ai_revenue_micros": 40_000_000,  # within 72 h of the AI resolution
+}
+
+
+async def test_a_batch_delivered_twice_is_applied_once(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    worker = processor(redis_db, producer, topic_name)
+    await worker.process(records())
+    await worker.process(records())  # redelivery after a crash or rebalance
+    await processor(redis_db, producer, topic_name).process(records()[2:])  # another worker
+    assert await totals(redis_db) == EXPECTED
+    assert await redis_db.hgetall("roi:{web}:wm") == {b"support.events.web:0": b"14"}
+    assert await redis_db.smembers("roi:channels") == {b"web"}
+    [letter] = await read_topic(bootstrap, topic_name, 1)
+    assert letter.value == b"{broken"
+    assert dict(letter.headers) == {
+        DeadLetterHeader.ORIGIN_TOPIC: TOPIC.encode(),
+        DeadLetterHeader.ORIGIN_PARTITION: b"0",
+        DeadLetterHeader.ORIGIN_OFFSET: b"13",
+        DeadLetterHeader.REASON: b"invalid_json",
+        DeadLetterHeader.ERROR: b"Expecting property name enclosed in double quotes: "
+        b"line 1 column 2 (char 1)",
+    }
+    sample = worker.metrics.registry.get_sample_value
+    outcomes = {
+        outcome: sample("support_events_total", {"channel": "web", "outcome": outcome})
+        for outcome in ("counted", "duplicate", "dead_lettered")
+    }
+    assert outcomes == {"counted": 4, "duplicate": 1, "dead_lettered": 1}
+
+
+async def test_every_key_carries_the_channel_hash_tag_and_expires_as_designed(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str
+) -> None:
+    await processor(redis_db, producer, topic_name).process(records())
+    keys = sorted([key async for key in redis_db.scan_iter()])
+    assert keys[0] == b"roi:channels"
+    assert all(key.startswith(b"roi:{web}:") for key in keys[1:])
+    ttl = {key: await redis_db.ttl(key) for key in keys}
+    for key, seconds in ttl.items():
+        if b":b:m:" in key:
+            assert 0 < seconds <= 66 * 60
+        elif b":b:h:" in key:
+            assert 0 < seconds <= 26 * 3600
+        elif b":b:d:" in key:
+            assert 0 < seconds <= 32 * 86400
+        elif b":s:" in key:
+            assert 86_000 < seconds <= 86_400
+        elif b":c:" in key:
+            assert 2_591_000 < seconds <= 2_592_000
+        else:
+            assert seconds == -1, key  # totals, watermarks, the channel set
+    assert len([key for key in keys if b":s:" in key]) == 4  # one mark per distinct event
+    assert await redis_db.get("roi:{web}:c:c1") == f"ai:{int((NOW - 30) * 1e6)}".encode()
+
+
+async def test_an_apply_against_a_moved_watermark_writes_nothing(redis_db: aioredis.Redis) -> None:
+    store = StateStore(redis_db, 86_400, 2_592_000)
+    delta = BatchDelta()
+    delta.add("web", ("all", 0), {Counter.CONVERSATIONS: 1})
+    first = PartitionApply("web", TOPIC, 3, None, 7, delta)
+    zombie = PartitionApply("web", TOPIC, 3, None, 9, delta)  # read before `first` applied
+    assert await store.apply([first]) == [True]
+    assert await store.apply([zombie]) == [False]
+    assert await totals(redis_db) == {"conversations": 1}
+    assert await redis_db.hget("roi:{web}:wm", f"{TOPIC}:3") == b"7"
+
+
+async def test_a_dedup_mark_that_appeared_meanwhile_aborts_the_apply(
+    redis_db: aioredis.Redis,
+) -> None:
+    """The same event in two partitions (a publisher that re-keyed a retry), folded by two
+    workers at once: the second apply finds the first one's mark and writes nothing."""
+    store = StateStore(redis_db, 86_400, 2_592_000)
+    [same] = (
+        Decoder("USD")
+        .decode_record(
+            encode(event("conversation.started", "x", "c9", NOW, handled_by="human")),
+            "web",
+            int(NOW * 1e6),
+        )
+        .events
+    )
+    reads = [PartitionRead("web", TOPIC, p, ["c9"], [(same.source, same.event_id)]) for p in (0, 1)]
+    states = await store.read(reads)
+    deltas = [fold([same], s.states, s.seen, int(NOW * 1e6), 7 * 86_400_000_000) for s in states]
+    applies = [
+        PartitionApply("web", TOPIC, p, None, 5, d) for p, d in zip((0, 1), deltas, strict=True)
+    ]
+    assert await store.apply(applies) == [True, False]
+    assert (await totals(redis_db))["conversations"] == 1
+    assert await redis_db.hget("roi:{web}:wm", f"{TOPIC}:1") is None
