@@ -55,6 +55,8 @@ class DeadLetterHeader(StrEnum):
     REASON = "dlq.reason"
     ERROR = "dlq.error"
     """The error message, truncated to 1 KiB."""
+    TRUNCATED = "dlq.truncated"
+    """Present only when the payload was cut: the original payload's size in bytes."""
 
 
 DEAD_LETTER_TOPIC: Final = "support.deadletter"

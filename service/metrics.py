@@ -27,6 +27,12 @@ class WorkerMetrics:
             ["channel", "reason"],
             registry=self.registry,
         )
+        self.redelivered = Counter(
+            "support_redelivered_records",
+            "Records delivered again (after a crash or rebalance) and skipped: already applied.",
+            ["channel"],
+            registry=self.registry,
+        )
         self.last_event = Gauge(
             "support_last_event_timestamp_seconds",
             "Newest event time counted on the channel (Unix seconds).",

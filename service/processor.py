@@ -46,6 +46,7 @@ class _Partition:
     records: list[tuple[Record, DecodedRecord]] = field(default_factory=list)
     dead_lettered_through: int = -1
     """Highest offset whose dead letters were already sent by this call."""
+    counted_redelivery: bool = False
 
 
 class BatchProcessor:
@@ -134,6 +135,10 @@ class BatchProcessor:
                 for record, decoded in part.records
                 if state.watermark is None or record.offset > state.watermark
             ]
+            if len(fresh) < len(part.records) and not part.counted_redelivery:
+                part.counted_redelivery = True
+                redelivered = len(part.records) - len(fresh)
+                self.metrics.redelivered.labels(part.channel).inc(redelivered)
             if not fresh:
                 self.applied_offsets[(part.topic, part.partition)] = part.records[-1][0].offset
                 continue

@@ -74,7 +74,7 @@ def asyncapi() -> dict[str, Any]:
         "summary": "The rejected record's value, or the rejected event of a batch as JSON.",
         "headers": {
             "type": "object",
-            "required": [header.value for header in DeadLetterHeader],
+            "required": [h.value for h in DeadLetterHeader if h is not DeadLetterHeader.TRUNCATED],
             "properties": {
                 DeadLetterHeader.ORIGIN_TOPIC.value: {"type": "string"},
                 DeadLetterHeader.ORIGIN_PARTITION.value: {"type": "string", "pattern": "^[0-9]+$"},
@@ -83,6 +83,11 @@ def asyncapi() -> dict[str, Any]:
                     "enum": [reason.value for reason in DeadLetterReason]
                 },
                 DeadLetterHeader.ERROR.value: {"type": "string", "maxLength": 1024},
+                DeadLetterHeader.TRUNCATED.value: {
+                    "type": "string",
+                    "pattern": "^[0-9]+$",
+                    "description": "The payload was cut to 64 KiB; its original size in bytes.",
+                },
             },
         },
     }

@@ -41,6 +41,9 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Records up to 2 MiB reach the worker, so one over the contract's 1 MiB is dead-lettered
+# (too_large) instead of being refused by the broker unseen.
+message.max.bytes=2097152
 PROPS
 }
 
