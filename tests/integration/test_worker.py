@@ -4,10 +4,12 @@ duplicates, bad input, kill -9, rebalances and a Redis outage, checked against a
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import subprocess
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ import redis.asyncio as aioredis
 from service.contract import DeadLetterHeader
 from tests.conftest import redis_url
 from tests.integration.conftest import read_topic
-from tests.integration.harness import Deployment
+from tests.integration.harness import ROOT, Deployment, free_port
 from tests.integration.pipeline import bucket_state, create_channels, publish, wait_applied
 from tests.integration.traffic import Generator, recompute
 
@@ -117,3 +119,76 @@ async def test_two_then_three_then_one_worker_while_producing(
     assert first.process.poll() is None
     await wait_applied(state, deployment, offsets)
     assert await bucket_state(state) == recompute(traffic, now)
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[[str], None]]]:
+    """A Redis of this test's own, started and stopped by the project's redis.sh."""
+    port = free_port()
+    env = {**os.environ, "ROI_STATE_DIR": str(tmp_path / "state"), "ROI_REDIS_PORT": str(port)}
+    env.pop("REDIS_URL", None)
+
+    def control(action: str) -> None:
+        subprocess.run(
+            [str(ROOT / "deploy/local/redis.sh"), action], env=env, check=True, capture_output=True
+        )
+
+    control("start")
+    yield f"redis://127.0.0.1:{port}/0", control
+    control("stop")
+
+
+async def test_a_redis_outage_of_20_seconds_loses_nothing_and_is_reported(
+    bootstrap: str, tmp_path: Path, own_redis: tuple[str, Callable[[str], None]]
+) -> None:
+    url, control = own_redis
+    deployment = Deployment(bootstrap, url, tmp_path)
+    client = aioredis.Redis.from_url(url)
+    try:
+        now = int(time.time())
+        traffic = Generator(seed=20, now=now, channels=CHANNELS).traffic(1200)
+        await create_channels(deployment, CHANNELS)
+        worker = deployment.start_worker()
+        readiness: list[int] = []
+
+        async def outage() -> None:
+            control("stop")
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                readiness.append(await asyncio.to_thread(worker.readyz))
+                await asyncio.sleep(0.5)
+            control("start")
+
+        outages: list[asyncio.Task[None]] = []
+
+        async def break_redis(progress: float) -> None:
+            if progress >= 0.3 and not outages:
+                outages.append(asyncio.create_task(outage()))
+
+        offsets = await publish(deployment, traffic, seconds=25, during=break_redis)
+        await outages[0]
+        await wait_applied(client, deployment, offsets)
+        assert await bucket_state(client) == recompute(traffic, now)
+        assert 503 in readiness  # the worker said it was not ready while Redis was away
+        assert worker.readyz() == 200
+        assert worker.process.poll() is None
+    finally:
+        await client.aclose()
+        deployment.stop_all()
+
+
+async def test_a_channel_topic_created_mid_run_is_counted_within_60_seconds(
+    deployment: Deployment, state: aioredis.Redis
+) -> None:
+    await create_channels(deployment, ["web"])
+    deployment.start_worker()
+    await asyncio.sleep(2)  # the worker runs, subscribed to web only
+    now = int(time.time())
+    traffic = Generator(seed=5, now=now, channels=["voice"]).traffic(50)
+    created = time.monotonic()
+    await create_channels(deployment, ["voice"])
+    offsets = await publish(deployment, traffic)
+    took = await wait_applied(state, deployment, offsets, seconds=60)
+    assert time.monotonic() - created < 60, took
+    assert await bucket_state(state) == recompute(traffic, now)
+    assert await state.smembers("roi:channels") == {b"voice"}
