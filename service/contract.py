@@ -9,13 +9,12 @@ are accepted and ignored (forward compatibility).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -28,7 +27,7 @@ from service.domain.events import EventType
 from service.domain.money import MAX_AMOUNT_UNITS, AmountError, parse_amount_micros
 
 RFC3339: Final = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$"
+    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$"
 )
 URI_REFERENCE: Final = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 CURRENCY: Final = r"^[A-Z]{3}$"
@@ -64,34 +63,58 @@ DEFAULT_TOPIC_PREFIX: Final = "support.events."
 CHANNEL_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
-def _rfc3339(value: object) -> object:
-    """Parse an RFC 3339 timestamp with a UTC offset; anything else is left for pydantic to
-    reject (a datetime field in strict mode takes only datetime objects)."""
-    if not isinstance(value, str):
-        return value
-    if not RFC3339.match(value):
+EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_start_seconds(date: str) -> int:
+    """Unix seconds of a calendar date's midnight UTC; ValueError for a date that does not
+    exist. Cached: a stream's events fall on few dates."""
+    return (dt.date.fromisoformat(date).toordinal() - EPOCH_ORDINAL) * 86_400
+
+
+def _rfc3339_micros(value: object) -> int:
+    """An RFC 3339 timestamp with a UTC offset, as Unix microseconds. Fractions finer than a
+    microsecond are cut, never rounded up."""
+    match = RFC3339.match(value) if isinstance(value, str) else None
+    if match is None:
         raise ValueError("must be an RFC 3339 date-time with a UTC offset")
-    text = value.upper()
-    if "." in text:  # Python keeps microseconds: cut longer fractions, never round up
-        head, _, rest = text.partition(".")
-        digits = re.match(r"\d+", rest)
-        assert digits is not None
-        text = f"{head}.{digits.group()[:6].ljust(6, '0')}{rest[digits.end() :]}"
-    return dt.datetime.fromisoformat(text)
-
-
-def _amount(value: str | int | Decimal) -> str | int | Decimal:
+    date, hour, minute, second, fraction, sign, offset_hours, offset_minutes = match.groups()
+    clock = (int(hour), int(minute), int(second))
+    offset = (int(offset_hours), int(offset_minutes)) if sign else (0, 0)
+    if clock[0] > 23 or clock[1] > 59 or clock[2] > 59 or offset[0] > 23 or offset[1] > 59:
+        raise ValueError("must be an RFC 3339 date-time with a UTC offset")
     try:
-        parse_amount_micros(value)
+        day = _day_start_seconds(date)
+    except ValueError:
+        raise ValueError(f"has no such date: {date}") from None
+    offset_seconds = (offset[0] * 3600 + offset[1] * 60) * (-1 if sign == "-" else 1)
+    seconds = day + clock[0] * 3600 + clock[1] * 60 + clock[2] - offset_seconds
+    return seconds * 1_000_000 + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
+
+
+def _amount_micros(value: object) -> int:
+    try:
+        return parse_amount_micros(value)
     except AmountError as error:
         raise ValueError(f"amount {error}") from None
-    return value
 
 
-Timestamp = Annotated[dt.datetime, BeforeValidator(_rfc3339)]
-Amount = Annotated[
-    str | int | Decimal,
-    AfterValidator(_amount),
+TimeMicros = Annotated[
+    int,
+    BeforeValidator(_rfc3339_micros),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "description": "RFC 3339 with a UTC offset; when the event happened",
+        }
+    ),
+]
+"""Written as RFC 3339 text; held as Unix microseconds once validated."""
+AmountMicros = Annotated[
+    int,
+    BeforeValidator(_amount_micros),
     WithJsonSchema(
         {
             "anyOf": [
@@ -102,6 +125,7 @@ Amount = Annotated[
         }
     ),
 ]
+"""Written as a decimal string or number; held as integer micro-units once validated."""
 Actor = Literal["ai", "human"]
 
 
@@ -114,7 +138,7 @@ class Envelope(BaseModel):
     id: str = Field(min_length=1, max_length=128)
     source: str = Field(min_length=1, max_length=256, pattern=URI_REFERENCE.pattern)
     type: str = Field(min_length=1)
-    time: Timestamp = Field(description="RFC 3339 with a UTC offset; when the event happened")
+    time: TimeMicros
     subject: str = Field(min_length=1, max_length=128, description="The conversation id")
     data: dict[str, Any]
 
@@ -151,13 +175,13 @@ class CsatData(EventData):
 
 
 class CostData(EventData):
-    amount: Amount
+    amount: AmountMicros
     currency: str = Field(pattern=CURRENCY, description="ISO 4217; must be the configured one")
     category: Literal["ai_usage", "platform_fee", "human_handling", "other"]
 
 
 class RevenueData(EventData):
-    amount: Amount
+    amount: AmountMicros
     currency: str = Field(pattern=CURRENCY, description="ISO 4217; must be the configured one")
 
 

@@ -152,6 +152,7 @@ class BatchProcessor:
                 state.watermark,
                 fresh[-1][0].offset,
                 delta,
+                digests=state.digests,
             )
             applies.append((part, request, fresh))
         if not applies:

@@ -102,6 +102,9 @@ def fold(
     state of every conversation the batch touched, so their retention can be refreshed.
     """
     delta = BatchDelta()
+    # Events of one channel and second share their buckets: sum them once per such group,
+    # then spread each group over its buckets (far fewer dict updates than per event).
+    groups: dict[tuple[str, int | None], dict[Counter, int]] = {}
     for event in events:
         channel = event.channel
         mark = (channel, event.source, event.event_id)
@@ -113,11 +116,15 @@ def fold(
         prior = delta.states[key] if key in delta.states else states.get(key, UNRESOLVED)
         result = effect(event, prior)
         delta.states[key] = result.state
-        delta.add(channel, CUMULATIVE, result.increments)
-        if is_late(event.time_micros, now_micros, max_lateness_micros):
-            delta.outcomes[(channel, Outcome.LATE)] += 1
-            continue
-        delta.outcomes[(channel, Outcome.COUNTED)] += 1
-        for bucket in bucket_targets(event.time_micros, now_micros):
-            delta.add(channel, bucket, result.increments)
+        late = is_late(event.time_micros, now_micros, max_lateness_micros)
+        delta.outcomes[(channel, Outcome.LATE if late else Outcome.COUNTED)] += 1
+        second = None if late else event.time_micros // MICROS_PER_SECOND
+        group = groups.setdefault((channel, second), {})
+        for counter, amount in result.increments.items():
+            group[counter] = group.get(counter, 0) + amount
+    for (channel, second), increments in groups.items():
+        delta.add(channel, CUMULATIVE, increments)
+        if second is not None:
+            for bucket in bucket_targets(second * MICROS_PER_SECOND, now_micros):
+                delta.add(channel, bucket, increments)
     return delta

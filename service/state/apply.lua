@@ -1,10 +1,14 @@
 -- Applies one (topic, partition) batch atomically, or nothing.
 --
--- KEYS: watermark hash, M dedup marks, B bucket hashes, S conversation keys
+-- KEYS: watermark hash, B bucket hashes, S conversation keys
 -- ARGV: 1 watermark field, 2 expected watermark ('' = none yet), 3 new watermark,
---       4 M, 5 B, 6 S, 7 mark TTL ms, 8 conversation TTL ms,
+--       4 B, 5 S, 6 mark TTL ms, 7 conversation TTL ms,
+--       8 dedup mark key prefix, 9 the marks' 16-byte digests, concatenated,
 --       then per bucket: expire-at seconds ('0' = never), field count, field, amount, ...
 --       then per conversation: its state ('' = unresolved: delete)
+-- Dedup mark keys are built here from the prefix: they carry the same hash tag as KEYS[1],
+-- so every key lies in its slot (Redis Cluster). Passing one blob instead of a key per
+-- event keeps the command small.
 --
 -- Returns {'ok'}; {'watermark', current} when another worker applied this partition
 -- since the caller read it; {'duplicate', key} when a dedup mark appeared meanwhile.
@@ -15,18 +19,22 @@ if current ~= ARGV[2] then
   return {'watermark', current}
 end
 
-local marks, buckets, conversations = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-for i = 2, marks + 1 do
-  if redis.call('EXISTS', KEYS[i]) == 1 then
-    return {'duplicate', KEYS[i]}
+local buckets, conversations = tonumber(ARGV[4]), tonumber(ARGV[5])
+local prefix, digests = ARGV[8], ARGV[9]
+local marks = {}
+for i = 1, #digests, 16 do
+  local mark = prefix .. string.sub(digests, i, i + 15)
+  if redis.call('EXISTS', mark) == 1 then
+    return {'duplicate', mark}
   end
+  marks[#marks + 1] = mark
 end
-for i = 2, marks + 1 do
-  redis.call('SET', KEYS[i], '1', 'PX', ARGV[7])
+for _, mark in ipairs(marks) do
+  redis.call('SET', mark, '1', 'PX', ARGV[6])
 end
 
-local key = marks + 1
-local arg = 9
+local key = 1
+local arg = 10
 for _ = 1, buckets do
   key = key + 1
   local expire_at = ARGV[arg]
@@ -46,7 +54,7 @@ for _ = 1, conversations do
   if ARGV[arg] == '' then
     redis.call('DEL', KEYS[key])
   else
-    redis.call('SET', KEYS[key], ARGV[arg], 'PX', ARGV[8])
+    redis.call('SET', KEYS[key], ARGV[arg], 'PX', ARGV[7])
   end
   arg = arg + 1
 end

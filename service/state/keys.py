@@ -30,10 +30,21 @@ def conversation(channel: str, conversation_id: str) -> str:
     return f"roi:{{{channel}}}:c:{conversation_id}"
 
 
+DIGEST_BYTES: Final = 16
+
+
+def dedup_prefix(channel: str) -> bytes:
+    return f"roi:{{{channel}}}:s:".encode()
+
+
+def dedup_digest(source: str, event_id: str) -> bytes:
+    """A fixed-size (128-bit) name for an event identity, whatever its length. The scripts
+    take a batch's digests as one concatenated argument and add the channel's prefix."""
+    return hashlib.blake2b(f"{source}\x1f{event_id}".encode(), digest_size=DIGEST_BYTES).digest()
+
+
 def dedup_mark(channel: str, source: str, event_id: str) -> bytes:
-    """A fixed-size key whatever the lengths of source and id (128-bit digest)."""
-    digest = hashlib.blake2b(f"{source}\x1f{event_id}".encode(), digest_size=16).digest()
-    return f"roi:{{{channel}}}:s:".encode() + digest
+    return dedup_prefix(channel) + dedup_digest(source, event_id)
 
 
 def watermarks(channel: str) -> str:

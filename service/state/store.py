@@ -20,6 +20,7 @@ from service.domain.timebuckets import RESOLUTIONS
 from service.state import keys
 
 APPLY_SCRIPT: Final = resources.files("service.state").joinpath("apply.lua").read_text()
+SEEN_SCRIPT: Final = resources.files("service.state").joinpath("seen.lua").read_text()
 _EXPIRY: Final = {resolution.name: resolution for resolution in RESOLUTIONS}
 
 
@@ -40,6 +41,8 @@ class PartitionState:
     watermark: int | None
     states: dict[ConversationKey, ConversationState] = field(default_factory=dict)
     seen: set[DedupMark] = field(default_factory=set)
+    digests: dict[DedupMark, bytes] = field(default_factory=dict)
+    """The digest of every mark read, so an apply does not hash them again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class PartitionApply:
     expected_watermark: int | None
     new_watermark: int
     delta: BatchDelta
+    digests: dict[DedupMark, bytes] = field(default_factory=dict)
 
 
 def encode_state(state: ConversationState) -> str:
@@ -79,35 +83,40 @@ class StateStore:
         self.mark_ttl_ms = str(dedup_horizon_seconds * 1000)
         self.conversation_ttl_ms = str(conversation_ttl_seconds * 1000)
         self._apply = client.register_script(APPLY_SCRIPT)
+        self._seen = client.register_script(SEEN_SCRIPT)
 
     async def read(self, requests: Sequence[PartitionRead]) -> list[PartitionState]:
         """Watermarks, conversation states and dedup marks of every request, one round trip."""
+        states = [PartitionState(None) for _ in requests]
         async with self.client.pipeline(transaction=False) as pipe:
-            for request in requests:
+            for request, state in zip(requests, states, strict=True):
+                channel = request.channel
                 pipe.hget(
-                    keys.watermarks(request.channel),
-                    keys.watermark_field(request.topic, request.partition),
+                    keys.watermarks(channel), keys.watermark_field(request.topic, request.partition)
                 )
                 if request.conversations:
-                    pipe.mget(
-                        [keys.conversation(request.channel, c) for c in request.conversations]
-                    )
+                    pipe.mget([keys.conversation(channel, c) for c in request.conversations])
                 if request.marks:
-                    pipe.mget([keys.dedup_mark(request.channel, s, i) for s, i in request.marks])
+                    state.digests = {
+                        (channel, s, i): keys.dedup_digest(s, i) for s, i in request.marks
+                    }
+                    blob = b"".join(state.digests.values())
+                    await self._seen(
+                        keys=[keys.watermarks(channel)],
+                        args=[keys.dedup_prefix(channel), blob],
+                        client=pipe,
+                    )
             replies = iter(await pipe.execute())
-        states = []
-        for request in requests:
+        for request, state in zip(requests, states, strict=True):
             watermark = next(replies)
-            state = PartitionState(None if watermark is None else int(watermark))
+            state.watermark = None if watermark is None else int(watermark)
             if request.conversations:
                 for conversation, raw in zip(request.conversations, next(replies), strict=True):
                     if raw:
                         state.states[(request.channel, conversation)] = decode_state(raw)
             if request.marks:
-                for (source, event_id), raw in zip(request.marks, next(replies), strict=True):
-                    if raw is not None:
-                        state.seen.add((request.channel, source, event_id))
-            states.append(state)
+                found = next(replies)
+                state.seen.update(m for m, f in zip(state.digests, found, strict=True) if f == 49)
         return states
 
     async def apply(self, requests: Sequence[PartitionApply]) -> list[bool]:
@@ -121,14 +130,15 @@ class StateStore:
 
     def _script_arguments(self, request: PartitionApply) -> tuple[list[Any], list[Any]]:
         channel, delta = request.channel, request.delta
-        marks = [keys.dedup_mark(c, s, i) for c, s, i in delta.dedup_marks]
+        known = request.digests
+        digests = b"".join(known.get(m) or keys.dedup_digest(m[1], m[2]) for m in delta.dedup_marks)
         buckets = [
             (bucket, counters)
             for (ch, bucket), counters in delta.increments.items()
             if ch == channel
         ]
         conversations = [(c, state) for (ch, c), state in delta.states.items() if ch == channel]
-        script_keys: list[Any] = [keys.watermarks(channel), *marks]
+        script_keys: list[Any] = [keys.watermarks(channel)]
         script_keys += [keys.bucket(channel, bucket) for bucket, _ in buckets]
         script_keys += [keys.conversation(channel, c) for c, _ in conversations]
         expected = "" if request.expected_watermark is None else str(request.expected_watermark)
@@ -136,11 +146,12 @@ class StateStore:
             keys.watermark_field(request.topic, request.partition),
             expected,
             request.new_watermark,
-            len(marks),
             len(buckets),
             len(conversations),
             self.mark_ttl_ms,
             self.conversation_ttl_ms,
+            keys.dedup_prefix(channel),
+            digests,
         ]
         for (resolution, start), counters in buckets:
             expire_at = 0 if resolution == ALL else _EXPIRY[resolution].expires_at(start)

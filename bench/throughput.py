@@ -1,0 +1,260 @@
+"""End-to-end throughput of the worker against baselines, on the local stack.
+
+    .venv/bin/python -m bench.throughput            # the full run reported in docs/performance.md
+    .venv/bin/python -m bench.throughput --quick    # a smaller run
+
+Publishes realistic events to fresh topics, then measures, one process at a time:
+the worker on single-event records, the worker on records of 100 events (with its RSS
+sampled over the whole run), a bare Faust agent loop that only decodes JSON, and a naive
+Faust design with hopping windowed tables. Prints the rates and the ratios to the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from service.app import ensure_topic
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+console = Console()
+
+
+def events(count: int, now: float) -> list[dict[str, object]]:
+    """A realistic mix: each conversation starts, costs, resolves and is rated."""
+    made: list[dict[str, object]] = []
+    for number in range(count):
+        conversation, step = f"c{number // 4}", number % 4
+        kind, data = [
+            ("conversation.started", {"handled_by": "ai"}),
+            ("cost.recorded", {"amount": "0.0125", "currency": "USD", "category": "ai_usage"}),
+            ("conversation.resolved", {"resolved_by": "ai", "confirmation": "assumed"}),
+            ("csat.recorded", {"score": 4}),
+        ][step]
+        made.append(
+            {
+                "specversion": "1.0",
+                "id": f"bench-{number}",
+                "source": "/web/bench",
+                "type": f"support.{kind}",
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 600 + number % 500)),
+                "subject": conversation,
+                "data": data,
+            }
+        )
+    return made
+
+
+@dataclass
+class Run:
+    name: str
+    events: int
+    seconds: float
+    rss_mib: list[float] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+async def publish(topic: str, made: list[dict[str, object]], per_record: int) -> dict[int, int]:
+    """Publish and return each partition's last offset."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=BOOTSTRAP,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_request_size=2 * 1024 * 1024,
+    )
+    await producer.start()
+    last: dict[int, int] = {}
+    groups = [made[i : i + per_record] for i in range(0, len(made), per_record)]
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(f"publishing to {topic}", total=len(groups))
+            for start in range(0, len(groups), 2000):
+                pending = []
+                for group in groups[start : start + 2000]:
+                    value = json.dumps(group[0] if per_record == 1 else group).encode()
+                    key = str(group[0]["subject"]).encode()
+                    pending.append(await producer.send(topic, key=key, value=value))
+                for delivery in pending:
+                    meta = await delivery
+                    last[meta.partition] = max(last.get(meta.partition, -1), meta.offset)
+                progress.advance(task, len(pending))
+    finally:
+        await producer.stop()
+    return last
+
+
+async def run_worker(name: str, prefix: str, last: dict[int, int], count: int) -> Run:
+    """Run the worker on `prefix`web until every partition is applied; time from the first
+    applied batch to the last."""
+    channel, db = "web", 12
+    redis_url = f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}/{db}"
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    env = {
+        **os.environ,
+        "ROI_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+        "ROI_REDIS_URL": redis_url,
+        "ROI_TOPIC_PREFIX": prefix,
+        "ROI_GROUP_ID": f"bench-{uuid.uuid4().hex[:6]}",
+        "ROI_DEAD_LETTER_TOPIC": f"{prefix}deadletter",
+        "ROI_WORKER_PORT": "19475",
+        "ROI_DATA_DIR": "/tmp/bench-faust",
+        "ROI_DISCOVERY_INTERVAL_SECONDS": "1",
+        "ROI_COST_CARD": str(ROOT / "deploy/costs.toml"),
+    }
+    process = subprocess.Popen(
+        [str(BIN / "roi-metrics"), "worker", "--log-level", "warn"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    watch = psutil.Process(process.pid)
+    topic = prefix + channel
+    first = None
+    rss: list[float] = []
+    try:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task(name, total=sum(v + 1 for v in last.values()))
+            while True:
+                marks = await client.hgetall(f"roi:{{{channel}}}:wm")
+                done = {int(k.decode().rsplit(":", 1)[1]): int(v) for k, v in marks.items()}
+                if done and first is None:
+                    first = time.perf_counter()
+                if first is not None:
+                    rss.append(watch.memory_info().rss / 2**20)
+                progress.update(task, completed=sum(done.get(p, -1) + 1 for p in last))
+                if all(done.get(p, -1) >= offset for p, offset in last.items()):
+                    break
+                if process.poll() is not None:
+                    raise RuntimeError(f"{name}: the worker exited")
+                await asyncio.sleep(0.05)
+    finally:
+        process.terminate()
+        process.wait(60)
+        await client.aclose()
+    assert first is not None and topic
+    return Run(name, count, time.perf_counter() - first, rss)
+
+
+def run_baseline(mode: str, topic: str, count: int) -> Run:
+    env = {
+        **os.environ,
+        "BENCH_MODE": mode,
+        "BENCH_EVENTS": str(count),
+        "BENCH_TOPIC": topic,
+        "BENCH_BOOTSTRAP": BOOTSTRAP,
+        "BENCH_APP": f"bench-{mode}-{uuid.uuid4().hex[:6]}",
+    }
+    with console.status(f"{mode} Faust baseline on {count:,} events"):
+        result = subprocess.run(
+            [str(BIN / "faust"), "-A", "bench.baselines", "worker", "-l", "warn", "--without-web"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            cwd=ROOT,
+            check=False,
+        )
+    found = re.search(r"DONE (\d+) ([0-9.]+)", result.stdout + result.stderr)  # Faust logs stdout
+    if found is None:
+        output = (result.stdout + result.stderr)[-3000:]
+        raise RuntimeError(f"{mode} baseline failed:\n{output}")
+    return Run(f"Faust {mode} baseline", int(found.group(1)), float(found.group(2)))
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--single", type=int, default=100_000, help="events in single-event records"
+    )
+    parser.add_argument("--batched", type=int, default=1_000_000, help="events in records of 100")
+    parser.add_argument("--naive", type=int, default=5_000, help="events for the naive baseline")
+    parser.add_argument("--quick", action="store_true", help="20k single, 200k batched, 2k naive")
+    args = parser.parse_args()
+    if args.quick:
+        args.single, args.batched, args.naive = 20_000, 200_000, 2_000
+    run = uuid.uuid4().hex[:6]
+    settings = Settings(kafka_bootstrap_servers=BOOTSTRAP)
+    single_prefix, batch_prefix = f"bench{run}s.", f"bench{run}b."
+    for topic in (single_prefix + "web", batch_prefix + "web"):
+        await ensure_topic(settings, topic, partitions=4)
+    now = time.time()
+    single_last = await publish(single_prefix + "web", events(args.single, now), 1)
+    batch_last = await publish(batch_prefix + "web", events(args.batched, now), 100)
+
+    bare = run_baseline("bare", single_prefix + "web", args.single)
+    single = await run_worker(
+        "worker, single-event records", single_prefix, single_last, args.single
+    )
+    batched = await run_worker(
+        "worker, records of 100 events", batch_prefix, batch_last, args.batched
+    )
+    naive = run_baseline("naive", single_prefix + "web", args.naive)
+    report(bare, single, batched, naive)
+
+
+def report(bare: Run, single: Run, batched: Run, naive: Run) -> None:
+    table = Table(title="End-to-end throughput, one process each (2 cores, loopback)")
+    for column in ("run", "events", "seconds", "events/s"):
+        table.add_column(column, justify="right" if column != "run" else "left")
+    for item in (bare, single, batched, naive):
+        table.add_row(item.name, f"{item.events:,}", f"{item.seconds:.2f}", f"{item.rate:,.0f}")
+    console.print(table)
+    warm = batched.rss_mib[max(1, len(batched.rss_mib) // 10)]
+    growth = (max(batched.rss_mib[len(batched.rss_mib) // 10 :]) - warm) / warm
+    checks = [
+        (
+            "single-event records / bare loop",
+            single.rate / bare.rate,
+            ">= 0.8",
+            single.rate / bare.rate >= 0.8,
+        ),
+        ("records of 100, events/s", batched.rate, ">= 100,000", batched.rate >= 100_000),
+        (
+            "single-event records / naive",
+            single.rate / naive.rate,
+            ">= 30",
+            single.rate / naive.rate >= 30,
+        ),
+        ("RSS growth after warm-up", growth, "<= 10 %", growth <= 0.10),
+    ]
+    for name, value, target, ok in checks:
+        shown = (
+            f"{value:,.0f}" if value > 100 else f"{value:.2f}" if name[0] != "R" else f"{value:.1%}"
+        )
+        console.print(f"{'met ' if ok else 'MISSED'}  {name}: {shown} (target {target})")
+    console.print(
+        f"RSS of the batched run: warm {warm:.0f} MiB, peak {max(batched.rss_mib):.0f} MiB"
+    )
+
+
+BOOTSTRAP = os.environ.get(
+    "KAFKA_BOOTSTRAP_SERVERS", f"127.0.0.1:{os.environ.get('ROI_KAFKA_PORT', '19092')}"
+)
+
+if __name__ == "__main__":
+    asyncio.run(main())
