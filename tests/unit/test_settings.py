@@ -97,3 +97,9 @@ def test_worker_refuses_a_bad_cost_card_with_one_line(
         result.stderr
         == f"error: {card}: currency: missing (set ROI_COST_CARD to use another file)\n"
     )
+
+
+def test_every_setting_is_documented() -> None:
+    documented = (ROOT / "docs" / "configuration.md").read_text()
+    for name in Settings.model_fields:
+        assert f"`ROI_{name.upper()}`" in documented, name
