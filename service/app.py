@@ -99,6 +99,9 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
         broker_heartbeat_interval=settings.consumer_heartbeat_seconds,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         datadir=str(settings.data_dir),
+        # On stop, Faust would wait for every in-flight event without limit (forever while
+        # Redis is away); _apply_or_exit bounds that wait instead.
+        stream_wait_empty=False,
     )
     topic = app.topic(value_serializer="raw", key_serializer="raw", allow_empty=True)
 

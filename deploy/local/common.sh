@@ -55,3 +55,6 @@ stop_pid() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# http_ok URL: true when URL answers 2xx.
+http_ok() { curl -fsS -m 3 "$1" >/dev/null 2>&1; }

@@ -9,7 +9,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 DIR="$STATE_DIR/prometheus"
 URL="http://127.0.0.1:$PROMETHEUS_PORT"
 
-ready() { curl -fsS "$URL/-/ready" >/dev/null; }
+ready() { http_ok "$URL/-/ready"; }
 
 render_config() {
     sed -e "s/@EXPORTER_PORT@/$EXPORTER_PORT/g" -e "s/@WORKER_PORT@/$WORKER_PORT/g" \

@@ -8,7 +8,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 DIR="$STATE_DIR/worker"
 URL="http://127.0.0.1:$WORKER_PORT"
 
-ready() { curl -fsS "$URL/readyz" >/dev/null; }
+ready() { http_ok "$URL/readyz"; }
 
 start() {
     if pid_alive worker && ready; then
