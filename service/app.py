@@ -2,14 +2,13 @@
 
 Faust does the consumer group, rebalancing, offset commits and the web server; the state is
 ours (service.state). A record is acknowledged only after its batch is applied, so offsets
-are never committed past what Redis holds (see `_apply_or_exit`).
+are never committed past what Redis holds (see service.pipeline).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -28,14 +27,13 @@ from service.deadletter import KafkaDeadLetters
 from service.decode import Decoder
 from service.domain.costcard import CostCard
 from service.metrics import WorkerMetrics
-from service.processor import BatchProcessor, Record
+from service.pipeline import ApplyPipeline
+from service.processor import BatchProcessor
 from service.settings import Settings
 from service.state.store import StateStore
 
 log = logging.getLogger(__name__)
 CHANNEL: Final = re.compile(CHANNEL_PATTERN)
-STOP_GRACE_SECONDS: Final = 5.0
-EXIT_UNAPPLIED: Final = 75
 RESUBSCRIBE_DELAY_SECONDS: Final = 1.0
 """Faust coalesces subscription changes for 45 s by default; a new channel should count
 within seconds."""
@@ -99,8 +97,8 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
         broker_heartbeat_interval=settings.consumer_heartbeat_seconds,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         datadir=str(settings.data_dir),
-        # On stop, Faust would wait for every in-flight event without limit (forever while
-        # Redis is away); _apply_or_exit bounds that wait instead.
+        # On stop, Faust would wait for every unacknowledged event without limit (forever
+        # while Redis is away); unapplied events stay unacknowledged, hence uncommitted.
         stream_wait_empty=False,
     )
     topic = app.topic(value_serializer="raw", key_serializer="raw", allow_empty=True)
@@ -138,20 +136,15 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
     @app.agent(topic, name="count-events")
     async def count_events(stream: Any) -> None:
         await runtime.started.wait()
-        async for events in stream.take_events(
-            settings.batch_max_records, settings.batch_wait_seconds
-        ):
-            records = [
-                Record(
-                    e.message.topic,
-                    e.message.partition,
-                    e.message.offset,
-                    e.message.key,
-                    e.message.value,
-                )
-                for e in events
-            ]
-            await _apply_or_exit(runtime, records)
+        assert runtime.processor is not None
+        pipeline = ApplyPipeline(runtime.processor, stream.ack)
+        try:
+            async for events in stream.noack_take(
+                settings.batch_max_records, settings.batch_wait_seconds
+            ):
+                await pipeline.submit(events)
+        finally:
+            await pipeline.close()
 
     @app.timer(settings.discovery_interval_seconds)  # type: ignore[untyped-decorator]
     async def discover_channels() -> None:
@@ -203,37 +196,6 @@ def _conductor(app: faust.App) -> Any:
     resubscribe delay and its change flag. Faust's pattern subscription subscribes to
     nothing (faust-streaming issue #62), so this is how new channels are picked up."""
     return app.topics
-
-
-async def _apply_or_exit(runtime: Runtime, records: list[Record]) -> None:
-    """Apply a batch; never return before it is applied, never raise for a transient fault.
-
-    Faust acknowledges a `take_events` batch when the agent moves on, even by an exception,
-    and commits acknowledged offsets when it stops. So: a failure that is not Redis being
-    away (a bug) is logged and retried; a stop requested while the batch is unapplied waits
-    a few seconds, then exits at once without committing, as a kill -9 would. The restarted
-    worker reads the batch again and the watermark applies it once.
-    """
-    assert runtime.processor is not None
-    processor = runtime.processor
-    backoff = 1.0
-    while True:
-        task = asyncio.ensure_future(processor.process(records))
-        try:
-            await asyncio.shield(task)
-            return
-        except asyncio.CancelledError:
-            done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_SECONDS)
-            if task in done and task.exception() is None:
-                raise
-            log.critical("stopping with a batch not yet applied: exiting without committing it")
-            logging.shutdown()
-            os._exit(EXIT_UNAPPLIED)
-        except Exception:
-            log.exception("batch failed; retrying in %.0f s (the partition waits)", backoff)
-            processor.ready = False
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
 
 
 async def _discover(app: faust.App, runtime: Runtime) -> None:

@@ -49,6 +49,13 @@ class _Partition:
     counted_redelivery: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A decoded batch, grouped by (topic, partition), ready to apply."""
+
+    partitions: list[_Partition]
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -81,7 +88,16 @@ class BatchProcessor:
 
     async def process(self, records: Sequence[Record]) -> None:
         """Apply `records` exactly once; retries until Redis has them all."""
-        partitions = self._decode(records)
+        await self.apply(self.prepare(records))
+
+    def prepare(self, records: Sequence[Record]) -> Prepared:
+        """Decode a batch (pure CPU, no I/O): the part that can overlap an earlier apply."""
+        return Prepared(self._decode(records))
+
+    async def apply(self, prepared: Prepared) -> None:
+        """Apply a prepared batch exactly once; retries while Redis is unreachable, so it
+        returns only when Redis holds every record's effect."""
+        partitions = prepared.partitions
         backoff = 0.1
         while partitions:
             try:
