@@ -27,7 +27,7 @@ from service.deadletter import KafkaDeadLetters
 from service.decode import Decoder
 from service.domain.costcard import CostCard
 from service.metrics import WorkerMetrics
-from service.pipeline import ApplyPipeline
+from service.pipeline import apply_then_ack
 from service.processor import BatchProcessor
 from service.settings import Settings
 from service.state.store import StateStore
@@ -136,15 +136,12 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
     @app.agent(topic, name="count-events")
     async def count_events(stream: Any) -> None:
         await runtime.started.wait()
-        assert runtime.processor is not None
-        pipeline = ApplyPipeline(runtime.processor, stream.ack)
-        try:
-            async for events in stream.noack_take(
-                settings.batch_max_records, settings.batch_wait_seconds
-            ):
-                await pipeline.submit(events)
-        finally:
-            await pipeline.close()
+        processor = runtime.processor
+        assert processor is not None
+        async for events in stream.noack_take(
+            settings.batch_max_records, settings.batch_wait_seconds
+        ):
+            await apply_then_ack(processor, events, stream.ack)
 
     @app.timer(settings.discovery_interval_seconds)  # type: ignore[untyped-decorator]
     async def discover_channels() -> None:

@@ -1,0 +1,48 @@
+"""The worker's pure helpers: which topics are channels, and Kafka credentials for Faust."""
+
+import faust
+from pydantic import SecretStr
+
+from service.app import broker_credentials, channel_topics
+from service.settings import Settings
+
+
+def test_only_prefix_plus_a_valid_channel_name_is_a_channel_topic() -> None:
+    names = {
+        "support.events.whatsapp",
+        "support.events.web-chat",
+        "support.events.voice_2",
+        "support.events.",  # no channel
+        "support.events.WhatsApp",  # upper case
+        "support.events._internal",  # must start with a letter or digit
+        "support.events." + "x" * 33,  # 33 characters: one too many
+        "support.deadletter",
+        "roi-metrics-__assignor-__leader",
+    }
+    assert channel_topics(names, "support.events.") == [
+        "support.events.voice_2",
+        "support.events.web-chat",
+        "support.events.whatsapp",
+    ]
+
+
+def test_broker_credentials_follow_the_security_protocol() -> None:
+    assert broker_credentials(Settings(kafka_security_protocol="PLAINTEXT")) is None
+    assert isinstance(
+        broker_credentials(Settings(kafka_security_protocol="SSL")), faust.SSLCredentials
+    )
+    sasl = broker_credentials(
+        Settings(
+            kafka_security_protocol="SASL_SSL",
+            kafka_sasl_mechanism="SCRAM-SHA-256",
+            kafka_sasl_username="roi",
+            kafka_sasl_password=SecretStr("s3cret"),
+        )
+    )
+    assert isinstance(sasl, faust.SASLCredentials)
+    assert (sasl.username, sasl.password, sasl.mechanism.value) == (
+        "roi",
+        "s3cret",
+        "SCRAM-SHA-256",
+    )
+    assert sasl.ssl_context is not None
