@@ -11,36 +11,21 @@ import argparse
 import asyncio
 import cProfile
 import json
-import os
 import pstats
 import time
 
-import redis.asyncio as aioredis
 from rich.console import Console
 
-from bench.state_memory import NoDeadLetters
+from bench.common import local_processor, local_redis
 from bench.throughput import events
-from service.decode import Decoder
-from service.metrics import WorkerMetrics
-from service.processor import BatchProcessor, Record
-from service.state.store import StateStore
+from service.processor import Record
 
 console = Console()
 
 
 async def run(count: int, per_record: int, batch_records: int) -> float:
-    client = aioredis.Redis.from_url(
-        f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}/9"
-    )
-    await client.flushdb()
-    processor = BatchProcessor(
-        decoder=Decoder("USD"),
-        store=StateStore(client, 86_400, 2_592_000),
-        dead_letters=NoDeadLetters(),
-        metrics=WorkerMetrics(),
-        topic_prefix="support.events.",
-        max_lateness_seconds=7 * 86_400,
-    )
+    client = await local_redis(9)
+    processor = local_processor(client)
     made = events(count, time.time())
     groups = [made[i : i + per_record] for i in range(0, len(made), per_record)]
     values = [json.dumps(g[0] if per_record == 1 else g).encode() for g in groups]

@@ -13,28 +13,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import time
 
 import redis.asyncio as aioredis
 from rich.console import Console
 from rich.progress import track
 
+from bench.common import local_processor, local_redis
 from bench.throughput import events
-from service.deadletter import DeadLetter
-from service.decode import Decoder
-from service.metrics import WorkerMetrics
-from service.processor import BatchProcessor, Record
-from service.state.store import StateStore
+from service.processor import Record
 
 console = Console()
-
-
-class NoDeadLetters:
-    """The benchmark's input is valid: nothing is dead-lettered (asserted)."""
-
-    async def send(self, letters: list[DeadLetter]) -> None:
-        raise AssertionError(f"unexpected dead letters: {letters[:1]}")
 
 
 async def used(client: aioredis.Redis) -> int:
@@ -57,17 +46,8 @@ async def main() -> None:
     )
     parser.add_argument("--conversations", type=int, default=20_000)
     args = parser.parse_args()
-    url = f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}/10"
-    client = aioredis.Redis.from_url(url)
-    await client.flushdb()
-    processor = BatchProcessor(
-        decoder=Decoder("USD"),
-        store=StateStore(client, 86_400, 2_592_000),
-        dead_letters=NoDeadLetters(),
-        metrics=WorkerMetrics(),
-        topic_prefix="support.events.",
-        max_lateness_seconds=7 * 86_400,
-    )
+    client = await local_redis(10)
+    processor = local_processor(client)
     made = events(args.conversations * 4, time.time())
     records = [
         Record("support.events.web", 0, offset, None, json.dumps(e).encode())

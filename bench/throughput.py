@@ -26,10 +26,12 @@ from pathlib import Path
 import psutil
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from bench.common import local_redis
 from service.app import ensure_topic
 from service.settings import Settings
 
@@ -200,8 +202,14 @@ async def main() -> None:
     run = uuid.uuid4().hex[:6]
     settings = Settings(kafka_bootstrap_servers=BOOTSTRAP)
     single_prefix, batch_prefix = f"bench{run}s.", f"bench{run}b."
-    for topic in (single_prefix + "web", batch_prefix + "web"):
-        await ensure_topic(settings, topic, partitions=4)
+    await (await local_redis(12)).aclose()
+    try:
+        for topic in (single_prefix + "web", batch_prefix + "web"):
+            await ensure_topic(settings, topic, partitions=4)
+    except KafkaConnectionError:
+        sys.exit(
+            f"error: Kafka is not reachable at {BOOTSTRAP}; start the stack with `make stack-up`"
+        )
     now = time.time()
     single_last = await publish(single_prefix + "web", events(args.single, now), 1)
     batch_last = await publish(batch_prefix + "web", events(args.batched, now), 100)

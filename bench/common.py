@@ -1,0 +1,46 @@
+"""Shared by the benchmarks: a processor on the local stack's Redis."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from service.deadletter import DeadLetter
+from service.decode import Decoder
+from service.metrics import WorkerMetrics
+from service.processor import BatchProcessor
+from service.state.store import StateStore
+
+
+class NoDeadLetters:
+    """The benchmarks' input is valid: nothing is dead-lettered (asserted)."""
+
+    async def send(self, letters: list[DeadLetter]) -> None:
+        raise AssertionError(f"unexpected dead letters: {letters[:1]}")
+
+
+def local_processor(client: aioredis.Redis) -> BatchProcessor:
+    """The worker's processor with the default settings, on `client`."""
+    return BatchProcessor(
+        decoder=Decoder("USD"),
+        store=StateStore(client, 86_400, 2_592_000),
+        dead_letters=NoDeadLetters(),
+        metrics=WorkerMetrics(),
+        topic_prefix="support.events.",
+        max_lateness_seconds=7 * 86_400,
+    )
+
+
+async def local_redis(db: int) -> aioredis.Redis:
+    """A client on database `db` of the local stack's Redis, emptied; exits with one line
+    when Redis is not running."""
+    url = f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}/{db}"
+    client = aioredis.Redis.from_url(url)
+    try:
+        await client.flushdb()
+    except RedisConnectionError:
+        sys.exit(f"error: Redis is not reachable at {url}; start the stack with `make stack-up`")
+    return client
