@@ -91,7 +91,7 @@ class BatchProcessor:
         await self.apply(self.prepare(records))
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
-        """Decode a batch (pure CPU, no I/O): the part that can overlap an earlier apply."""
+        """Decode a batch (CPU only, no I/O), once, before any attempt to apply it."""
         return Prepared(self._decode(records))
 
     async def apply(self, prepared: Prepared) -> None:
