@@ -126,5 +126,49 @@ def worker(log_level: LogLevel = "info") -> None:
     Worker(faust_app, loglevel=log_level.lower(), quiet=True).execute_from_commandline()
 
 
+@app.command()
+def exporter(
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to serve on (default: ROI_EXPORTER_PORT).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default: ROI_EXPORTER_HOST).")
+    ] = None,
+) -> None:
+    """Serve the business figures on /metrics (and /healthz, /readyz) for Prometheus.
+
+    Stateless: reads Redis at every scrape; run as many replicas as you like.
+    """
+    import redis  # noqa: PLC0415  (only this command needs the synchronous client)
+
+    from service.exporter import RoiCollector, serve  # noqa: PLC0415
+    from service.state.reader import StateReader  # noqa: PLC0415
+
+    settings = load_settings()
+    card = load_card(settings)
+    bind, listen = host or settings.exporter_host, port or settings.exporter_port
+    client = redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_timeout=2,
+        socket_connect_timeout=2,
+        **settings.redis_options(),
+    )
+
+    def ready() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+
+    print_banner("exporter", settings)
+    err.print(f"serving http://{bind}:{listen}/metrics", markup=False)
+    try:
+        serve(RoiCollector(card, StateReader(client).snapshot), ready, bind, listen)
+    except OSError as error:
+        raise _fail(f"cannot serve on {bind}:{listen}: {error.strerror}", EXIT_FAILURE) from None
+    except KeyboardInterrupt:
+        pass
+
+
 def main() -> None:
     app()

@@ -1,0 +1,208 @@
+"""The exporter: business figures of CONTRACT.md §7-§8 as Prometheus gauges.
+
+Stateless: every scrape reads Redis once (service.state.reader) and computes every window
+and figure with the domain code the worker uses, so any number of replicas give the same
+output. A ratio without a sample is absent, never 0. When Redis is unreachable, /metrics
+still answers, with support_state_store_up 0 and no business figures.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from fractions import Fraction
+from typing import Any, Final
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from service.domain.costcard import CostCard, fixed_cost_micros
+from service.domain.events import Counter
+from service.domain.figures import ChannelFigures, channel_figures, program_figures
+from service.domain.money import micros_to_units
+from service.domain.timebuckets import Window
+from service.state.reader import Snapshot
+
+log = logging.getLogger(__name__)
+DEFINITIONS_VERSION: Final = "1"
+COUNT_GAUGES: Final = [
+    ("support_conversations", "Conversations started.", Counter.CONVERSATIONS),
+    ("support_ai_conversations", "Conversations started by the AI.", Counter.AI_CONVERSATIONS),
+    ("support_escalations", "Handoffs from the AI to a person.", Counter.ESCALATIONS),
+    ("support_ai_reopens", "AI resolutions reopened within 7 days.", Counter.AI_REOPENS),
+    ("support_human_resolutions", "Resolutions by a person.", Counter.HUMAN_RESOLUTIONS),
+]
+RATIO_GAUGES: Final = [
+    ("support_channel_roi_ratio", "Contribution ROI: (value - AI cost) / AI cost.", "roi"),
+    ("support_cost_per_resolution", "AI cost per net AI resolution.", "cost_per_resolution"),
+    ("support_resolution_rate", "AI resolutions / AI conversations.", "resolution_rate"),
+    ("support_escalation_rate", "Escalations / AI conversations.", "escalation_rate"),
+    ("support_automation_rate", "Net AI resolutions / conversations.", "automation_rate"),
+]
+MONEY_GAUGES: Final = [
+    ("support_ai_cost", "AI costs (every category but human handling).", "ai_cost"),
+    ("support_human_cost", "Human handling costs.", "human_cost"),
+    ("support_cost_avoided", "Net AI resolutions x human cost per resolution.", "cost_avoided"),
+    ("support_ai_revenue", "Revenue attributed to AI resolutions (72 h).", "ai_revenue"),
+]
+CHANNEL_LABELS: Final = ["channel", "window"]
+
+
+def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, labels=labels)
+
+
+class RoiCollector(Collector):
+    """Collects the business figures at scrape time from `snapshot(now_seconds)`."""
+
+    def __init__(
+        self,
+        card: CostCard,
+        snapshot: Callable[[int], Snapshot],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.card = card
+        self.snapshot = snapshot
+        self.clock = clock
+        self.store_up = True
+
+    def describe(self) -> Iterable[Metric]:
+        return []  # collected at scrape time only
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "support_info",
+            "Currency and definitions version.",
+            labels=["currency", "definitions_version"],
+        )
+        info.add_metric([self.card.currency, DEFINITIONS_VERSION], 1)
+        yield info
+        try:
+            snapshot = self.snapshot(int(self.clock()))
+        except RedisError as error:
+            log.warning("state store unreachable: %s", error)
+            self.store_up = False
+        else:
+            self.store_up = True
+            yield from self._figures(snapshot)
+        up = GaugeMetricFamily("support_state_store_up", "1 when Redis answered this scrape.")
+        up.add_metric([], 1 if self.store_up else 0)
+        yield up
+
+    def _figures(self, snapshot: Snapshot) -> Iterator[Metric]:
+        families: dict[str, GaugeMetricFamily] = {}
+
+        def family(
+            name: str, documentation: str, labels: list[str] = CHANNEL_LABELS
+        ) -> GaugeMetricFamily:
+            if name not in families:
+                families[name] = _gauge(name, documentation, labels)
+            return families[name]
+
+        for window in Window:
+            figures = [
+                (
+                    channel,
+                    channel_figures(
+                        counts[window], self.card.human_cost_per_resolution_micros(channel)
+                    ),
+                )
+                for channel, counts in sorted(snapshot.counts.items())
+            ]
+            for channel, channel_fig in figures:
+                self._channel(family, channel, window, channel_fig)
+            self._program(family, window, [fig for _, fig in figures], snapshot.now_seconds)
+        yield from families.values()
+
+    def _channel(self, family: Any, channel: str, window: Window, figures: ChannelFigures) -> None:
+        labels = [channel, window.value]
+        for name, documentation, counter in COUNT_GAUGES:
+            family(name, documentation).add_metric(labels, figures.counts[counter])
+        resolutions = family(
+            "support_ai_resolutions",
+            "AI resolutions by confirmation.",
+            [*CHANNEL_LABELS, "confirmation"],
+        )
+        resolutions.add_metric([*labels, "assumed"], figures.counts[Counter.AI_RESOLUTIONS_ASSUMED])
+        resolutions.add_metric(
+            [*labels, "confirmed"], figures.counts[Counter.AI_RESOLUTIONS_CONFIRMED]
+        )
+        for name, documentation, attribute in MONEY_GAUGES:
+            family(name, f"{documentation} In currency units.").add_metric(
+                labels, float(getattr(figures, attribute))
+            )
+        for name, documentation, attribute in RATIO_GAUGES:
+            value: Fraction | None = getattr(figures, attribute)
+            gauge = family(name, f"{documentation} Absent when there is no sample.")
+            if value is not None:
+                gauge.add_metric(labels, float(value))
+        csat = family(
+            "support_csat_mean",
+            "Mean CSAT score by who resolved.",
+            [*CHANNEL_LABELS, "resolved_by"],
+        )
+        for resolved_by, mean in sorted(figures.csat_mean.items()):
+            csat.add_metric([*labels, resolved_by], float(mean))
+
+    def _program(
+        self, family: Any, window: Window, channels: list[ChannelFigures], now: int
+    ) -> None:
+        fixed = micros_to_units(fixed_cost_micros(self.card.program, window, now))
+        program = program_figures(channels, fixed)
+        labels = [window.value]
+        values = [
+            ("support_program_cost", "AI costs plus fixed costs, in currency units.", program.cost),
+            (
+                "support_program_value",
+                "Costs avoided plus AI revenue, in currency units.",
+                program.value,
+            ),
+            (
+                "support_fixed_cost",
+                "Prorated fixed and amortised one-off costs.",
+                program.fixed_cost,
+            ),
+            ("support_program_roi_ratio", "Fully loaded ROI. Absent without cost.", program.roi),
+            (
+                "support_program_cost_per_resolution",
+                "Programme cost per net AI resolution. Absent without resolutions.",
+                program.cost_per_resolution,
+            ),
+        ]
+        for name, documentation, value in values:
+            gauge = family(name, documentation, ["window"])
+            if value is not None:
+                gauge.add_metric(labels, float(value))
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Scrapes are not logged."""
+
+
+def serve(collector: RoiCollector, ready: Callable[[], bool], host: str, port: int) -> None:
+    """Serve /metrics, /healthz and /readyz until interrupted."""
+    registry = CollectorRegistry()
+    registry.register(collector)
+    metrics = make_wsgi_app(registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "/")
+        if path == "/healthz":
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok\n"]
+        if path == "/readyz":
+            ok = ready()
+            start_response(
+                "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
+            )
+            return [b"ready\n" if ok else b"not ready\n"]
+        return metrics(environ, start_response)  # type: ignore[no-any-return]
+
+    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
+    server.serve_forever()

@@ -1,0 +1,111 @@
+"""The exporter on real Redis: window sums done by the script equal the bucket hashes summed
+here, and the real `roi-metrics exporter` process serves them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from service.domain.timebuckets import Window
+from service.state.reader import StateReader
+from tests.integration.conftest import TEST_DB
+from tests.integration.harness import EXECUTABLE, ROOT, free_port
+from tests.integration.test_processor import processor, records
+
+pytestmark = pytest.mark.integration
+WINDOWS = {
+    "1h": ("m", 60, 60),
+    "24h": ("h", 3600, 24),
+    "7d": ("d", 86400, 7),
+    "30d": ("d", 86400, 30),
+}
+
+
+def summed_here(client: redis.Redis, channel: str, window: str, now: int) -> dict[str, int]:
+    name, size, count = WINDOWS[window]
+    current = now - now % size
+    totals: dict[str, int] = {}
+    for back in range(count):
+        for field, value in client.hgetall(
+            f"roi:{{{channel}}}:b:{name}:{current - back * size}"
+        ).items():
+            totals[field.decode()] = totals.get(field.decode(), 0) + int(value)
+    return totals
+
+
+async def test_window_sums_equal_the_buckets(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str
+) -> None:
+    await processor(redis_db, producer, topic_name).process(records())
+    url = redis_db.connection_pool.connection_kwargs
+    client = redis.Redis(host=url["host"], port=url["port"], db=TEST_DB)
+    now = int(time.time())
+    snapshot = StateReader(client).snapshot(now)
+    assert list(snapshot.counts) == ["web"]
+    for window in WINDOWS:
+        got = {c.value: v for c, v in snapshot.counts["web"][Window(window)].items()}
+        assert got == summed_here(client, "web", window, now), window
+        assert got["conversations"] == 1
+    cumulative = {k.decode(): int(v) for k, v in client.hgetall("roi:{web}:b:all:0").items()}
+    assert {c.value: v for c, v in snapshot.counts["web"][Window.ALL].items()} == cumulative
+    client.close()
+
+
+async def test_the_exporter_process_serves_what_redis_holds(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, tmp_path: Path
+) -> None:
+    await processor(redis_db, producer, topic_name).process(records())
+    port = free_port()
+    base = (
+        os.environ.get("REDIS_URL")
+        or f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROI_")}
+    env.update(
+        ROI_REDIS_URL=f"{base.rsplit('/', 1)[0] if base.count('/') > 2 else base}/{TEST_DB}",
+        ROI_COST_CARD=str(ROOT / "deploy/costs.toml"),
+    )
+    log = (tmp_path / "exporter.log").open("wb")
+    process = subprocess.Popen(
+        [str(EXECUTABLE), "exporter", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
+                    assert reply.status == 200
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "exporter.log").read_text()
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
+            text = reply.read().decode()
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    web_all = (("channel", "web"), ("window", "all"))
+    assert samples[("support_conversations", web_all)] == 1
+    assert samples[("support_ai_cost", web_all)] == 0.125
+    assert samples[("support_ai_revenue", web_all)] == 40.0
+    # one AI resolution, no reopen: 6.50 avoided + 40 revenue against 0.125 of AI cost
+    assert samples[("support_channel_roi_ratio", web_all)] == (46.5 - 0.125) / 0.125
+    assert samples[("support_state_store_up", ())] == 1

@@ -1,0 +1,105 @@
+"""The collector on hand-built snapshots, through a fresh registry and the text exposition:
+exact values, absent ratios, and a Redis outage that still answers."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from service.domain.costcard import load_cost_card
+from service.domain.timebuckets import Window
+from service.exporter import RoiCollector
+from service.state.reader import Snapshot
+from tests.unit.test_figures import SLACK, WEB
+
+ROOT = Path(__file__).resolve().parents[2]
+CARD = load_cost_card(ROOT / "deploy" / "costs.toml")  # default 6.50, whatsapp 5.00
+GO_LIVE = 1768435200
+NOW = GO_LIVE + 100 * 86400
+
+
+def scrape(collector: RoiCollector) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    registry = CollectorRegistry()
+    registry.register(collector)
+    text = generate_latest(registry).decode()
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def snapshot(now: int) -> Snapshot:
+    empty: dict[Window, dict] = {window: {} for window in Window}  # type: ignore[type-arg]
+    return Snapshot(
+        now,
+        {
+            "web": {**empty, Window.HOURS_24: WEB},
+            "whatsapp": {**empty, Window.HOURS_24: SLACK},
+        },
+    )
+
+
+def key(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    return (name, tuple(sorted(labels.items())))
+
+
+def test_channel_figures_are_exported_exactly() -> None:
+    samples = scrape(RoiCollector(CARD, snapshot, clock=lambda: NOW))
+    web = {"channel": "web", "window": "24h"}
+    assert samples[key("support_conversations", **web)] == 200
+    assert samples[key("support_ai_resolutions", **web, confirmation="confirmed")] == 30
+    assert samples[key("support_ai_cost", **web)] == 280.0
+    assert samples[key("support_cost_avoided", **web)] == 728.0  # 112 x 6.50
+    assert samples[key("support_channel_roi_ratio", **web)] == float(Fraction(299, 140))
+    assert samples[key("support_cost_per_resolution", **web)] == 2.5
+    assert samples[key("support_csat_mean", **web, resolved_by="ai")] == 4.25
+    whatsapp = {"channel": "whatsapp", "window": "24h"}
+    assert samples[key("support_cost_avoided", **whatsapp)] == 100.0  # 20 x 5.00, its own price
+    assert samples[key("support_info", currency="USD", definitions_version="1")] == 1
+    assert samples[key("support_state_store_up")] == 1
+
+
+def test_program_figures_are_fully_loaded() -> None:
+    samples = scrape(RoiCollector(CARD, snapshot, clock=lambda: NOW))
+    day = {"window": "24h"}
+    assert samples[key("support_fixed_cost", **day)] == float(Fraction(1450, 9))
+    assert samples[key("support_program_cost", **day)] == float(Fraction(4420, 9))
+    assert samples[key("support_program_value", **day)] == 978.0
+    assert samples[key("support_program_roi_ratio", **day)] == float(Fraction(4382, 4420))
+    assert samples[key("support_program_cost_per_resolution", **day)] == float(
+        Fraction(4420, 9 * 132)
+    )
+    # since go-live: 100 days of 3,500 a month plus the one-offs in full, nothing earned
+    assert samples[key("support_program_cost", window="all")] == float(Fraction(35000, 3) + 16000)
+    assert samples[key("support_program_roi_ratio", window="all")] == -1.0
+
+
+def test_a_window_without_events_has_counts_but_no_ratios() -> None:
+    samples = scrape(RoiCollector(CARD, snapshot, clock=lambda: NOW))
+    hour = {"channel": "web", "window": "1h"}
+    assert samples[key("support_conversations", **hour)] == 0
+    assert samples[key("support_ai_cost", **hour)] == 0.0
+    for ratio in (
+        "support_channel_roi_ratio",
+        "support_resolution_rate",
+        "support_cost_per_resolution",
+    ):
+        assert key(ratio, **hour) not in samples
+    assert key("support_csat_mean", **hour, resolved_by="ai") not in samples
+    assert key("support_program_cost_per_resolution", window="1h") not in samples
+
+
+def test_redis_down_still_answers_with_the_store_down() -> None:
+    def unreachable(now: int) -> Snapshot:
+        raise RedisConnectionError("Connection refused")
+
+    samples = scrape(RoiCollector(CARD, unreachable, clock=lambda: NOW))
+    assert samples == {
+        key("support_info", currency="USD", definitions_version="1"): 1,
+        key("support_state_store_up"): 0,
+    }
