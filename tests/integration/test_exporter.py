@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.domain.timebuckets import Window
 from service.state.reader import StateReader
+from tests.conftest import redis_url
 from tests.integration.conftest import TEST_DB
 from tests.integration.harness import EXECUTABLE, ROOT, free_port
 from tests.integration.test_processor import processor, records
@@ -65,15 +66,9 @@ async def test_the_exporter_process_serves_what_redis_holds(
 ) -> None:
     await processor(redis_db, producer, topic_name).process(records())
     port = free_port()
-    base = (
-        os.environ.get("REDIS_URL")
-        or f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}"
-    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("ROI_")}
-    env.update(
-        ROI_REDIS_URL=f"{base.rsplit('/', 1)[0] if base.count('/') > 2 else base}/{TEST_DB}",
-        ROI_COST_CARD=str(ROOT / "deploy/costs.toml"),
-    )
+    env["ROI_REDIS_URL"] = f"{redis_url().rsplit('/', 1)[0]}/{TEST_DB}"
+    env["ROI_COST_CARD"] = str(ROOT / "deploy/costs.toml")
     log = (tmp_path / "exporter.log").open("wb")
     process = subprocess.Popen(
         [str(EXECUTABLE), "exporter", "--port", str(port)],
