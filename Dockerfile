@@ -6,6 +6,7 @@ COPY service ./service
 RUN pip install --no-cache-dir . && useradd --system --uid 10001 roi
 COPY deploy/costs.toml /etc/roi-metrics/costs.toml
 USER roi
-ENV ROI_COST_CARD=/etc/roi-metrics/costs.toml
+ENV ROI_COST_CARD=/etc/roi-metrics/costs.toml \
+    ROI_DATA_DIR=/tmp/roi-worker
 ENTRYPOINT ["roi-metrics"]
 CMD ["--help"]

@@ -23,7 +23,8 @@ install: $(STAMP) ## Install system packages (Debian) and the Python environment
 stack-up: install ## Start Kafka, Redis and Prometheus on 127.0.0.1 (idempotent)
 	deploy/local/stack.sh up
 
-stack-down: ## Stop the worker and the local stack
+stack-down: ## Stop the exporter, the worker and the local stack
+	deploy/local/exporter.sh stop
 	deploy/local/worker.sh stop
 	deploy/local/stack.sh down
 
@@ -48,11 +49,13 @@ test-unit: install ## The pure tests only (seconds, no services)
 test: install lint stack-up ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus)
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
-demo: install stack-up ## Start the stack and the worker, and say what runs where
+demo: install stack-up ## Start the stack, the worker and the exporter; say what runs where
 	deploy/local/worker.sh start
+	deploy/local/exporter.sh start
 	@echo
 	@deploy/local/stack.sh status
 	@deploy/local/worker.sh status
+	@deploy/local/exporter.sh status
 	@echo
 	@echo "Cost card: $$($(BIN)/roi-metrics config check deploy/costs.toml | head -1)"
 	@echo "Stop everything with: make stack-down"

@@ -45,3 +45,17 @@ def test_mounted_files_exist_and_ports_bind_to_loopback() -> None:
                 assert (ROOT / source).exists(), (name, source)
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), (name, port)
+
+
+def test_prometheus_scrapes_the_ports_the_services_serve_on() -> None:
+    prometheus = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.compose.yml").read_text())
+    targets = {
+        job["job_name"]: job["static_configs"][0]["targets"][0]
+        for job in prometheus["scrape_configs"]
+    }
+    env = COMPOSE["x-roi"]["environment"]
+    assert targets["roi-worker"] == f"worker:{env['ROI_WORKER_PORT']}"
+    assert targets["roi-exporter"] == f"exporter:{env['ROI_EXPORTER_PORT']}"
+    assert env["ROI_WORKER_HOST"] == env["ROI_EXPORTER_HOST"] == "0.0.0.0"
+    worker_check = " ".join(COMPOSE["services"]["worker"]["healthcheck"]["test"])
+    assert f"localhost:{env['ROI_WORKER_PORT']}/readyz" in worker_check
