@@ -58,6 +58,13 @@ class WorkerProcess:
             if sample.name == name
         )
 
+    def metric_or_zero(self, name: str) -> float:
+        """Like metric(), 0 while the worker does not answer yet (it may be starting)."""
+        try:
+            return self.metric(name)
+        except OSError:
+            return 0.0
+
     def wait_ready(self, seconds: float = 60) -> None:
         deadline = time.monotonic() + seconds
         while self.readyz() != 200:

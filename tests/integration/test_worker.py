@@ -80,11 +80,14 @@ async def test_kill_9_three_times_mid_stream_still_counts_each_event_once(
     rng = random.Random(9)
     kill_at = sorted(rng.uniform(0.1, 0.9) for _ in range(3))
 
+    redelivered = 0.0
+
     async def kill_and_restart(progress: float) -> None:
-        nonlocal worker
+        nonlocal worker, redelivered
         if kill_at and progress >= kill_at[0]:
             kill_at.pop(0)
             await asyncio.sleep(rng.uniform(0, 0.5))
+            redelivered += worker.metric_or_zero("support_redelivered_records_total")
             worker.kill()
             worker = deployment.start_worker(wait=False)
 
@@ -93,8 +96,10 @@ async def test_kill_9_three_times_mid_stream_still_counts_each_event_once(
     await wait_applied(state, deployment, offsets)
     assert await bucket_state(state) == recompute(traffic, now)
     assert sum(w.process.returncode == -9 for w in deployment.workers) == 3
-    # the last restart read again what its killed predecessor applied but had not committed
-    assert worker.metric("support_redelivered_records_total") > 0
+    # restarted workers read again what their killed predecessors applied but had not
+    # committed (summed over all of them: one kill may land just after a commit)
+    redelivered += worker.metric("support_redelivered_records_total")
+    assert redelivered > 0
 
 
 async def test_two_then_three_then_one_worker_while_producing(

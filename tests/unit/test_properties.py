@@ -92,7 +92,7 @@ def fold_in_batches(events: Sequence[SupportEvent], cuts: Iterable[int]) -> Batc
     return total
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(data=st.data(), convs=conversations)
 def test_interleaving_of_conversations_does_not_change_the_result(data: Any, convs: Any) -> None:
     first = data.draw(interleaving(convs))
@@ -104,7 +104,7 @@ def test_interleaving_of_conversations_does_not_change_the_result(data: Any, con
     assert a.outcomes == b.outcomes
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(data=st.data(), convs=conversations)
 def test_batch_boundaries_do_not_change_the_result(data: Any, convs: Any) -> None:
     events = data.draw(interleaving(convs))
@@ -116,7 +116,7 @@ def test_batch_boundaries_do_not_change_the_result(data: Any, convs: Any) -> Non
     assert batched.outcomes == whole.outcomes
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(data=st.data(), convs=conversations)
 def test_a_duplicate_changes_nothing(data: Any, convs: Any) -> None:
     events = data.draw(interleaving(convs))
@@ -131,6 +131,7 @@ def test_a_duplicate_changes_nothing(data: Any, convs: Any) -> None:
     assert sum(again.outcomes.values()) == len(events)
 
 
+@settings(deadline=None)
 @given(
     now=st.integers(0, 4_000_000_000),
     offset=st.integers(-40 * 86_400, 86_400),

@@ -3,7 +3,7 @@
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
@@ -13,6 +13,7 @@ PARSE = TypeAdapter(TimeMicros).validate_python
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
+@settings(deadline=None)
 @given(
     moment=st.datetimes(min_value=dt.datetime(1971, 1, 1), max_value=dt.datetime(2200, 1, 1)),
     offset_minutes=st.integers(-23 * 60 - 59, 23 * 60 + 59),
