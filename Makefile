@@ -24,8 +24,8 @@ stack-up: install ## Start Kafka, Redis and Prometheus on 127.0.0.1 (idempotent)
 	deploy/local/stack.sh up
 
 stack-down: ## Stop the exporter, the worker and the local stack
-	deploy/local/exporter.sh stop
-	deploy/local/worker.sh stop
+	deploy/local/roi.sh exporter stop
+	deploy/local/roi.sh worker stop
 	deploy/local/stack.sh down
 
 stack-status: ## Say what runs where
@@ -50,12 +50,12 @@ test: install lint stack-up ## Everything: lint, unit, integration (Kafka, Redis
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 demo: install stack-up ## Start the stack, the worker and the exporter; say what runs where
-	deploy/local/worker.sh start
-	deploy/local/exporter.sh start
+	deploy/local/roi.sh worker start
+	deploy/local/roi.sh exporter start
 	@echo
 	@deploy/local/stack.sh status
-	@deploy/local/worker.sh status
-	@deploy/local/exporter.sh status
+	@deploy/local/roi.sh worker status
+	@deploy/local/roi.sh exporter status
 	@echo
 	@echo "Cost card: $$($(BIN)/roi-metrics config check deploy/costs.toml | head -1)"
 	@echo "Stop everything with: make stack-down"

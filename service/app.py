@@ -66,7 +66,6 @@ class Runtime:
     """What the agent, timers and pages share; filled in when the worker starts."""
 
     settings: Settings
-    card: CostCard
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     processor: BatchProcessor | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
@@ -80,7 +79,7 @@ class Runtime:
 
 def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
     """The worker's Faust app and its shared runtime."""
-    runtime = Runtime(settings, card)
+    runtime = Runtime(settings)
     app = faust.App(
         settings.group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],

@@ -196,6 +196,7 @@ DATA_MODELS: Final[dict[EventType, type[EventData]]] = {
 }
 
 
+@functools.cache
 def event_model(event_type: EventType) -> type[Envelope]:
     """The full model of one event type: the envelope with its `type` and `data` pinned."""
     name = "".join(part.title() for part in event_type.value.split(".")[1:]) + "Event"

@@ -124,10 +124,9 @@ class BatchProcessor:
         for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
             channel = self.channel_of(record.topic)
             tp = (record.topic, record.partition)
-            part = partitions.get(tp) or partitions.setdefault(
-                tp, _Partition(record.topic, record.partition, channel)
-            )
-            part.records.append(
+            if tp not in partitions:
+                partitions[tp] = _Partition(record.topic, record.partition, channel)
+            partitions[tp].records.append(
                 (record, self.decoder.decode_record(record.value, channel, now_micros))
             )
         return list(partitions.values())

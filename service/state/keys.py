@@ -43,10 +43,6 @@ def dedup_digest(source: str, event_id: str) -> bytes:
     return hashlib.blake2b(f"{source}\x1f{event_id}".encode(), digest_size=DIGEST_BYTES).digest()
 
 
-def dedup_mark(channel: str, source: str, event_id: str) -> bytes:
-    return dedup_prefix(channel) + dedup_digest(source, event_id)
-
-
 def watermarks(channel: str) -> str:
     return f"roi:{{{channel}}}:wm"
 
