@@ -217,6 +217,8 @@ async def _discover(app: faust.App, runtime: Runtime) -> None:
             candidate.topics = list(found)
     runtime.subscribed = found
     runtime.metrics.channels.set(len(found))
+    for name in found:
+        runtime.metrics.channel_known(name[len(settings.topic_prefix) :])
     _conductor(app)._flag_changes()
 
 

@@ -82,6 +82,12 @@ class RoiCollector(Collector):
         )
         info.add_metric([self.card.currency, DEFINITIONS_VERSION], 1)
         yield info
+        target = GaugeMetricFamily(
+            "support_target_roi_ratio",
+            "The cost card's target_roi: the programme ROI (24h) alert threshold.",
+        )
+        target.add_metric([], self.card.target_roi)
+        yield target
         try:
             snapshot = self.snapshot(int(self.clock()))
         except RedisError as error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
+from service.contract import DeadLetterReason
 from service.domain.aggregate import Outcome
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only add noise to these gauges and counters
@@ -62,6 +63,15 @@ class WorkerMetrics:
             registry=self.registry,
         )
         self.state_store_up.set(1)
+
+    def channel_known(self, channel: str) -> None:
+        """Start the channel's counters at 0, so that rate() and increase() see its first
+        events and dead letters (a series born at 1 shows no increase)."""
+        for outcome in Outcome:
+            self.events.labels(channel, outcome.value)
+        for reason in DeadLetterReason:
+            self.dead_letters.labels(channel, reason.value)
+        self.redelivered.labels(channel)
 
     def outcome(self, channel: str, outcome: Outcome, count: int = 1) -> None:
         if count:

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs the system packages the local stack needs, from Debian, when any is missing:
-# redis-server, prometheus (with promtool), kcat, curl, a JDK 17 and Maven.
+# redis-server, prometheus (with promtool), prometheus-alertmanager (with amtool), kcat,
+# curl, a JDK 17 and Maven.
 set -euo pipefail
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 { command -v prometheus && command -v promtool; } >/dev/null || missing+=(prometheus)
+{ command -v prometheus-alertmanager && command -v amtool; } >/dev/null || missing+=(prometheus-alertmanager)
 command -v kcat >/dev/null || missing+=(kcat)
 command -v curl >/dev/null || missing+=(curl)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)

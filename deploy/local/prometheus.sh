@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Prometheus (Debian's package) on 127.0.0.1, scraping the local exporter and worker with the
 # project's rules. Its configuration is rendered from deploy/prometheus/prometheus.local.yml.
-# ROI_PROMETHEUS_EVAL_INTERVAL shortens rule evaluation (tests); the rules are never edited.
+# ROI_PROMETHEUS_EVAL_INTERVAL shortens rule evaluation and ROI_ALERT_FOR_SCALE multiplies
+# every alert's `for` (tests, demos): the rules are regenerated from thresholds.toml into the
+# state directory, never edited.
 #   usage: deploy/local/prometheus.sh start|stop|status|reload
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -11,12 +13,26 @@ URL="http://127.0.0.1:$PROMETHEUS_PORT"
 
 ready() { http_ok "$URL/-/ready"; }
 
+rules_dir() {
+    local scale=${ROI_ALERT_FOR_SCALE:-1}
+    if [ "$scale" = 1 ]; then
+        echo "$ROOT/deploy/prometheus/rules"
+        return
+    fi
+    mkdir -p "$DIR/rules"
+    "${ROI_PYTHON:-$ROOT/.venv/bin/python}" -m service.rulegen --for-scale "$scale" \
+        --out "$DIR/rules/roi.yml" || die "prometheus: cannot render rules with for-scale $scale"
+    echo "$DIR/rules"
+}
+
 render_config() {
+    local rules
+    rules=$(rules_dir)
     sed -e "s/@EXPORTER_PORT@/$EXPORTER_PORT/g" -e "s/@WORKER_PORT@/$WORKER_PORT/g" \
         -e "s/@EVAL_INTERVAL@/${ROI_PROMETHEUS_EVAL_INTERVAL:-15s}/g" \
         -e "s/@SCRAPE_INTERVAL@/${ROI_PROMETHEUS_SCRAPE_INTERVAL:-15s}/g" \
         -e "s/@PROMETHEUS_PORT@/$PROMETHEUS_PORT/g" \
-        -e "s:@RULES_DIR@:$ROOT/deploy/prometheus/rules:g" \
+        -e "s:@RULES_DIR@:$rules:g" \
         "$ROOT/deploy/prometheus/prometheus.local.yml" >"$DIR/prometheus.yml"
     promtool check config "$DIR/prometheus.yml" >"$DIR/check.log" 2>&1 \
         || { cat "$DIR/check.log" >&2; die "prometheus: invalid configuration"; }

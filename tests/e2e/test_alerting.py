@@ -1,0 +1,243 @@
+"""The rules and the Alertmanager configuration, checked by the real tools: promtool (check and
+unit tests) and a real Alertmanager (Debian's) routing alerts to a webhook, with inhibition."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.harness import free_port
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+RULES = ROOT / "deploy" / "prometheus" / "rules"
+RENDER = ROOT / "deploy" / "alertmanager" / "render.sh"
+
+
+def tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; run deploy/local/install.sh (make test does)")
+    return path
+
+
+def run(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, check=False, env=env)
+
+
+def test_promtool_accepts_the_rules() -> None:
+    result = run(tool("promtool"), "check", "rules", *map(str, sorted(RULES.glob("*.yml"))))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 21 rules found" in result.stdout
+
+
+def test_promtool_rule_unit_tests_pass() -> None:
+    tests = sorted((ROOT / "deploy" / "prometheus" / "tests").glob("*.yml"))
+    assert tests
+    result = run(tool("promtool"), "test", "rules", *map(str, tests))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def render(tmp_path: Path, url: str) -> Path:
+    out = tmp_path / "alertmanager.yml"
+    result = run("sh", str(RENDER), str(out), env={**os.environ, "ALERT_WEBHOOK_URL": url})
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_the_rendered_configuration_is_valid_and_keeps_the_url_verbatim(tmp_path: Path) -> None:
+    url = "https://hooks.example.com/services/T0/B0/x?a=1&b=\\2"
+    config = render(tmp_path, url)
+    assert config.read_text().count(f"url: '{url}'") == 2
+    assert oct(config.stat().st_mode & 0o777) == "0o600"  # it may hold a token
+    result = run(tool("amtool"), "check-config", str(config))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "@ALERT_WEBHOOK_URL@" not in config.read_text()
+
+
+@pytest.mark.parametrize(
+    ("labels", "receiver"),
+    [
+        (["severity=critical", "alertname=SupportWorkerDown"], "critical"),
+        (["severity=warning", "alertname=SupportDeadLetters"], "warning"),
+        (["alertname=Unlabelled"], "warning"),
+    ],
+)
+def test_routing_by_severity(tmp_path: Path, labels: list[str], receiver: str) -> None:
+    config = render(tmp_path, "http://127.0.0.1:9/hook")
+    result = run(tool("amtool"), "config", "routes", "test", f"--config.file={config}", *labels)
+    assert result.stdout.strip() == receiver, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("", "set ALERT_WEBHOOK_URL"),
+        ("ftp://x", "must start with http:// or https://"),
+        ("http://x/'", "must not contain a quote"),
+    ],
+)
+def test_render_refuses_a_missing_or_bad_url(tmp_path: Path, url: str, message: str) -> None:
+    result = run(
+        "sh", str(RENDER), str(tmp_path / "a.yml"), env={**os.environ, "ALERT_WEBHOOK_URL": url}
+    )
+    assert result.returncode == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+class Webhook:
+    """A webhook receiver: keeps every notification Alertmanager posts."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        received = self.received
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def alert_names(self) -> set[tuple[str, str]]:
+        return {
+            (alert["labels"]["alertname"], notification["receiver"])
+            for notification in self.received
+            for alert in notification["alerts"]
+        }
+
+
+@pytest.fixture
+def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Webhook]]:
+    webhook = Webhook()
+    config = render(tmp_path, webhook.url)
+    port = free_port()
+    binary = tool("prometheus-alertmanager")  # Debian's name for alertmanager
+    log = (tmp_path / "alertmanager.log").open("wb")
+    process = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/-/ready", timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, (tmp_path / "alertmanager.log").read_text()
+                assert time.monotonic() < deadline, "alertmanager did not start"
+                time.sleep(0.2)
+        yield base, webhook
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+        webhook.server.shutdown()
+        webhook.server.server_close()
+
+
+def post_alerts(base: str, *alerts: dict[str, str]) -> None:
+    now = datetime.now(UTC)
+    body = [
+        {
+            "labels": labels,
+            "annotations": {"summary": labels["alertname"]},
+            "startsAt": now.isoformat(),
+            "endsAt": (now + timedelta(minutes=5)).isoformat(),
+        }
+        for labels in alerts
+    ]
+    request = urllib.request.Request(
+        f"{base}/api/v2/alerts",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=5).close()
+
+
+def test_alertmanager_notifies_by_severity_and_inhibits_business_alerts_while_the_pipeline_is_down(
+    alertmanager: tuple[str, Webhook],
+) -> None:
+    base, webhook = alertmanager
+    post_alerts(
+        base,
+        {
+            "alertname": "SupportExporterDown",
+            "severity": "critical",
+            "component": "pipeline",
+            "job": "roi-exporter",
+        },
+        # business alerts while the exporter is down: held back
+        {
+            "alertname": "SupportProgrammeRoiBelowTarget",
+            "severity": "warning",
+            "component": "business",
+            "window": "24h",
+        },
+        # a channel's critical alert covers that channel's warning, not another channel's
+        {
+            "alertname": "SupportChannelSilent",
+            "severity": "critical",
+            "component": "pipeline",
+            "channel": "web",
+        },
+        {
+            "alertname": "SupportDeadLetters",
+            "severity": "warning",
+            "component": "pipeline",
+            "channel": "web",
+            "reason": "invalid_json",
+        },
+        {
+            "alertname": "SupportDeadLetters",
+            "severity": "warning",
+            "component": "pipeline",
+            "channel": "slack",
+            "reason": "invalid_json",
+        },
+    )
+    expected = {
+        ("SupportExporterDown", "critical"),
+        ("SupportChannelSilent", "critical"),
+        ("SupportDeadLetters", "warning"),
+    }
+    deadline = time.monotonic() + 60  # group_wait: 10 s critical, 30 s warning
+    while webhook.alert_names() != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert webhook.alert_names() == expected
+    dead_letters = [
+        alert["labels"]["channel"]
+        for notification in webhook.received
+        for alert in notification["alerts"]
+        if alert["labels"]["alertname"] == "SupportDeadLetters"
+    ]
+    assert dead_letters == ["slack"]
