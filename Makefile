@@ -6,12 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install stack-up stack-down stack-status lint format schemas test test-unit demo clean
+.PHONY: help install stack-up stack-down stack-status lint format schemas rules dashboards test test-unit demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml deploy/local/install.sh
 	deploy/local/install.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -U pip
@@ -43,10 +43,16 @@ format: install ## Apply ruff's fixes and formatting
 schemas: install ## Regenerate schemas/ from the contract models
 	$(BIN)/python -m service.schemagen
 
+rules: install ## Regenerate the Prometheus rules from deploy/prometheus/thresholds.toml
+	$(BIN)/python -m service.rulegen
+
+dashboards: install ## Regenerate grafana/dashboards/*.json from service/dashboards.py
+	$(BIN)/python -m service.dashboards
+
 test-unit: install ## The pure tests only (seconds, no services)
 	$(BIN)/pytest -q tests/unit
 
-test: install lint stack-up ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus)
+test: install lint stack-up ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus, promtool, Alertmanager)
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 demo: install stack-up ## Start the stack, the worker and the exporter; say what runs where

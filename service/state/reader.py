@@ -19,6 +19,7 @@ from service.state import keys
 
 WINDOWS_SCRIPT: Final = resources.files("service.state").joinpath("windows.lua").read_text()
 COUNTERS: Final = {counter.value: counter for counter in Counter}
+FIELDS: Final = tuple(Counter)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +31,8 @@ class Snapshot:
 
 
 def _bucket_suffixes(now_seconds: int) -> list[str | int]:
-    """The script's arguments after the prefix: each rolling window's buckets."""
-    args: list[str | int] = []
+    """The script's arguments after the prefix: the counters, then each window's buckets."""
+    args: list[str | int] = [len(FIELDS), *FIELDS]
     for rolling in ROLLING_WINDOWS:
         starts = rolling.bucket_starts(now_seconds)
         args.append(len(starts))
@@ -39,13 +40,11 @@ def _bucket_suffixes(now_seconds: int) -> list[str | int]:
     return args
 
 
-def _parse(flat: Sequence[bytes]) -> dict[Counter, int]:
-    counts = {}
-    for index in range(0, len(flat), 2):
-        counter = COUNTERS.get(flat[index].decode())
-        if counter is not None:  # a counter from a newer worker is skipped, not a crash
-            counts[counter] = int(flat[index + 1])
-    return counts
+def _parse(totals: Sequence[bytes]) -> dict[Counter, int]:
+    """The script's totals, in FIELDS order; zeros are left out, as in a bucket hash."""
+    return {
+        counter: int(total) for counter, total in zip(FIELDS, totals, strict=True) if total != b"0"
+    }
 
 
 class StateReader:

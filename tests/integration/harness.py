@@ -148,6 +148,24 @@ class Deployment:
             worker.wait_ready()
         return worker
 
+    def start_exporter(self) -> WorkerProcess:
+        """The real `roi-metrics exporter` on this deployment's Redis database; stopped by
+        stop_all() like the workers."""
+        port = free_port()
+        log = self.tmp / "exporter.log"
+        log_file = log.open("wb")
+        process = subprocess.Popen(
+            [str(EXECUTABLE), "exporter", "--port", str(port)],
+            env=self.env(free_port()),
+            cwd=self.tmp,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        exporter = WorkerProcess("exporter", port, process, log, log_file)
+        self.workers.append(exporter)
+        exporter.wait_ready()
+        return exporter
+
     def stop_all(self) -> None:
         for worker in self.workers:
             if worker.process.poll() is None:

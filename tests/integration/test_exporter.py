@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -104,3 +105,90 @@ async def test_the_exporter_process_serves_what_redis_holds(
     # one AI resolution, no reopen: 6.50 avoided + 40 revenue against 0.125 of AI cost
     assert samples[("support_channel_roi_ratio", web_all)] == (46.5 - 0.125) / 0.125
     assert samples[("support_state_store_up", ())] == 1
+
+
+def start_redis(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """A redis-server of this test's own (Debian's), so that stopping it harms no other test."""
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            client.close()
+            return process
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.1)
+
+
+def get(port: int, path: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+            return reply.status, reply.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def test_the_exporter_answers_while_redis_is_down_and_recovers(tmp_path: Path) -> None:
+    redis_port, port = free_port(), free_port()
+    server = start_redis(redis_port, tmp_path)
+    client = redis.Redis(port=redis_port)
+    client.hset("roi:{web}:b:all:0", mapping={"conversations": 3})
+    client.sadd("roi:channels", "web")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROI_")}
+    env["ROI_REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    env["ROI_COST_CARD"] = str(ROOT / "deploy/costs.toml")
+    log = (tmp_path / "exporter.log").open("wb")
+    exporter = subprocess.Popen(
+        [str(EXECUTABLE), "exporter", "--port", str(port)], env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if get(port, "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "exporter.log").read_text()
+            time.sleep(0.2)
+        status, up = get(port, "/metrics")
+        assert status == 200 and "support_state_store_up 1.0" in up
+        assert 'support_conversations{channel="web",window="all"} 3.0' in up
+        server.terminate()
+        server.wait(10)
+        status, down = get(port, "/metrics")
+        assert status == 200
+        assert "support_state_store_up 0.0" in down
+        assert "support_conversations{" not in down  # no stale figures
+        assert "support_info{" in down and "support_target_roi_ratio" in down
+        assert get(port, "/readyz")[0] == 503
+        assert get(port, "/healthz")[0] == 200  # alive: do not restart it for Redis's sake
+        server = start_redis(redis_port, tmp_path)  # back, empty (no persistence here)
+        status, again = get(port, "/metrics")
+        assert status == 200 and "support_state_store_up 1.0" in again
+        assert get(port, "/readyz")[0] == 200
+    finally:
+        exporter.terminate()
+        exporter.wait(10)
+        server.terminate()
+        server.wait(10)
+        log.close()
+        client.close()

@@ -1,0 +1,148 @@
+"""How long the exporter takes to render /metrics, with every bucket of every window full.
+
+    .venv/bin/python -m bench.scrape [--channels 50] [--scrapes 300]
+
+Fills database 11 of the local stack's Redis with `--channels` channels, each with all 60
+minute, 24 hour and 30 day buckets and its cumulative hash holding every counter (the
+largest state a scrape can meet), then times:
+- in process: the collector's read of Redis (one pipelined round trip) plus computing every
+  figure and rendering the text exposition (prometheus_client.generate_latest);
+- over HTTP: GET /metrics on a real `roi-metrics exporter` process, as Prometheus does.
+Target (issue 4): a scrape renders in <= 20 ms with 50 channels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import redis
+from prometheus_client import CollectorRegistry, generate_latest
+from rich.console import Console
+from rich.progress import track
+
+from service.domain.costcard import load_cost_card
+from service.domain.events import Counter
+from service.domain.timebuckets import ROLLING_WINDOWS
+from service.exporter import RoiCollector
+from service.state import keys
+from service.state.reader import StateReader
+from tests.integration.harness import EXECUTABLE, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+DB = 11
+console = Console()
+
+
+def fill(client: redis.Redis, channels: int, now: int) -> int:
+    """Every bucket any window reads, for every channel; returns the number of hashes."""
+    rng = random.Random(7)
+    hashes = 0
+    pipe = client.pipeline(transaction=False)
+    for index in range(channels):
+        channel = f"channel{index:02d}"
+        pipe.sadd(keys.CHANNELS, channel)
+        buckets = {
+            (rolling.resolution.name, start)
+            for rolling in ROLLING_WINDOWS
+            for start in rolling.bucket_starts(now)
+        }
+        buckets.add(("all", 0))
+        for resolution, start in buckets:
+            counts = {counter.value: rng.randint(1, 10_000) for counter in Counter}
+            pipe.hset(f"roi:{{{channel}}}:b:{resolution}:{start}", mapping=counts)
+            hashes += 1
+    pipe.execute()
+    return hashes
+
+
+def summary(label: str, seconds: list[float]) -> str:
+    ordered = sorted(seconds)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return (
+        f"{label}: median {statistics.median(ordered) * 1000:.2f} ms, "
+        f"p99 {p99 * 1000:.2f} ms, max {ordered[-1] * 1000:.2f} ms ({len(ordered)} scrapes)"
+    )
+
+
+def in_process(client: redis.Redis, scrapes: int) -> tuple[list[float], bytes]:
+    card = load_cost_card(ROOT / "deploy" / "costs.toml")
+    registry = CollectorRegistry()
+    registry.register(RoiCollector(card, StateReader(client).snapshot))
+    body = generate_latest(registry)  # warm: the reader learns the channel set
+    timings = []
+    for _ in track(range(scrapes), description="in process", console=console):
+        started = time.perf_counter()
+        body = generate_latest(registry)
+        timings.append(time.perf_counter() - started)
+    return timings, body
+
+
+def over_http(url: str, scrapes: int) -> list[float]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROI_")}
+    env.update(ROI_REDIS_URL=url, ROI_COST_CARD=str(ROOT / "deploy" / "costs.toml"))
+    process = subprocess.Popen(
+        [str(EXECUTABLE), "exporter", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    target = f"http://127.0.0.1:{port}/metrics"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(target, timeout=5).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    sys.exit("error: the exporter did not start")
+                time.sleep(0.2)
+        timings = []
+        for _ in track(range(scrapes), description="over HTTP", console=console):
+            started = time.perf_counter()
+            with urllib.request.urlopen(target, timeout=5) as reply:
+                reply.read()
+            timings.append(time.perf_counter() - started)
+        return timings
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--channels", type=int, default=50)
+    parser.add_argument("--scrapes", type=int, default=300)
+    args = parser.parse_args()
+    url = f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}/{DB}"
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushdb()
+    except redis.ConnectionError:
+        sys.exit(f"error: Redis is not reachable at {url}; start the stack with `make stack-up`")
+    hashes = fill(client, args.channels, int(time.time()))
+    local, body = in_process(client, args.scrapes)
+    http = over_http(url, args.scrapes)
+    series = sum(1 for line in body.splitlines() if line and not line.startswith(b"#"))
+    console.print(
+        f"{args.channels} channels, {hashes} bucket hashes, /metrics: {series} series, "
+        f"{len(body) / 1024:.0f} KiB"
+    )
+    console.print(summary("in process (Redis read + figures + text)", local))
+    console.print(summary("over HTTP (GET /metrics on the exporter)", http))
+    client.flushdb()
+
+
+if __name__ == "__main__":
+    main()

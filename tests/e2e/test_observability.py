@@ -1,0 +1,486 @@
+"""The whole observability path on the real stack: events through real Kafka, a real worker and
+exporter, and a real Prometheus (started by deploy/local/prometheus.sh with 1 s scrapes and
+rule evaluation, and every alert's `for` scaled down by ROI_ALERT_FOR_SCALE — configuration,
+the rules are not edited).
+
+- the exporter's figures equal a recomputation, done here, from the published events;
+- every PromQL expression of the dashboards and rules parses and returns data;
+- the AI stopping to resolve on one channel makes the resolution-rate alert go pending,
+  then firing, in Prometheus's /api/v1/alerts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+import yaml
+from aiokafka import AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.cloudevents import encode, event
+from tests.conftest import redis_url
+from tests.integration.harness import Deployment, WorkerProcess, free_port
+from tests.integration.pipeline import create_channels
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+ROOT = Path(__file__).resolve().parents[2]
+DB = 13
+DAY = 86400
+FOR_SCALE = "0.01"  # 15 min -> 9 s
+HUMAN_PRICE = {"web": Fraction(13, 2), "whatsapp": Fraction(5)}  # deploy/costs.toml
+WINDOWS = ("1h", "24h", "7d", "30d", "all")
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What happens in one conversation; `events()` writes it as CloudEvents."""
+
+    channel: str
+    name: str
+    start: int
+    ai: bool = True
+    resolved_by: str | None = None
+    confirmation: str = "assumed"
+    escalated: bool = False
+    ai_cost: Decimal = Decimal("0.10")
+    human_cost: Decimal = Decimal(0)
+    csat: int | None = None
+    revenue: Decimal | None = None
+
+    @property
+    def recent(self) -> bool:
+        return self.start > time.time() - 3600
+
+    def events(self) -> list[dict[str, Any]]:
+        at, name, source = self.start, self.name, f"/{self.channel}/e2e"
+        found = [
+            event(
+                "conversation.started",
+                f"{name}-s",
+                name,
+                at,
+                source,
+                handled_by="ai" if self.ai else "human",
+            )
+        ]
+        if self.ai_cost:
+            found.append(
+                event(
+                    "cost.recorded",
+                    f"{name}-c",
+                    name,
+                    at + 1,
+                    source,
+                    amount=str(self.ai_cost),
+                    currency="USD",
+                    category="ai_usage",
+                )
+            )
+        if self.escalated:
+            found.append(event("conversation.escalated", f"{name}-e", name, at + 2, source))
+        if self.resolved_by:
+            found.append(
+                event(
+                    "conversation.resolved",
+                    f"{name}-r",
+                    name,
+                    at + 5,
+                    source,
+                    resolved_by=self.resolved_by,
+                    confirmation=self.confirmation,
+                )
+            )
+        if self.human_cost:
+            found.append(
+                event(
+                    "cost.recorded",
+                    f"{name}-h",
+                    name,
+                    at + 5,
+                    source,
+                    amount=str(self.human_cost),
+                    currency="USD",
+                    category="human_handling",
+                )
+            )
+        if self.csat is not None:
+            found.append(event("csat.recorded", f"{name}-q", name, at + 6, source, score=self.csat))
+        if self.revenue is not None:
+            found.append(
+                event(
+                    "revenue.attributed",
+                    f"{name}-v",
+                    name,
+                    at + 7,
+                    source,
+                    amount=str(self.revenue),
+                    currency="USD",
+                )
+            )
+        return found
+
+
+def healthy(now: int) -> list[Conversation]:
+    """Three days of good history on web, a good last half hour on web and whatsapp."""
+    old = now - 3 * DAY
+    found = [
+        Conversation("web", f"old-{i}", old + i, resolved_by="ai", ai_cost=Decimal("0.10"))
+        for i in range(200)
+    ]
+    recent = now - 1800
+    for i in range(30):
+        escalated = i >= 24
+        found.append(
+            Conversation(
+                "web",
+                f"web-{i}",
+                recent + i * 10,
+                resolved_by="human" if escalated else "ai",
+                confirmation="confirmed",
+                escalated=escalated,
+                human_cost=Decimal("4.00") if escalated else Decimal(0),
+                csat=(5 if i % 2 else 3) if i < 10 else None,
+                revenue=Decimal("20.00") if i in (0, 1) else None,
+            )
+        )
+    for i in range(10):
+        found.append(
+            Conversation(
+                "whatsapp",
+                f"wa-{i}",
+                recent + i * 10,
+                resolved_by="ai" if i < 5 else None,
+                ai_cost=Decimal("0.25"),
+                csat=4 if i == 0 else None,
+            )
+        )
+    found += [
+        Conversation(
+            "whatsapp",
+            f"wa-h-{i}",
+            recent + 100 + i,
+            ai=False,
+            resolved_by="human",
+            ai_cost=Decimal(0),
+            human_cost=Decimal("3.50"),
+            csat=2,
+        )
+        for i in range(2)
+    ]
+    return found
+
+
+def degraded(now: int) -> list[Conversation]:
+    """The AI on web stops resolving: 60 more AI conversations, none resolved."""
+    return [Conversation("web", f"deg-{i}", now - 600 + i * 5) for i in range(60)]
+
+
+def recompute(conversations: list[Conversation]) -> dict[tuple[str, str], dict[str, Fraction]]:
+    """CONTRACT.md §7 by hand, per (channel, window): counts and money summed over the
+    conversations each window holds (old ones: 7d, 30d, all), then the ratios."""
+    figures: dict[tuple[str, str], dict[str, Fraction]] = {}
+    for conv in conversations:
+        windows = WINDOWS if conv.recent else ("7d", "30d", "all")
+        for window in windows:
+            f = figures.setdefault((conv.channel, window), {})
+
+            def add(
+                name: str, amount: Fraction | int | Decimal, f: dict[str, Fraction] = f
+            ) -> None:
+                f[name] = f.get(name, Fraction(0)) + Fraction(amount)
+
+            add("conversations", 1)
+            add("ai_conversations", 1 if conv.ai else 0)
+            add("escalations", 1 if conv.escalated else 0)
+            add("ai_resolutions", 1 if conv.resolved_by == "ai" else 0)
+            add("human_resolutions", 1 if conv.resolved_by == "human" else 0)
+            add("ai_cost", conv.ai_cost)
+            add("human_cost", conv.human_cost)
+            add("ai_revenue", conv.revenue or 0)
+            if conv.csat is not None and conv.resolved_by:
+                add(f"csat_sum_{conv.resolved_by}", conv.csat)
+                add(f"csat_count_{conv.resolved_by}", 1)
+    for (channel, _), f in figures.items():
+        net = f["ai_resolutions"]  # no reopens here
+        f["cost_avoided"] = net * HUMAN_PRICE[channel]
+        value = f["cost_avoided"] + f["ai_revenue"]
+        if f["ai_cost"]:
+            f["roi"] = (value - f["ai_cost"]) / f["ai_cost"]
+        if net:
+            f["cost_per_resolution"] = f["ai_cost"] / net
+        if f["ai_conversations"]:
+            f["resolution_rate"] = f["ai_resolutions"] / f["ai_conversations"]
+            f["escalation_rate"] = f["escalations"] / f["ai_conversations"]
+        f["automation_rate"] = net / f["conversations"]
+        for who in ("ai", "human"):
+            if f.get(f"csat_count_{who}"):
+                f[f"csat_{who}"] = f[f"csat_sum_{who}"] / f[f"csat_count_{who}"]
+    return figures
+
+
+EXPORTED = {
+    "conversations": "support_conversations",
+    "ai_conversations": "support_ai_conversations",
+    "escalations": "support_escalations",
+    "human_resolutions": "support_human_resolutions",
+    "ai_cost": "support_ai_cost",
+    "human_cost": "support_human_cost",
+    "cost_avoided": "support_cost_avoided",
+    "ai_revenue": "support_ai_revenue",
+    "roi": "support_channel_roi_ratio",
+    "cost_per_resolution": "support_cost_per_resolution",
+    "resolution_rate": "support_resolution_rate",
+    "escalation_rate": "support_escalation_rate",
+    "automation_rate": "support_automation_rate",
+}
+
+
+def scrape(exporter: WorkerProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{exporter.port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def prometheus_api(base: str, path: str, **params: str) -> Any:
+    url = f"{base}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        body = json.load(response)
+    assert body["status"] == "success", body
+    return body["data"]
+
+
+@dataclass
+class Observed:
+    deployment: Deployment
+    exporter: WorkerProcess
+    prometheus: str
+    now: int
+
+
+async def publish(deployment: Deployment, conversations: list[Conversation]) -> None:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=deployment.bootstrap, acks="all", enable_idempotence=True
+    )
+    await producer.start()
+    try:
+        for conv in conversations:
+            for record in conv.events():
+                await producer.send(
+                    deployment.prefix + conv.channel, key=conv.name.encode(), value=encode(record)
+                )
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def wait_for(what: str, check: Any, seconds: float = 90) -> Any:
+    deadline = time.monotonic() + seconds
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {seconds}s")
+        time.sleep(0.5)
+
+
+def start_prometheus(tmp: Path, exporter: int, worker: int) -> tuple[str, dict[str, str]]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "ROI_STATE_DIR": str(tmp / "state"),
+        "ROI_PROMETHEUS_PORT": str(port),
+        "ROI_EXPORTER_PORT": str(exporter),
+        "ROI_WORKER_PORT": str(worker),
+        "ROI_PROMETHEUS_SCRAPE_INTERVAL": "1s",
+        "ROI_PROMETHEUS_EVAL_INTERVAL": "1s",
+        "ROI_ALERT_FOR_SCALE": FOR_SCALE,
+    }
+    script = str(ROOT / "deploy/local/prometheus.sh")
+    result = subprocess.run([script, "start"], env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return f"http://127.0.0.1:{port}", env
+
+
+async def prepare(deployment: Deployment) -> None:
+    client = aioredis.Redis.from_url(deployment.redis_url)
+    await client.flushdb()
+    await client.aclose()
+    await create_channels(deployment, ["web", "whatsapp"], partitions=2)
+
+
+@pytest.fixture(scope="module")
+def observed(tmp_path_factory: pytest.TempPathFactory, bootstrap: str) -> Iterator[Observed]:
+    tmp = tmp_path_factory.mktemp("observability")
+    deployment = Deployment(bootstrap, f"{redis_url().rsplit('/', 1)[0]}/{DB}", tmp)
+    asyncio.run(prepare(deployment))
+    worker = deployment.start_worker()
+    exporter = deployment.start_exporter()
+    base, env = start_prometheus(tmp, exporter.port, worker.port)
+    try:
+        yield Observed(deployment, exporter, base, int(time.time()))
+    finally:
+        script = str(ROOT / "deploy/local/prometheus.sh")
+        subprocess.run([script, "stop"], env=env, capture_output=True, check=False)
+        deployment.stop_all()
+
+
+def scraped_conversations(exporter: WorkerProcess, channel: str, window: str) -> float:
+    key = ("support_conversations", (("channel", channel), ("window", window)))
+    return scrape(exporter).get(key, -1.0)
+
+
+def test_exporter_figures_equal_a_recomputation_from_the_published_events(
+    observed: Observed,
+) -> None:
+    history = healthy(observed.now)
+    asyncio.run(publish(observed.deployment, history))
+    expected = recompute(history)
+    wait_for(
+        "the worker applied every event",
+        lambda: (
+            scraped_conversations(observed.exporter, "web", "all") == 230
+            and scraped_conversations(observed.exporter, "whatsapp", "all") == 12
+        ),
+    )
+    samples = scrape(observed.exporter)
+    compared = 0
+    for (channel, window), figures in expected.items():
+        labels = (("channel", channel), ("window", window))
+        for name, metric in EXPORTED.items():
+            if name in figures:
+                assert samples[(metric, labels)] == float(figures[name]), (metric, labels)
+                compared += 1
+            else:
+                assert (metric, labels) not in samples, (metric, labels)  # no sample: absent
+        resolutions = sum(
+            samples[("support_ai_resolutions", tuple(sorted((*labels, ("confirmation", c)))))]
+            for c in ("assumed", "confirmed")
+        )
+        assert resolutions == float(figures["ai_resolutions"])
+        for who in ("ai", "human"):
+            key = ("support_csat_mean", tuple(sorted((*labels, ("resolved_by", who)))))
+            if f"csat_{who}" in figures:
+                assert samples[key] == float(figures[f"csat_{who}"]), key
+            else:
+                assert key not in samples
+    # windows nothing fell in still have their counts, at 0 (CONTRACT.md §7)
+    assert samples[("support_conversations", (("channel", "web"), ("window", "24h")))] == 30
+    assert compared > 100
+    # the programme: value from sums, cost = AI cost + fixed cost
+    for window in WINDOWS:
+        web, wa = expected[("web", window)], expected.get(("whatsapp", window), {})
+        value = sum(f.get("cost_avoided", 0) + f.get("ai_revenue", 0) for f in (web, wa))
+        assert samples[("support_program_value", (("window", window),))] == float(value)
+        ai_cost = web["ai_cost"] + wa.get("ai_cost", 0)
+        cost = samples[("support_program_cost", (("window", window),))]
+        fixed = samples[("support_fixed_cost", (("window", window),))]
+        assert cost == pytest.approx(float(ai_cost) + fixed, rel=1e-12)
+
+
+def promql_of_rules() -> list[tuple[str, str]]:
+    document = yaml.safe_load((ROOT / "deploy/prometheus/rules/roi.yml").read_text())
+    return [
+        (rule.get("record") or rule["alert"], rule["expr"])
+        for group in document["groups"]
+        for rule in group["rules"]
+    ]
+
+
+def promql_of_dashboards() -> list[tuple[str, str]]:
+    found = []
+    for path in sorted((ROOT / "grafana/dashboards").glob("*.json")):
+        for panel in json.loads(path.read_text())["panels"]:
+            for target in panel.get("targets", []):
+                expr = target["expr"].replace('=~"$channel"', '=~"web|whatsapp"')
+                expr = expr.replace("$channel", "web").replace("$window", "24h")
+                found.append((f"{path.stem}: {panel['title']}", expr))
+    return found
+
+
+SERIES = re.compile(r"\b(up|[a-z_]*:?support_[a-z0-9_:]+)(\{[^}]*\})?")
+
+
+def test_every_dashboard_and_rule_expression_parses_and_returns_data(
+    observed: Observed,
+) -> None:
+    wait_for(
+        "Prometheus scraped the figures",
+        lambda: prometheus_api(
+            observed.prometheus, "query", query='support_conversations{channel="web",window="all"}'
+        )["result"],
+    )
+    time.sleep(6)  # rate()/increase() need a few 1 s scrapes; recording rules a few evaluations
+    alerts = {name for name, _ in promql_of_rules() if name[0].isupper()}
+    empty = []
+    for name, expr in promql_of_dashboards() + promql_of_rules():
+        result = prometheus_api(observed.prometheus, "query", query=expr)["result"]
+        if name in alerts:
+            # an alert's expression returns nothing while all is well: every series it
+            # reads must exist
+            for match in SERIES.finditer(expr):
+                selector = match.group(0)
+                if not prometheus_api(observed.prometheus, "query", query=selector)["result"]:
+                    empty.append((name, selector))
+        elif not result:
+            empty.append((name, expr))
+    assert not empty
+
+
+def alert_states(base: str, name: str) -> set[tuple[str, str]]:
+    alerts = prometheus_api(base, "alerts")["alerts"]
+    return {
+        (alert["labels"].get("channel", ""), alert["state"])
+        for alert in alerts
+        if alert["labels"]["alertname"] == name
+    }
+
+
+def test_the_ai_stopping_on_one_channel_makes_the_resolution_alert_pending_then_firing(
+    observed: Observed,
+) -> None:
+    drop = "SupportChannelResolutionRateDrop"
+    assert alert_states(observed.prometheus, drop) == set()  # healthy: no alert
+    asyncio.run(publish(observed.deployment, degraded(observed.now)))
+    # 1h: 90 AI conversations, 24 resolved (26.7 %); 7d: 290, 224 (77.2 %, half is 38.6 %)
+    pending = wait_for(
+        "the alert pending",
+        lambda: ("web", "pending") in alert_states(observed.prometheus, drop),
+        seconds=60,
+    )
+    assert pending
+    states = wait_for(
+        "the alert firing",
+        lambda: (s := alert_states(observed.prometheus, drop)) and ("web", "firing") in s and s,
+        seconds=60,
+    )
+    assert states == {("web", "firing")}  # whatsapp is fine
+    [alert] = [
+        a
+        for a in prometheus_api(observed.prometheus, "alerts")["alerts"]
+        if a["labels"]["alertname"] == drop
+    ]
+    assert float(alert["value"]) == 24 / 90
+    assert alert["labels"]["severity"] == "critical"
+    assert (
+        alert["annotations"]["runbook_url"] == "docs/runbooks.md#supportchannelresolutionratedrop"
+    )
