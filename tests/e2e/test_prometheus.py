@@ -37,3 +37,18 @@ def test_prometheus_has_the_project_scrape_jobs(prometheus: str) -> None:
     while not (jobs := scrape_jobs(prometheus)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert jobs == {"roi-exporter", "roi-worker", "prometheus"}
+
+
+def test_prometheus_loaded_the_project_rules(prometheus: str) -> None:
+    with urllib.request.urlopen(f"{prometheus}/api/v1/rules", timeout=10) as response:
+        groups = json.load(response)["data"]["groups"]
+    names = {group["name"]: len(group["rules"]) for group in groups}
+    assert names == {"roi-recording": 11, "roi-alerts": 10}, names
+    # the stack runs the committed rules: every `for` as in thresholds.toml
+    alerts = {
+        rule["name"]: rule["duration"]
+        for group in groups
+        for rule in group["rules"]
+        if rule["type"] == "alerting"
+    }
+    assert alerts["SupportChannelResolutionRateDrop"] == 900
