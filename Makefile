@@ -23,7 +23,8 @@ install: $(STAMP) ## Install system packages (Debian) and the Python environment
 stack-up: install ## Start Kafka, Redis and Prometheus on 127.0.0.1 (idempotent)
 	deploy/local/stack.sh up
 
-stack-down: ## Stop the exporter, the worker and the local stack
+stack-down: ## Stop the simulator, the exporter, the worker and the local stack
+	deploy/local/roi.sh simulator stop
 	deploy/local/roi.sh exporter stop
 	deploy/local/roi.sh worker stop
 	deploy/local/stack.sh down
@@ -55,16 +56,8 @@ test-unit: install ## The pure tests only (seconds, no services)
 test: install lint stack-up ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus, promtool, Alertmanager)
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
-demo: install stack-up ## Start the stack, the worker and the exporter; say what runs where
-	deploy/local/roi.sh worker start
-	deploy/local/roi.sh exporter start
-	@echo
-	@deploy/local/stack.sh status
-	@deploy/local/roi.sh worker status
-	@deploy/local/roi.sh exporter status
-	@echo
-	@echo "Cost card: $$($(BIN)/roi-metrics config check deploy/costs.toml | head -1)"
-	@echo "Stop everything with: make stack-down"
+demo: install ## Kafka, Redis, Prometheus, worker, exporter, simulator; live figures until Ctrl-C (SCENARIO=degrade)
+	deploy/local/demo.sh
 
 clean: stack-down ## Stop the stack and delete its state (Kafka data, Redis AOF, jar cache)
 	rm -rf .state

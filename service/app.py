@@ -17,8 +17,7 @@ import faust
 import mode
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -31,6 +30,7 @@ from service.pipeline import apply_then_ack
 from service.processor import BatchProcessor
 from service.settings import Settings
 from service.state.store import StateStore
+from service.topics import ensure_topic
 
 log = logging.getLogger(__name__)
 CHANNEL: Final = re.compile(CHANNEL_PATTERN)
@@ -168,23 +168,6 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
     _conductor(app)._resubscribe_sleep_lock_seconds = RESUBSCRIBE_DELAY_SECONDS
     del count_events, discover_channels, report_lag, metrics_page, health_page, ready_page
     return app, runtime
-
-
-async def ensure_topic(settings: Settings, name: str, partitions: int = 1) -> bool:
-    """Create topic `name` unless it exists; True when it was created."""
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    await admin.start()
-    try:
-        if name in await admin.list_topics():
-            return False
-        topic = NewTopic(name, partitions, settings.topic_replication_factor)
-        response = await admin.create_topics([topic])
-        for _, code, *message in getattr(response, "topic_errors", []):
-            if code not in (0, TopicAlreadyExistsError.errno):
-                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
-        return True
-    finally:
-        await admin.close()
 
 
 def _conductor(app: faust.App) -> Any:

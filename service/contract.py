@@ -73,7 +73,7 @@ def _day_start_seconds(date: str) -> int:
     return (dt.date.fromisoformat(date).toordinal() - EPOCH_ORDINAL) * 86_400
 
 
-def _rfc3339_micros(value: object) -> int:
+def rfc3339_micros(value: object) -> int:
     """An RFC 3339 timestamp with a UTC offset, as Unix microseconds. Fractions finer than a
     microsecond are cut, never rounded up."""
     match = RFC3339.match(value) if isinstance(value, str) else None
@@ -102,7 +102,7 @@ def _amount_micros(value: object) -> int:
 
 TimeMicros = Annotated[
     int,
-    BeforeValidator(_rfc3339_micros),
+    BeforeValidator(rfc3339_micros),
     WithJsonSchema(
         {
             "type": "string",

@@ -21,15 +21,14 @@ from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
-from service.domain.costcard import CostCard, fixed_cost_micros
+from service.domain.costcard import CostCard
 from service.domain.events import Counter
-from service.domain.figures import ChannelFigures, channel_figures, program_figures
-from service.domain.money import micros_to_units
+from service.domain.figures import ChannelFigures, ProgramFigures
 from service.domain.timebuckets import Window
+from service.report import DEFINITIONS_VERSION, build_report
 from service.state.reader import Snapshot
 
 log = logging.getLogger(__name__)
-DEFINITIONS_VERSION: Final = "1"
 COUNT_GAUGES: Final = [
     ("support_conversations", "Conversations started.", Counter.CONVERSATIONS),
     ("support_ai_conversations", "Conversations started by the AI.", Counter.AI_CONVERSATIONS),
@@ -110,19 +109,11 @@ class RoiCollector(Collector):
                 families[name] = _gauge(name, documentation, labels)
             return families[name]
 
+        report = build_report(snapshot, self.card)
         for window in Window:
-            figures = [
-                (
-                    channel,
-                    channel_figures(
-                        counts[window], self.card.human_cost_per_resolution_micros(channel)
-                    ),
-                )
-                for channel, counts in sorted(snapshot.counts.items())
-            ]
-            for channel, channel_fig in figures:
-                self._channel(family, channel, window, channel_fig)
-            self._program(family, window, [fig for _, fig in figures], snapshot.now_seconds)
+            for channel, figures in report.channels.items():
+                self._channel(family, channel, window, figures[window])
+            self._program(family, window, report.program[window])
         yield from families.values()
 
     def _channel(self, family: Any, channel: str, window: Window, figures: ChannelFigures) -> None:
@@ -155,11 +146,7 @@ class RoiCollector(Collector):
         for resolved_by, mean in sorted(figures.csat_mean.items()):
             csat.add_metric([*labels, resolved_by], float(mean))
 
-    def _program(
-        self, family: Any, window: Window, channels: list[ChannelFigures], now: int
-    ) -> None:
-        fixed = micros_to_units(fixed_cost_micros(self.card.program, window, now))
-        program = program_figures(channels, fixed)
+    def _program(self, family: Any, window: Window, program: ProgramFigures) -> None:
         labels = [window.value]
         values = [
             ("support_program_cost", "AI costs plus fixed costs, in currency units.", program.cost),

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make demo`: Kafka, Redis, Prometheus, the worker, the exporter and the traffic simulator on
+# 127.0.0.1, then live figures in this terminal (`roi-metrics top`) until Ctrl-C, which stops
+# everything. The demo's figures start from zero (its Redis database is emptied first).
+#
+#   SCENARIO=degrade  the AI on `web` stops resolving after DEGRADE_AFTER seconds (default
+#                     60); Prometheus evaluates rules every 5 s with every alert's `for`
+#                     scaled by 0.1, so SupportChannelResolutionRateDrop fires in minutes.
+#   RATE=20           events per second; TIME_SCALE=17280 plays 120 days of ramp-up in 10 min.
+#   DEMO_SECONDS=N    stop by itself after N seconds (for scripted runs).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+cd "$ROOT"
+
+SCENARIO=${SCENARIO:-normal}
+case "$SCENARIO" in
+    normal | degrade) ;;
+    *) die "SCENARIO=$SCENARIO: use normal or degrade" ;;
+esac
+HERE="$ROOT/deploy/local"
+
+stop_all() {
+    trap - INT TERM EXIT
+    say ""
+    say "demo: stopping everything"
+    "$HERE/roi.sh" simulator stop || true
+    "$HERE/roi.sh" exporter stop || true
+    "$HERE/roi.sh" worker stop || true
+    "$HERE/stack.sh" down || true
+}
+trap stop_all INT TERM EXIT
+
+if [ "$SCENARIO" = degrade ]; then
+    export ROI_PROMETHEUS_EVAL_INTERVAL=5s ROI_PROMETHEUS_SCRAPE_INTERVAL=5s ROI_ALERT_FOR_SCALE=0.1
+fi
+"$HERE/stack.sh" up
+"$HERE/prometheus.sh" reload # apply this scenario's intervals to a Prometheus already running
+if [ -z "${REDIS_URL:-}" ]; then
+    redis-cli -p "$REDIS_PORT" -n 0 flushdb >/dev/null # the demo's own database
+fi
+"$HERE/roi.sh" worker start
+"$HERE/roi.sh" exporter start
+args=(--rate "${RATE:-20}" --time-scale "${TIME_SCALE:-17280}" --start-day 10 --backfill-days 7
+    --add-channel voice --add-after 90)
+if [ "$SCENARIO" = degrade ]; then
+    args+=(--scenario degrade --degrade-channel web --degrade-after "${DEGRADE_AFTER:-60}")
+fi
+"$HERE/roi.sh" simulator start "${args[@]}"
+
+cat >&2 <<TEXT
+
+The demo runs ($SCENARIO). Where to look:
+  figures      http://127.0.0.1:$EXPORTER_PORT/metrics   (worker: http://127.0.0.1:$WORKER_PORT/metrics)
+  Prometheus   http://127.0.0.1:$PROMETHEUS_PORT/graph?g0.expr=window%3Asupport_program_roi_ratio%3Amax
+  alerts       http://127.0.0.1:$PROMETHEUS_PORT/alerts
+  terminal     .venv/bin/roi-metrics top       (what follows), .venv/bin/roi-metrics report
+  simulator    $STATE_DIR/simulator/simulator.log (the channel voice is plugged in after 90 s)
+Ctrl-C stops everything.
+
+TEXT
+.venv/bin/roi-metrics top --interval 5 --duration "${DEMO_SECONDS:-0}" \
+    --prometheus "http://127.0.0.1:$PROMETHEUS_PORT"

@@ -1,0 +1,270 @@
+"""What the operator commands do against Kafka: create a channel's topic, publish a file of
+events, run the simulator. Failures a user can cause raise OperatorError with one line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaConnectionError, KafkaError
+
+from service.decode import Decoder
+from service.settings import Settings
+from service.simulator import Options, Simulator
+from service.topics import ensure_topic
+
+
+class OperatorError(Exception):
+    """One line for the user: what went wrong and how to fix it."""
+
+
+def _unreachable(settings: Settings, error: Exception) -> OperatorError:
+    return OperatorError(
+        f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({error.__class__.__name__})"
+        "; start it (`make stack-up`) or set ROI_KAFKA_BOOTSTRAP_SERVERS"
+    )
+
+
+async def create_channel(settings: Settings, channel: str, partitions: int) -> bool:
+    """Create `<prefix><channel>`; False when it already existed."""
+    try:
+        return await ensure_topic(settings, settings.topic_prefix + channel, partitions)
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        raise _unreachable(settings, error) from None
+
+
+async def _producer(settings: Settings) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_request_size=2 * 1024 * 1024,
+        request_timeout_ms=15_000,
+        **settings.kafka_client_options(),
+    )
+    try:
+        await producer.start()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        await producer.stop()
+        raise _unreachable(settings, error) from None
+    return producer
+
+
+# --- publish -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    where: str  # "line 3", "event 7"
+    reason: str
+    message: str
+
+
+@dataclass
+class Checked:
+    """A file's events: the valid ones as records to send, the others with why."""
+
+    records: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value)
+    events: int = 0
+    ignored: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _encode(value: Any) -> bytes:
+    """JSON with exact decimals: a number read as Decimal is written back as a decimal
+    string (the contract takes amounts as strings or numbers)."""
+    return json.dumps(value, separators=(",", ":"), default=str).encode()
+
+
+def read_events(text: str) -> list[tuple[str, Any | None, str | None]]:
+    """(where, event, problem) from a JSON document (one event or an array) or NDJSON."""
+    try:
+        document = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        document = None
+    else:
+        items = document if isinstance(document, list) else [document]
+        return [(f"event {i}", item, None) for i, item in enumerate(items, 1)]
+    found: list[tuple[str, Any | None, str | None]] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line, parse_float=Decimal)
+        except ValueError as error:
+            found.append((f"line {number}", None, f"not JSON: {error}"))
+            continue
+        for index, event in enumerate(item if isinstance(item, list) else [item], 1):
+            where = f"line {number}" if not isinstance(item, list) else f"line {number}#{index}"
+            found.append((where, event, None))
+    return found
+
+
+def check_events(
+    items: Iterable[tuple[str, Any | None, str | None]],
+    channel: str,
+    currency: str,
+    batch: int,
+    now_micros: int | None = None,
+) -> Checked:
+    """Validate each event as the worker would on `channel`'s topic; make the valid ones
+    records: one event each, or up to `batch` events of one conversation."""
+    decoder = Decoder(currency)
+    now = now_micros if now_micros is not None else time.time_ns() // 1000
+    checked = Checked()
+    valid: list[tuple[bytes, Any]] = []
+    for where, item, problem in items:
+        if problem is not None:
+            checked.problems.append(Problem(where, "invalid_json", problem))
+            continue
+        decoded = decoder.decode_record(_encode(item), channel, now)
+        for rejection in decoded.rejections:
+            checked.problems.append(Problem(where, rejection.reason.value, rejection.message))
+        if decoded.ignored:
+            checked.ignored += decoded.ignored
+            checked.problems.append(
+                Problem(where, "ignored", "unknown type: the worker ignores it; not sent")
+            )
+        for event in decoded.events:
+            checked.events += 1
+            valid.append((event.conversation_id.encode(), item))
+    if batch <= 1:
+        checked.records = [(key, _encode(item)) for key, item in valid]
+        return checked
+    # Batched: a conversation's events in order, up to `batch` a record (only the order
+    # within a conversation matters: it is the record key and stays in one partition).
+    by_conversation: dict[bytes, list[Any]] = {}
+    for key, item in valid:
+        by_conversation.setdefault(key, []).append(item)
+    for key, items in by_conversation.items():
+        for start in range(0, len(items), batch):
+            checked.records.append((key, _encode(items[start : start + batch])))
+    return checked
+
+
+async def send_records(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    producer = await _producer(settings)
+    try:
+        pending = [await producer.send(topic, key=key, value=value) for key, value in records]
+        await asyncio.gather(*pending)
+    except KafkaError as error:
+        raise OperatorError(f"publishing to {topic} failed: {error}") from None
+    finally:
+        await producer.stop()
+
+
+# --- simulate ------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    started: float
+    sent: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+    topics: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Limits:
+    duration: float = 0.0  # seconds; 0: until stopped
+    max_events: int = 0  # 0: no limit
+    partitions: int = 3  # for the topics the simulator creates
+    report_every: float = 5.0  # seconds between progress reports
+
+
+class Simulation:
+    """Publishes the simulator's events to the channel topics (and to `output`, as NDJSON
+    an offline replay reads) until a limit is reached or `stop` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: Options,
+        limits: Limits,
+        report: Callable[[Progress, Simulator], None],
+        output: IO[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.simulator = Simulator(options)
+        self.limits = limits
+        self.report = report
+        self.output = output
+        self.progress = Progress(self.simulator.started)
+        self.stop = asyncio.Event()
+        self._last_report = time.monotonic()
+
+    @property
+    def full(self) -> bool:
+        limit = self.limits.max_events
+        return bool(limit and self.progress.sent >= limit)
+
+    async def run(self) -> Progress:
+        self.producer = await _producer(self.settings)
+        try:
+            for channel in self.simulator.channels:
+                await self._topic(channel)
+            await self._send(self.simulator.backfill(time.time()))
+            while not self.full and not self.stop.is_set():
+                now = time.time()
+                if self.limits.duration and now - self.simulator.started >= self.limits.duration:
+                    break
+                await self._send(self.simulator.due(now))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=0.1)
+            # conversations under way end as planned (their last events are at most about a
+            # minute ahead, well inside the 5 minutes the worker accepts)
+            await self._send(self.simulator.drain())
+            self.report(self.progress, self.simulator)
+        except KafkaError as error:
+            raise OperatorError(f"publishing failed: {error}") from None
+        finally:
+            await self.producer.stop()
+            if self.output is not None:
+                self.output.flush()
+        return self.progress
+
+    async def _topic(self, channel: str) -> str:
+        topic = self.settings.topic_prefix + channel
+        if topic not in self.progress.topics:
+            await create_channel(self.settings, channel, self.limits.partitions)
+            self.progress.topics.add(topic)
+        return topic
+
+    async def _send(self, events: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        pending = []
+        for channel, key, event in events:
+            value = _encode(event)
+            topic = await self._topic(channel)
+            pending.append(await self.producer.send(topic, key=key.encode(), value=value))
+            if self.output is not None:
+                self.output.write(value.decode() + "\n")
+            self.progress.sent += 1
+            self.progress.by_channel[channel] = self.progress.by_channel.get(channel, 0) + 1
+            if self.full:
+                break
+        if pending:
+            await asyncio.gather(*pending)
+        if time.monotonic() - self._last_report >= self.limits.report_every:
+            self.report(self.progress, self.simulator)
+            self._last_report = time.monotonic()
+
+
+def read_text(path: Path | None, stdin: IO[str]) -> str:
+    if path is None or str(path) == "-":
+        return stdin.read()
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise OperatorError(f"{path}: no such file") from None
+    except UnicodeDecodeError:
+        raise OperatorError(f"{path}: not UTF-8 text") from None
+    except OSError as error:
+        raise OperatorError(f"{path}: {error.strerror}") from None

@@ -1,0 +1,112 @@
+"""`roi-metrics top`: the headline panels of the "AI support ROI" dashboard in a terminal,
+for people without Grafana: programme ROI against target and payback, cost per resolution,
+rates, the per-channel table, and Prometheus's firing and pending alerts when it answers."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from service.domain.events import Counter
+from service.domain.timebuckets import Window
+from service.report import Report, amount, channel_table, percent
+
+
+@dataclass(frozen=True)
+class Alerts:
+    """Prometheus's alerts, or why there are none to show."""
+
+    alerts: list[dict[str, Any]]
+    error: str | None = None
+
+
+def fetch_alerts(prometheus: str, timeout: float = 2.0) -> Alerts:
+    try:
+        with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=timeout) as reply:
+            body = json.load(reply)
+    except (OSError, ValueError) as error:
+        reason = getattr(error, "reason", error)
+        return Alerts([], f"Prometheus not reachable at {prometheus} ({reason})")
+    return Alerts(body.get("data", {}).get("alerts", []))
+
+
+def _automation(report: Report, window: Window) -> Fraction | None:
+    conversations = sum(f[window].counts[Counter.CONVERSATIONS] for f in report.channels.values())
+    net = sum(f[window].net_ai_resolutions for f in report.channels.values())
+    return Fraction(net, conversations) if conversations else None
+
+
+def headline(report: Report, target_roi: float, window: Window) -> Panel:
+    program, since = report.program[window], report.program[Window.ALL]
+    net_position = since.value - since.cost
+    roi_style = "green" if program.roi is not None and program.roi >= target_roi else "red"
+    cells = [
+        (f"Programme ROI {window.value}", percent(program.roi), roi_style),
+        ("target", percent(Fraction(target_roi)), "dim"),
+        ("ROI since go-live", percent(since.roi), ""),
+        (
+            "net position since go-live",
+            f"{amount(net_position)} {report.currency}",
+            "green" if net_position >= 0 else "red",
+        ),
+        (f"cost / resolution {window.value}", amount(program.cost_per_resolution), ""),
+        (f"automation {window.value}", percent(_automation(report, window)), ""),
+    ]
+    grid = Table.grid(expand=True)
+    for _ in cells:
+        grid.add_column(justify="center")
+    grid.add_row(*(Text(label, style="dim") for label, _, _ in cells))
+    grid.add_row(*(Text(value, style=f"bold {style}".strip()) for _, value, style in cells))
+    payback = "paid back" if net_position >= 0 else "not paid back yet"
+    return Panel(grid, title="AI support ROI", subtitle=payback)
+
+
+def alerts_table(alerts: Alerts) -> RenderableType:
+    if alerts.error:
+        return Text(alerts.error, style="dim")
+    active = [a for a in alerts.alerts if a.get("state") in ("firing", "pending")]
+    if not active:
+        return Text("No alert firing or pending.", style="green")
+    table = Table(title="Alerts", title_justify="left")
+    for column in ("state", "alert", "severity", "summary"):
+        table.add_column(column)
+    for alert in sorted(active, key=lambda a: (a["state"] != "firing", a["labels"]["alertname"])):
+        labels = alert["labels"]
+        table.add_row(
+            Text(alert["state"], style="bold red" if alert["state"] == "firing" else "yellow"),
+            labels["alertname"],
+            labels.get("severity", ""),
+            alert.get("annotations", {}).get("summary", ""),
+        )
+    return table
+
+
+def frame(
+    report: Report | None,
+    target_roi: float,
+    window: Window,
+    alerts: Alerts,
+    problem: str | None = None,
+) -> RenderableType:
+    """One screen of `top`."""
+    at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    parts: list[RenderableType] = [Text(f"roi-metrics top · {at} · Ctrl-C to quit", style="dim")]
+    if problem is not None:
+        parts.append(Text(problem, style="bold red"))
+    if report is not None:
+        if report.channels:
+            parts += [headline(report, target_roi, window), channel_table(report, window)]
+        else:
+            parts.append(Text("No channel has counted an event yet.", style="yellow"))
+    parts.append(alerts_table(alerts))
+    return Group(*parts)

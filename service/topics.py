@@ -1,0 +1,26 @@
+"""Creating topics (the worker's dead-letter topic, `channel add`, the simulator's channels)
+without importing Faust."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from service.settings import Settings
+
+
+async def ensure_topic(settings: Settings, name: str, partitions: int = 1) -> bool:
+    """Create topic `name` unless it exists; True when it was created."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    await admin.start()
+    try:
+        if name in await admin.list_topics():
+            return False
+        topic = NewTopic(name, partitions, settings.topic_replication_factor)
+        response = await admin.create_topics([topic])
+        for _, code, *message in getattr(response, "topic_errors", []):
+            if code not in (0, TopicAlreadyExistsError.errno):
+                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+        return True
+    finally:
+        await admin.close()

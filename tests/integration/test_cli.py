@@ -1,0 +1,204 @@
+"""The operator commands against the real stack: channel add, publish, simulate, report and
+top with real Kafka and Redis and a real worker; replay gives the figures the streaming
+pipeline gives on the same events; the installed `roi-metrics` executable runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiokafka.admin import AIOKafkaAdminClient
+from typer.testing import CliRunner
+
+from service.cli import app
+from tests.cloudevents import event
+from tests.conftest import redis_url
+from tests.integration.harness import EXECUTABLE, Deployment, free_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+DB = 12
+
+
+async def flush(url: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    await client.flushdb()
+    await client.aclose()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, bootstrap: str) -> Iterator[Deployment]:
+    url = f"{redis_url().rsplit('/', 1)[0]}/{DB}"
+    asyncio.run(flush(url))
+    deployed = Deployment(bootstrap, url, tmp_path)
+    yield deployed
+    deployed.stop_all()
+
+
+def cli(deployment: Deployment, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    env = {k: v for k, v in deployment.env(free_port()).items() if k.startswith("ROI_")}
+    result = CliRunner().invoke(app, list(args), env=env, input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+async def partitions_of(bootstrap: str, topic: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [description] = await admin.describe_topics([topic])
+        return len(description["partitions"])
+    finally:
+        await admin.close()
+
+
+def test_channel_add_creates_the_topic_once(deployment: Deployment) -> None:
+    code, out, err = cli(deployment, "channel", "add", "voice", "--partitions", "4")
+    assert code == 0, err
+    topic = f"{deployment.prefix}voice"
+    assert out.strip() == f"created {topic} (4 partitions)"
+    assert asyncio.run(partitions_of(deployment.bootstrap, topic)) == 4
+    code, out, _ = cli(deployment, "channel", "add", "voice")
+    assert code == 0 and out.strip() == f"{topic} already exists: nothing to do"
+
+
+def report(deployment: Deployment, *args: str) -> dict[str, Any]:
+    code, out, err = cli(deployment, "report", "--json", *args)
+    assert code == 0, err
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+def wait_for(what: str, check: Any, seconds: float = 90) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"{what}: not within {seconds}s"
+        time.sleep(0.5)
+    return result
+
+
+def test_publish_reaches_the_worker_and_report_reads_it_back(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    code, _, err = cli(deployment, "channel", "add", "voice", "--partitions", "2")
+    assert code == 0, err
+    deployment.start_worker()
+    now = time.time()
+    events = [
+        event("conversation.started", f"s{i}", f"c{i}", now - 60, "/voice", handled_by="ai")
+        for i in range(5)
+    ] + [
+        event("conversation.resolved", f"r{i}", f"c{i}", now - 30, "/voice", resolved_by="ai")
+        for i in range(3)
+    ]
+    bad = event("csat.recorded", "q", "c0", now, "/voice", score=11)
+    lines = "\n".join(json.dumps(e) for e in [*events, bad])
+    code, out, err = cli(deployment, "publish", "voice", "--batch", "10", stdin=lines)
+    assert code == 1  # one event refused
+    assert "sent 8 events in 5 records" in out and "refused 1" in out
+    assert "invalid_data" in err and "line 9" in err
+
+    def counted() -> dict[str, Any] | None:
+        figures = report(deployment)["channels"].get("voice", {}).get("1h")
+        return figures if figures and figures["counts"]["ai_resolutions_assumed"] == 3 else None
+
+    voice = wait_for("the worker counted the published events", counted)
+    assert voice["counts"]["conversations"] == 5
+    assert voice["resolution_rate"] == 0.6
+    code, out, _ = cli(deployment, "report", "--window", "1h")
+    assert code == 0 and "voice" in out and "60.0 %" in out
+
+
+def test_replay_gives_the_figures_the_streaming_pipeline_gives(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    export = tmp_path / "export.ndjson"
+    deployment.start_worker()
+    code, out, err = cli(
+        deployment,
+        "simulate",
+        "--rate", "150",
+        "--duration", "6",
+        "--backfill-days", "2",
+        "--time-scale", "86400",
+        "--seed", "11",
+        "--partitions", "2",
+        "--output", str(export),
+        "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    sent = int(out.split()[1].replace(",", ""))
+    assert sent == len(export.read_text().splitlines()) > 3000
+    at = str(int(time.time()) + 5)  # both read their windows at this clock
+    code, out, err = cli(deployment, "replay", str(export), "--at", at, "--json")
+    assert code == 0, err
+    offline = json.loads(out)
+    assert offline["events"] == {"counted": sent}  # nothing refused, nothing duplicated
+
+    def streamed() -> dict[str, Any] | None:
+        live = report(deployment, "--at", at)
+        return live if live["channels"] == offline["channels"] else None
+
+    live = wait_for("the streaming figures equal the replayed ones", streamed)
+    assert live["program"] == offline["program"]
+    assert set(live["channels"]) == {"whatsapp", "slack", "discord", "web", "email"}
+
+
+def test_report_says_in_one_line_when_redis_is_unreachable(deployment: Deployment) -> None:
+    env = {k: v for k, v in deployment.env(free_port()).items() if k.startswith("ROI_")}
+    env["ROI_REDIS_URL"] = "redis://127.0.0.1:1/0"
+    result = CliRunner().invoke(app, ["report"], env=env)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot read Redis (ConnectionError")
+    assert result.stderr.count("\n") == 1
+
+
+def test_the_installed_executable_runs_report_and_top(deployment: Deployment) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ROI_")}
+    env.update({k: v for k, v in deployment.env(free_port()).items() if k.startswith("ROI_")})
+    client_env = {**env, "COLUMNS": "200"}
+    version = subprocess.run(
+        [str(EXECUTABLE), "--version"], capture_output=True, text=True, check=False
+    )
+    assert version.returncode == 0 and version.stdout.startswith("roi-metrics ")
+    asyncio.run(seed_redis(deployment.redis_url))
+    result = subprocess.run(
+        [str(EXECUTABLE), "report", "--json"], env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["channels"]["web"]["all"]["counts"]["conversations"] == 7
+    result = subprocess.run(
+        [
+            str(EXECUTABLE),
+            "top",
+            "--duration",
+            "1.5",
+            "--interval",
+            "1",
+            "--prometheus",
+            "http://127.0.0.1:1",
+        ],
+        env=client_env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    frames = result.stdout.count("roi-metrics top ·")
+    assert frames == 3  # not a terminal: frames appended, at 0 s, 1 s and the end (1.5 s)
+    assert "AI support ROI" in result.stdout and "web" in result.stdout
+    assert "Prometheus not reachable at http://127.0.0.1:1" in result.stdout
+
+
+async def seed_redis(url: str) -> None:
+    client = aioredis.Redis.from_url(url)
+    await client.sadd("roi:channels", "web")
+    await client.hset("roi:{web}:b:all:0", mapping={"conversations": 7, "ai_conversations": 7})
+    await client.aclose()

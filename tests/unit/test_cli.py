@@ -1,0 +1,240 @@
+"""The operator commands without services: help everywhere, one-line errors with the right
+exit code, publish --dry-run, replay on hand-built exports with exact figures."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from tests.cloudevents import encode, event
+
+ROOT = Path(__file__).resolve().parents[2]
+CARD = str(ROOT / "deploy" / "costs.toml")
+ENV = {"ROI_COST_CARD": CARD, "ROI_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+COMMANDS = [
+    [],
+    ["worker"],
+    ["exporter"],
+    ["simulate"],
+    ["publish"],
+    ["replay"],
+    ["report"],
+    ["top"],
+    ["config"],
+    ["config", "check"],
+    ["channel"],
+    ["channel", "add"],
+]
+T0 = 1_780_000_000  # 2026-05-28T20:26:40Z, after the card's go-live
+
+
+def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args), env=ENV, input=stdin)
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "roi-metrics")
+def test_every_command_has_help(command: list[str]) -> None:
+    code, out, _ = run(*command, "--help")
+    assert code == 0
+    assert "Usage:" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["publish", "Web"], "channel 'Web' is not a valid name"),
+        (["publish", "web", "/no/such/file.json"], "/no/such/file.json: no such file"),
+        (["channel", "add", "Voice"], "channel 'Voice' is not a valid name"),
+        (["replay", "/no/such.ndjson"], "/no/such.ndjson: no such file"),
+        (["report", "--window", "2h"], "--window '2h': use one of 1h, 24h, 7d, 30d, all"),
+        (["report", "--at", "yesterday"], "--at 'yesterday'"),
+        (["simulate", "--channels", "web,Bad"], "channel 'Bad' is not a valid name"),
+        (["simulate", "--scenario", "chaos"], "--scenario 'chaos': use normal or degrade"),
+        (
+            ["simulate", "--channels", "slack", "--scenario", "degrade"],
+            "--degrade-channel 'web' is not among --channels",
+        ),
+    ],
+)
+def test_a_user_mistake_is_one_line_and_exit_2(args: list[str], message: str) -> None:
+    code, _, err = run(*args)
+    assert code == 2, err
+    assert err.startswith("error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_bad_cost_card_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    card = tmp_path / "card.toml"
+    card.write_text('currency = "USD"\n')
+    result = CliRunner().invoke(app, ["replay", str(card)], env={**ENV, "ROI_COST_CARD": str(card)})
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"error: {card}: program: ")
+
+
+def test_an_unreachable_broker_is_one_line_and_exit_1() -> None:
+    code, _, err = run("channel", "add", "voice")
+    assert code == 1
+    assert err.startswith("error: cannot reach Kafka at 127.0.0.1:1")
+    assert "ROI_KAFKA_BOOTSTRAP_SERVERS" in err and err.count("\n") == 1
+
+
+def started(n: int, at: int, **extra: object) -> dict[str, object]:
+    return event("conversation.started", f"s{n}", f"c{n}", at, "/web", handled_by="ai", **extra)
+
+
+def test_publish_dry_run_validates_like_the_worker_and_says_why(tmp_path: Path) -> None:
+    lines = [
+        json.dumps(started(1, T0)),
+        json.dumps(started(2, T0, channel="slack")),  # names another channel
+        "{not json",
+        json.dumps({**started(3, T0), "type": "support.unknown"}),
+        json.dumps(event("csat.recorded", "q1", "c1", T0, "/web", score=9)),
+    ]
+    path = tmp_path / "events.ndjson"
+    path.write_text("\n".join(lines) + "\n")
+    code, out, err = run("publish", "web", str(path), "--dry-run")
+    assert code == 1  # something was refused
+    assert "would send 1 events in 1 records to support.events.web; refused 4" in out
+    for reason in ("channel_mismatch", "invalid_json", "ignored", "invalid_data"):
+        assert reason in err
+    assert "line 3" in err and "line 5" in err
+
+
+def test_publish_groups_a_conversation_into_batched_records(tmp_path: Path) -> None:
+    events = [started(1, T0)] + [
+        event("csat.recorded", f"q{i}", "c1", T0 + i, "/web", score=5) for i in range(1, 4)
+    ]
+    events.append(started(2, T0))
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(events))  # one JSON array
+    code, out, _ = run("publish", "web", str(path), "--dry-run", "--batch", "3")
+    assert code == 0
+    # c1's four events make records of 3 and 1; c2's one event a record of its own
+    assert "would send 5 events in 3 records" in out
+
+
+def write_export(path: Path) -> None:
+    """Two channels; every figure below is computed by hand in the test."""
+    records = []
+    for n in range(4):  # web: 4 AI conversations, 3 resolved by the AI, one escalated
+        conv = f"w{n}"
+        records.append(
+            event(
+                "conversation.started",
+                f"{conv}s",
+                conv,
+                T0 + n,
+                "/web",
+                channel="web",
+                handled_by="ai",
+            )
+        )
+        records.append(
+            event(
+                "cost.recorded",
+                f"{conv}c",
+                conv,
+                T0 + n,
+                "/web",
+                channel="web",
+                amount="0.50",
+                currency="USD",
+                category="ai_usage",
+            )
+        )
+        if n < 3:
+            records.append(
+                event(
+                    "conversation.resolved",
+                    f"{conv}r",
+                    conv,
+                    T0 + n + 5,
+                    "/web",
+                    channel="web",
+                    resolved_by="ai",
+                )
+            )
+        else:
+            records.append(
+                event("conversation.escalated", f"{conv}e", conv, T0 + n + 5, "/web", channel="web")
+            )
+    records.append(records[0])  # a duplicate: counted once
+    lines = [encode(r).decode() for r in records]
+    # whatsapp, batched in one record, no data.channel: needs --channel... so name it
+    batch = [
+        event("conversation.started", "a1", "a", T0, "/wa", channel="whatsapp", handled_by="ai"),
+        event(
+            "conversation.resolved",
+            "a2",
+            "a",
+            T0 + 9,
+            "/wa",
+            channel="whatsapp",
+            resolved_by="ai",
+            confirmation="confirmed",
+        ),
+        event(
+            "revenue.attributed",
+            "a3",
+            "a",
+            T0 + 10,
+            "/wa",
+            channel="whatsapp",
+            amount="20",
+            currency="USD",
+        ),
+    ]
+    lines.append(encode(batch).decode())
+    lines.append(
+        encode(event("conversation.started", "x", "x", T0, "/x", handled_by="ai")).decode()
+    )
+    lines.append("")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_replay_computes_exact_figures_offline(tmp_path: Path) -> None:
+    export = tmp_path / "export.ndjson"
+    write_export(export)
+    code, out, err = run("replay", str(export), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["at"] == "2026-05-28T20:26:50Z"  # the newest event: T0 + 10
+    web = report["channels"]["web"]["1h"]
+    assert web["counts"]["conversations"] == 4
+    assert web["counts"]["ai_resolutions_assumed"] == 3
+    assert web["counts"]["escalations"] == 1
+    assert web["ai_cost"] == "2.000000"
+    assert web["cost_avoided"] == "19.500000"  # 3 x 6.50
+    assert web["roi"] == (19.5 - 2) / 2
+    assert web["cost_per_resolution"] == 2 / 3
+    assert web["resolution_rate"] == 0.75
+    whatsapp = report["channels"]["whatsapp"]["all"]
+    assert whatsapp["cost_avoided"] == "5.000000" and whatsapp["ai_revenue"] == "20.000000"
+    assert whatsapp["roi"] is None  # no AI cost: no sample
+    assert report["events"] == {"counted": 15, "duplicate": 1}
+    assert report["refused"] == {"no_channel": 1}
+    program = report["program"]["1h"]
+    assert program["value"] == "44.500000"  # 19.50 + 5.00 + 20.00
+
+
+def test_replay_with_a_channel_and_a_clock_and_the_tables(tmp_path: Path) -> None:
+    export = tmp_path / "export.ndjson"
+    write_export(export)
+    # two hours later the 1h window is empty, the 24h one is not
+    code, out, err = run("replay", str(export), "--channel", "email", "--at", str(T0 + 7200))
+    assert code == 0, err
+    assert "Programme (fully loaded, USD)" in out and "Channels, 24h (USD)" in out
+    assert "email" in out  # the line without data.channel, now on --channel
+    assert "refused lines or events: none" in err
+    code, out, _ = run("replay", str(export), "--at", str(T0 + 7200), "--json")
+    assert json.loads(out)["channels"]["web"]["1h"]["counts"]["conversations"] == 0
+
+
+def test_replay_reads_stdin_and_refuses_a_file_without_times() -> None:
+    code, _, err = run("replay", "-", stdin="{}\n")
+    assert code == 2 and "no event with a valid time; pass --at" in err

@@ -1,0 +1,149 @@
+"""The traffic simulator: reproducible, valid under the contract, following its ramp-up curve,
+degrading on demand, plugging a channel in mid-run."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+
+import pytest
+
+from service.contract import rfc3339_micros
+from service.decode import Decoder
+from service.simulator import (
+    DEFAULT_CHANNELS,
+    EVENTS_PER_CONVERSATION,
+    PROFILES,
+    Options,
+    Simulator,
+    conversation,
+    resolution_rate,
+)
+
+START = 1_780_000_000.0
+
+
+def run(options: Options, seconds: float) -> list[tuple[str, str, dict[str, object]]]:
+    simulator = Simulator(options, started=START)
+    events = list(simulator.backfill(START))
+    step = 0.5
+    now = START
+    while now < START + seconds:
+        now += step
+        events += list(simulator.due(now))
+    return events + list(simulator.drain())
+
+
+def test_the_same_seed_draws_the_same_traffic() -> None:
+    options = Options(rate=50, seed=7, run_id="r")
+    first, second = run(options, 20), run(options, 20)
+    assert first == second and len(first) > 500
+    other = run(Options(rate=50, seed=8, run_id="r"), 20)
+    assert [e[2]["type"] for e in other] != [e[2]["type"] for e in first]
+
+
+def test_every_event_is_valid_under_the_contract() -> None:
+    decoder = Decoder("USD")
+    events = run(Options(rate=100, seed=1, run_id="r", backfill_days=1), 10)
+    kinds = set()
+    for channel, key, cloud_event in events:
+        decoded = decoder.decode_record(
+            json.dumps(cloud_event).encode(), channel, int((START + 600) * 1_000_000)
+        )
+        assert not decoded.rejections, decoded.rejections
+        assert decoded.events and decoded.events[0].conversation_id == key
+        kinds.add(cloud_event["type"])
+    assert kinds == {
+        f"support.{k}"
+        for k in (
+            "conversation.started",
+            "conversation.escalated",
+            "conversation.resolved",
+            "conversation.reopened",
+            "csat.recorded",
+            "cost.recorded",
+            "revenue.attributed",
+        )
+    }
+
+
+def test_the_ramp_up_curve_climbs_over_three_to_four_months() -> None:
+    web = PROFILES["web"]
+    assert resolution_rate(web, 0) == web.first_resolution
+    assert resolution_rate(web, -5) == web.first_resolution  # before go-live: as at go-live
+    gap = web.best_resolution - web.first_resolution
+    assert resolution_rate(web, 35) == pytest.approx(web.best_resolution - gap / 2.718281828, 1e-6)
+    assert resolution_rate(web, 105) > web.best_resolution - 0.05 * gap  # 95 % there
+    rng = random.Random(3)
+    for day, expected in ((0, web.first_resolution), (200, web.best_resolution)):
+        resolved = sum(
+            any(p.kind == "conversation.resolved" and p.data["resolved_by"] == "ai" for p in conv)
+            for conv in (conversation(rng, web, day, False, "USD") for _ in range(20000))
+        )
+        # of the AI's 80 % share; reopened ones still count as resolved first
+        assert resolved / 20000 == pytest.approx(web.ai_share * expected, abs=0.015)
+
+
+def test_time_scale_compresses_the_ramp_up() -> None:
+    simulator = Simulator(Options(time_scale=17280, start_day=10), started=START)
+    assert simulator.day(START) == 10
+    assert simulator.day(START + 600) == 130  # 120 days in 10 minutes
+
+
+def test_degrade_stops_one_channels_ai_after_the_delay() -> None:
+    options = Options(rate=200, seed=2, run_id="r", degrade="web", degrade_after=30)
+    events = run(options, 90)
+
+    def ai_resolved(after: float, before: float) -> tuple[int, int]:
+        starts = {
+            e[1]
+            for e in events
+            if e[0] == "web"
+            and e[2]["type"] == "support.conversation.started"
+            and e[2]["data"]["handled_by"] == "ai"
+            and after <= _time(e[2]) < before
+        }
+        resolved = {
+            e[1]
+            for e in events
+            if e[1] in starts
+            and e[2]["type"] == "support.conversation.resolved"
+            and e[2]["data"]["resolved_by"] == "ai"
+        }
+        return len(resolved), len(starts)
+
+    before_resolved, before_total = ai_resolved(START, START + 30)
+    after_resolved, after_total = ai_resolved(START + 30, START + 90)
+    assert before_resolved / before_total > 0.2
+    assert after_total > 100 and after_resolved / after_total < 0.06
+
+
+def _time(cloud_event: dict[str, object]) -> float:
+    return rfc3339_micros(cloud_event["time"]) / 1e6
+
+
+def test_a_channel_is_plugged_in_mid_run_and_the_rate_is_about_right() -> None:
+    options = Options(rate=40, seed=4, run_id="r", add_channel="voice", add_after=60)
+    events = run(options, 240)
+    voice = [_time(e[2]) for e in events if e[0] == "voice"]
+    assert voice and min(voice) >= START + 60
+    assert {e[0] for e in events} == {*DEFAULT_CHANNELS, "voice"}
+    rate = len([e for e in events if _time(e[2]) < START + 240]) / 240
+    assert rate == pytest.approx(40, rel=0.15)
+
+
+def test_the_events_per_conversation_constant_matches_the_profiles() -> None:
+    rng = random.Random(5)
+    sizes = [
+        len(conversation(rng, PROFILES[rng.choice(DEFAULT_CHANNELS)], day, False, "USD"))
+        for day in (0, 30, 120)
+        for _ in range(5000)
+    ]
+    assert statistics.mean(sizes) == pytest.approx(EVENTS_PER_CONVERSATION, rel=0.05)
+
+
+def test_reruns_get_fresh_ids_unless_a_run_id_is_given() -> None:
+    a, b = Simulator(Options()), Simulator(Options())
+    assert a.run_id != b.run_id
+    assert Simulator(Options(run_id="x")).run_id == "x"

@@ -1,0 +1,72 @@
+"""`roi-metrics top` renders the headline figures, the channel table and the alerts; checked
+through Rich's recording console on a hand-built state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from service.domain.costcard import load_cost_card
+from service.domain.timebuckets import Window
+from service.report import build_report
+from service.state.reader import Snapshot
+from service.top import Alerts, fetch_alerts, frame
+from tests.unit.test_figures import SLACK, WEB
+
+ROOT = Path(__file__).resolve().parents[2]
+CARD = load_cost_card(ROOT / "deploy" / "costs.toml")
+NOW = 1768435200 + 100 * 86400
+
+
+def render(*args: object) -> str:
+    console = Console(record=True, width=200, color_system=None)
+    console.print(frame(*args))  # type: ignore[arg-type]
+    return console.export_text()
+
+
+def report() -> object:
+    empty: dict[Window, dict] = {window: {} for window in Window}  # type: ignore[type-arg]
+    counts = {"web": {**empty, Window.HOURS_24: WEB}, "slack": {**empty, Window.HOURS_24: SLACK}}
+    return build_report(Snapshot(NOW, counts), CARD)
+
+
+def test_a_frame_shows_the_headline_the_channels_and_the_alerts() -> None:
+    alerts = Alerts(
+        [
+            {
+                "state": "firing",
+                "labels": {"alertname": "SupportChannelResolutionRateDrop", "severity": "critical"},
+                "annotations": {"summary": "web: AI resolution rate fell to 5% in the last hour"},
+            },
+            {"state": "inactive", "labels": {"alertname": "Quiet"}, "annotations": {}},
+        ]
+    )
+    text = render(report(), CARD.target_roi, Window.HOURS_24, alerts)
+    assert "Programme ROI 24h" in text and "target" in text and "100.0 %" in text
+    # 24h: value 878 (web) + 20 x 6.50 (slack, default price) = 1008 against the AI cost
+    # 330 plus the day's fixed cost 1450/9, i.e. 4420/9: ROI = (1008 - 4420/9) / (4420/9)
+    assert "105.2 %" in text
+    # since go-live, nothing earned: 100 days of 3,500 a month plus 16,000 of one-offs
+    assert "-100.0 %" in text and "-27,666.67 USD" in text
+    assert "not paid back yet" in text  # since go-live the one-offs are not earned back
+    assert "web" in text and "slack" in text and "200" in text  # web's conversations
+    assert "firing" in text and "SupportChannelResolutionRateDrop" in text
+    assert "Quiet" not in text
+
+
+def test_a_frame_without_prometheus_or_redis_says_so() -> None:
+    text = render(
+        None,
+        1.0,
+        Window.HOURS_24,
+        Alerts([], "Prometheus not reachable at x"),
+        "cannot read Redis: refused",
+    )
+    assert "cannot read Redis: refused" in text and "Prometheus not reachable at x" in text
+
+
+def test_alerts_from_an_unreachable_prometheus_are_an_error_not_a_crash() -> None:
+    alerts = fetch_alerts("http://127.0.0.1:1", timeout=0.5)
+    assert alerts.alerts == [] and alerts.error is not None
+    assert alerts.error.startswith("Prometheus not reachable at http://127.0.0.1:1")
