@@ -144,9 +144,9 @@ def check_events(
     by_conversation: dict[bytes, list[Any]] = {}
     for key, item in valid:
         by_conversation.setdefault(key, []).append(item)
-    for key, items in by_conversation.items():
-        for start in range(0, len(items), batch):
-            checked.records.append((key, _encode(items[start : start + batch])))
+    for key, events in by_conversation.items():
+        for start in range(0, len(events), batch):
+            checked.records.append((key, _encode(events[start : start + batch])))
     return checked
 
 

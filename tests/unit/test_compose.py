@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 
 import yaml
+from typer.testing import CliRunner
+
+from service.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -59,3 +62,12 @@ def test_prometheus_scrapes_the_ports_the_services_serve_on() -> None:
     assert env["ROI_WORKER_HOST"] == env["ROI_EXPORTER_HOST"] == "0.0.0.0"
     worker_check = " ".join(COMPOSE["services"]["worker"]["healthcheck"]["test"])
     assert f"localhost:{env['ROI_WORKER_PORT']}/readyz" in worker_check
+
+
+def test_the_roi_services_run_commands_the_cli_has() -> None:
+    for name in ("worker", "exporter", "simulator"):
+        command = COMPOSE["services"][name]["command"]
+        result = CliRunner().invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, (name, result.output)
+    bad = CliRunner().invoke(app, ["simulate", "--no-such-option", "--help"])
+    assert bad.exit_code == 2  # an unknown option is caught even before --help
