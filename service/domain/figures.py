@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import Final
 
-from service.domain.events import Counter
+from service.domain.events import CSAT_COUNTERS, Counter
 from service.domain.money import micros_to_units
 
 Counts = Mapping[Counter, int]
@@ -66,14 +67,12 @@ class ChannelFigures:
         )
 
 
+MICROS: Final = 1_000_000
+
+
 def _csat_means(counts: Counts) -> dict[str, Fraction]:
-    pairs = {
-        "ai": (Counter.CSAT_COUNT_AI, Counter.CSAT_SUM_AI),
-        "human": (Counter.CSAT_COUNT_HUMAN, Counter.CSAT_SUM_HUMAN),
-        "none": (Counter.CSAT_COUNT_NONE, Counter.CSAT_SUM_NONE),
-    }
     means = {}
-    for resolved_by, (count, total) in pairs.items():
+    for resolved_by, (count, total) in CSAT_COUNTERS.items():
         mean = ratio(counts[total], counts[count])
         if mean is not None:
             means[resolved_by] = mean
@@ -122,11 +121,7 @@ class ProgramFigures:
     cost_per_resolution: Fraction | None
 
 
-def program_figures(channels: Sequence[ChannelFigures], fixed_cost: Fraction) -> ProgramFigures:
-    """Fully loaded programme figures from the channels' sums and the window's fixed cost."""
-    ai_cost = sum((channel.ai_cost for channel in channels), Fraction(0))
-    value = sum((channel.value for channel in channels), Fraction(0))
-    net = sum(channel.net_ai_resolutions for channel in channels)
+def _program(ai_cost: Fraction, value: Fraction, net: int, fixed_cost: Fraction) -> ProgramFigures:
     cost = ai_cost + fixed_cost
     return ProgramFigures(
         ai_cost=ai_cost,
@@ -137,3 +132,80 @@ def program_figures(channels: Sequence[ChannelFigures], fixed_cost: Fraction) ->
         roi=ratio(value - cost, cost),
         cost_per_resolution=_positive_ratio(cost, net),
     )
+
+
+def program_figures(channels: Sequence[ChannelFigures], fixed_cost: Fraction) -> ProgramFigures:
+    """Fully loaded programme figures from the channels' sums and the window's fixed cost."""
+    ai_cost = sum((channel.ai_cost for channel in channels), Fraction(0))
+    value = sum((channel.value for channel in channels), Fraction(0))
+    net = sum(channel.net_ai_resolutions for channel in channels)
+    return _program(ai_cost, value, net, fixed_cost)
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelGauges:
+    """A channel's figures as the floats the exporter publishes, each equal to float() of
+    the exact figure (checked by tests/unit/test_gauges.py). Computed from integers with one
+    division at the end: Python's int / int is correctly rounded, as float(Fraction) is,
+    and it costs a fraction of building fractions (scrapes compute hundreds of these)."""
+
+    counts: Mapping[Counter, int]
+    net_ai_resolutions: int
+    ai_cost_micros: int
+    value_micros: int
+    ai_cost: float
+    human_cost: float
+    cost_avoided: float
+    ai_revenue: float
+    roi: float | None
+    cost_per_resolution: float | None
+    resolution_rate: float | None
+    escalation_rate: float | None
+    automation_rate: float | None
+    csat_mean: dict[str, float]
+
+
+def _div(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def channel_gauges(counts: Counts, human_cost_per_resolution_micros: int) -> ChannelGauges:
+    """channel_figures() as floats, for the exporter."""
+    get = counts.get
+    ai_resolutions = get(Counter.AI_RESOLUTIONS_ASSUMED, 0) + get(
+        Counter.AI_RESOLUTIONS_CONFIRMED, 0
+    )
+    net = ai_resolutions - get(Counter.AI_REOPENS, 0)
+    ai_conversations = get(Counter.AI_CONVERSATIONS, 0)
+    cost = get(Counter.AI_COST_MICROS, 0)
+    revenue = get(Counter.AI_REVENUE_MICROS, 0)
+    avoided = net * human_cost_per_resolution_micros
+    value = avoided + revenue
+    csat = {}
+    for resolved_by, (count, total) in CSAT_COUNTERS.items():
+        if get(count, 0):
+            csat[resolved_by] = get(total, 0) / get(count, 0)
+    return ChannelGauges(
+        counts=counts,
+        net_ai_resolutions=net,
+        ai_cost_micros=cost,
+        value_micros=value,
+        ai_cost=cost / MICROS,
+        human_cost=get(Counter.HUMAN_COST_MICROS, 0) / MICROS,
+        cost_avoided=avoided / MICROS,
+        ai_revenue=revenue / MICROS,
+        roi=_div(value - cost, cost),
+        cost_per_resolution=cost / (net * MICROS) if net > 0 else None,
+        resolution_rate=_div(ai_resolutions, ai_conversations),
+        escalation_rate=_div(get(Counter.ESCALATIONS, 0), ai_conversations),
+        automation_rate=_div(net, get(Counter.CONVERSATIONS, 0)),
+        csat_mean=csat,
+    )
+
+
+def program_gauges(channels: Sequence[ChannelGauges], fixed_cost: Fraction) -> ProgramFigures:
+    """program_figures() from the channels' gauges (their exact integer sums)."""
+    ai_cost = Fraction(sum(channel.ai_cost_micros for channel in channels), MICROS)
+    value = Fraction(sum(channel.value_micros for channel in channels), MICROS)
+    net = sum(channel.net_ai_resolutions for channel in channels)
+    return _program(ai_cost, value, net, fixed_cost)

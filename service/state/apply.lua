@@ -1,9 +1,10 @@
 -- Applies one (topic, partition) batch atomically, or nothing.
 --
--- KEYS: watermark hash, B bucket hashes, S conversation keys
+-- KEYS: watermark hash, closed-writes counter, B bucket hashes, S conversation keys
 -- ARGV: 1 watermark field, 2 expected watermark ('' = none yet), 3 new watermark,
 --       4 B, 5 S, 6 mark TTL ms, 7 conversation TTL ms,
 --       8 dedup mark key prefix, 9 the marks' 16-byte digests, concatenated,
+--       10 '1' when a bucket written is closed (older than the previous one), else '0',
 --       then per bucket: expire-at seconds ('0' = never), field count, field, amount, ...
 --       then per conversation: its state ('' = unresolved: delete)
 -- Dedup mark keys are built here from the prefix: they carry the same hash tag as KEYS[1],
@@ -33,8 +34,8 @@ for _, mark in ipairs(marks) do
   redis.call('SET', mark, '1', 'PX', ARGV[6])
 end
 
-local key = 1
-local arg = 10
+local key = 2
+local arg = 11
 for _ = 1, buckets do
   key = key + 1
   local expire_at = ARGV[arg]
@@ -59,5 +60,8 @@ for _ = 1, conversations do
   arg = arg + 1
 end
 
+if ARGV[10] == '1' then
+  redis.call('INCR', KEYS[2]) -- the exporter re-reads closed buckets when this moves
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return {'ok'}

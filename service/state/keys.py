@@ -9,6 +9,11 @@ atomic apply touches one Redis Cluster slot.
     roi:{web}:c:<conversation id>     string "ai:<micros>" / "human:<micros>" (TTL)
     roi:{web}:s:<16-byte digest>      dedup mark of one (source, id) (TTL)
     roi:{web}:wm                      hash: "<topic>:<partition>" -> last applied offset
+    roi:{web}:cw                      counter: applies that wrote a closed bucket (see below)
+
+A bucket is closed once it is older than the one before the current one (by the worker's
+clock): only late events write there, and each apply that does bumps `cw`, so the exporter
+may keep closed buckets' sums for as long as `cw` stands.
 """
 
 from __future__ import annotations
@@ -24,6 +29,10 @@ CHANNELS: Final = "roi:channels"
 def bucket(channel: str, key: BucketKey) -> str:
     resolution, start = key
     return f"roi:{{{channel}}}:b:{resolution}:{start}"
+
+
+def closed_writes(channel: str) -> str:
+    return f"roi:{{{channel}}}:cw"
 
 
 def conversation(channel: str, conversation_id: str) -> str:

@@ -1,25 +1,42 @@
-"""The exporter's view of Redis: every channel's counters for every window, read in one
-pipelined round trip per scrape (one small script per channel sums its buckets in Redis).
+"""The exporter's view of Redis: every channel's counters for every window.
 
-Synchronous on purpose: prometheus-client calls collectors from its HTTP server's threads.
+A window sums the last N buckets of its resolution (CONTRACT.md §6). Buckets older than the
+one before the current one are *closed*: only late events still write there, and every
+apply that does bumps the channel's closed-writes counter (service/state/keys.py). So the
+reader keeps each window's sum of closed buckets between scrapes and, per scrape and
+channel, has Redis sum only the last HOT buckets of each window, plus the closed part of a
+window that slid (a minute, hour or day turned) or of every window when the counter moved
+(service/state/windows.lua). One pipelined round trip per scrape.
+
+The exporter's and the workers' clocks may differ by up to one bucket of the finest
+resolution (a minute) without a stale figure: a bucket closes for the reader two buckets
+after its start, for a worker one bucket after.
+
+Synchronous on purpose: prometheus-client calls collectors from its HTTP server's threads
+(a lock serialises scrapes over the cache).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
-from typing import Final
+from typing import Any, Final
 
 import redis
 
 from service.domain.events import Counter
-from service.domain.timebuckets import ROLLING_WINDOWS, Window
+from service.domain.timebuckets import ROLLING_WINDOWS, RollingWindow, Window
 from service.state import keys
 
 WINDOWS_SCRIPT: Final = resources.files("service.state").joinpath("windows.lua").read_text()
 COUNTERS: Final = {counter.value: counter for counter in Counter}
 FIELDS: Final = tuple(Counter)
+HOT: Final = 3
+"""Buckets of each resolution read at every scrape: the current one and the two before."""
+Values = tuple[int, ...]
+"""Counters in FIELDS order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,64 +47,106 @@ class Snapshot:
     counts: dict[str, dict[Window, dict[Counter, int]]]
 
 
-def _bucket_suffixes(now_seconds: int) -> list[str | int]:
-    """The script's arguments after the prefix: the counters, then each window's buckets."""
-    args: list[str | int] = [len(FIELDS), *FIELDS]
-    for rolling in ROLLING_WINDOWS:
-        starts = rolling.bucket_starts(now_seconds)
-        args.append(len(starts))
-        args.extend(f"{rolling.resolution.name}:{start}" for start in starts)
-    return args
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """A run of consecutive buckets of one resolution."""
+
+    first: int
+    count: int
 
 
-def _parse(totals: Sequence[bytes]) -> dict[Counter, int]:
-    """The script's totals, in FIELDS order; zeros are left out, as in a bucket hash."""
-    return {
-        counter: int(total) for counter, total in zip(FIELDS, totals, strict=True) if total != b"0"
-    }
+@dataclass(slots=True)
+class _ChannelCache:
+    closed_writes: bytes = b""
+    closed: dict[Window, tuple[_Part, Values]] = field(default_factory=dict)
+
+
+def _values(raw: Sequence[bytes]) -> Values:
+    return tuple(int(value) for value in raw)
+
+
+def _counts(values: Sequence[int]) -> dict[Counter, int]:
+    """Counters as a dict; zeros left out, as in a bucket hash."""
+    return {counter: value for counter, value in zip(FIELDS, values, strict=True) if value}
+
+
+def _parts(rolling: RollingWindow, now_seconds: int) -> tuple[_Part, _Part]:
+    """The window's hot part (its last HOT buckets) and closed part (the older ones)."""
+    starts = rolling.bucket_starts(now_seconds)
+    closed = len(starts) - HOT
+    return _Part(starts[closed], HOT), _Part(starts[0], closed)
 
 
 class StateReader:
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
-        self._windows = client.register_script(WINDOWS_SCRIPT)
+        self._read_script = client.register_script(WINDOWS_SCRIPT)
         self._channels: list[str] = []
+        self._caches: dict[str, _ChannelCache] = {}
+        self._lock = threading.Lock()
 
     def snapshot(self, now_seconds: int) -> Snapshot:
-        """One round trip with the channels known from the last scrape (the channel set is
-        read in the same pipeline); a second one only when a new channel appeared."""
-        channels, sums = self._read(self._channels, now_seconds)
-        if set(channels) != set(self._channels):
-            self._channels = sorted(channels)
-            channels, sums = self._read(self._channels, now_seconds)
-        return Snapshot(now_seconds, sums)
+        """Every channel's window sums at `now_seconds`: one round trip with the channels
+        known from the last scrape (the channel set is read in the same pipeline), a second
+        one only when a channel appeared or went."""
+        with self._lock:
+            parts = {rolling: _parts(rolling, now_seconds) for rolling in ROLLING_WINDOWS}
+            known, counts = self._read(parts)
+            if set(known) != set(self._channels):
+                self._channels = sorted(known)
+                self._caches = {c: self._caches.get(c, _ChannelCache()) for c in self._channels}
+                known, counts = self._read(parts)
+            return Snapshot(now_seconds, counts)
 
     def _read(
-        self, channels: list[str], now_seconds: int
+        self, parts: dict[RollingWindow, tuple[_Part, _Part]]
     ) -> tuple[list[str], dict[str, dict[Window, dict[Counter, int]]]]:
-        suffixes = _bucket_suffixes(now_seconds)
         pipe = self.client.pipeline(transaction=False)
         pipe.smembers(keys.CHANNELS)
-        for channel in channels:
-            pipe.hgetall(keys.bucket(channel, ("all", 0)))
-            self._windows(
-                keys=[keys.bucket(channel, ("all", 0))],
-                args=[f"roi:{{{channel}}}:b:", *suffixes],
+        for channel in self._channels:
+            cache = self._caches[channel]
+            args: list[Any] = [f"roi:{{{channel}}}:b:", cache.closed_writes, len(FIELDS), *FIELDS]
+            for rolling, (hot, closed) in parts.items():
+                kept = cache.closed.get(rolling.window)
+                args += [
+                    rolling.resolution.name,
+                    rolling.resolution.seconds,
+                    hot.first,
+                    hot.count,
+                    closed.first,
+                    closed.count,
+                    "0" if kept is not None and kept[0] == closed else "1",
+                ]
+            self._read_script(
+                keys=[keys.bucket(channel, ("all", 0)), keys.closed_writes(channel)],
+                args=args,
                 client=pipe,
             )
         replies = pipe.execute()
         known = sorted(member.decode() for member in replies[0])
-        sums: dict[str, dict[Window, dict[Counter, int]]] = {}
-        for index, channel in enumerate(channels):
-            cumulative, windows = replies[1 + 2 * index], replies[2 + 2 * index]
-            per_window = {
-                rolling.window: _parse(flat)
-                for rolling, flat in zip(ROLLING_WINDOWS, windows, strict=True)
-            }
-            per_window[Window.ALL] = {
-                COUNTERS[k.decode()]: int(v)
-                for k, v in cumulative.items()
-                if k.decode() in COUNTERS
-            }
-            sums[channel] = per_window
-        return known, sums
+        counts = {
+            channel: self._windows(self._caches[channel], parts, reply)
+            for channel, reply in zip(self._channels, replies[1:], strict=True)
+        }
+        return known, counts
+
+    @staticmethod
+    def _windows(
+        cache: _ChannelCache, parts: dict[RollingWindow, tuple[_Part, _Part]], reply: list[Any]
+    ) -> dict[Window, dict[Counter, int]]:
+        writes, cumulative, *sums = reply
+        if writes != cache.closed_writes:  # the script summed every closed part again
+            cache.closed_writes = writes
+            cache.closed = {}
+        per_window: dict[Window, dict[Counter, int]] = {}
+        for index, (rolling, (_, closed)) in enumerate(parts.items()):
+            hot, fresh = _values(sums[2 * index]), sums[2 * index + 1]
+            if fresh:
+                cache.closed[rolling.window] = (closed, _values(fresh))
+            kept = cache.closed[rolling.window][1]
+            per_window[rolling.window] = _counts([a + b for a, b in zip(hot, kept, strict=True)])
+        flat = dict(zip(cumulative[::2], cumulative[1::2], strict=True))
+        per_window[Window.ALL] = {
+            COUNTERS[k.decode()]: int(v) for k, v in flat.items() if k.decode() in COUNTERS
+        }
+        return per_window

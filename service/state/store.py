@@ -7,6 +7,7 @@ watermark W applies only if W is still there, and only records after W are folde
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -14,7 +15,7 @@ from typing import Any, Final
 
 import redis.asyncio as aioredis
 
-from service.domain.aggregate import ALL, BatchDelta, ConversationKey, DedupMark
+from service.domain.aggregate import ALL, BatchDelta, BucketKey, ConversationKey, DedupMark
 from service.domain.events import UNRESOLVED, Actor, ConversationState
 from service.domain.timebuckets import RESOLUTIONS
 from service.state import keys
@@ -67,6 +68,17 @@ def decode_state(raw: bytes | None) -> ConversationState:
         return UNRESOLVED
     actor, _, micros = raw.decode().partition(":")
     return ConversationState(Actor(actor), int(micros))
+
+
+def _closed(bucket: BucketKey, now: float) -> bool:
+    """True for a bucket older than the one before the current one at `now` (the worker's
+    clock, read when the batch is applied: later means more buckets count as closed, the safe
+    side for the exporter's cache)."""
+    resolution, start = bucket
+    if resolution == ALL:
+        return False
+    size = _EXPIRY[resolution]
+    return start < size.bucket_start(int(now)) - size.seconds
 
 
 class StateStore:
@@ -138,7 +150,7 @@ class StateStore:
             if ch == channel
         ]
         conversations = [(c, state) for (ch, c), state in delta.states.items() if ch == channel]
-        script_keys: list[Any] = [keys.watermarks(channel)]
+        script_keys: list[Any] = [keys.watermarks(channel), keys.closed_writes(channel)]
         script_keys += [keys.bucket(channel, bucket) for bucket, _ in buckets]
         script_keys += [keys.conversation(channel, c) for c, _ in conversations]
         expected = "" if request.expected_watermark is None else str(request.expected_watermark)
@@ -152,6 +164,7 @@ class StateStore:
             self.conversation_ttl_ms,
             keys.dedup_prefix(channel),
             digests,
+            "1" if any(_closed(bucket, time.time()) for bucket, _ in buckets) else "0",
         ]
         for (resolution, start), counters in buckets:
             expire_at = 0 if resolution == ALL else _EXPIRY[resolution].expires_at(start)

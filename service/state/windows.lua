@@ -1,29 +1,31 @@
--- Sums the bucket hashes of one channel for several windows, server-side.
--- KEYS[1]: the channel's cumulative hash (declares the slot; every key read shares its tag)
--- ARGV[1]: the channel's bucket key prefix, e.g. 'roi:{web}:b:'
--- ARGV[2]: the number F of counters, then ARGV[3..2+F]: the counter (field) names
--- then per window: a count N, then N bucket key suffixes ('m:1772366400', ...)
--- Returns one array per window: the F totals, in the order of the field names.
--- Each bucket is read once (HMGET), even when windows share it (7d and 30d do).
--- Sums are Lua numbers (doubles): exact up to 2^53 micro-units (9 billion currency units)
--- per counter and window.
+-- Sums what the exporter needs of one channel's buckets, atomically and server-side.
+-- KEYS[1]: the channel's cumulative hash, KEYS[2]: its closed-writes counter (same slot)
+-- ARGV[1]: the bucket key prefix, e.g. 'roi:{web}:b:'; ARGV[2]: the counter the caller
+--   last saw ('' = none); ARGV[3]: F, the number of counters; ARGV[4..3+F]: their names;
+-- then per window, 7 arguments: resolution name, bucket seconds, first hot bucket start,
+--   hot bucket count, first closed bucket start, closed bucket count, '1' to sum the
+--   closed buckets (they are summed anyway when the counter is not the caller's).
+-- Returns {counter, cumulative hash (flat), then per window: its hot sum (F totals) and
+--   its closed sum (F totals, or an empty array when not asked and still valid)}.
+-- A bucket shared by windows (7d and 30d) is read once. Sums are Lua numbers (doubles):
+-- exact up to 2^53 micro-units per counter and window.
 local prefix = ARGV[1]
-local nfields = tonumber(ARGV[2])
+local nfields = tonumber(ARGV[3])
 local fields = {}
 for f = 1, nfields do
-  fields[f] = ARGV[2 + f]
+  fields[f] = ARGV[3 + f]
 end
+local counter = redis.call('GET', KEYS[2]) or '0'
+local stale = counter ~= ARGV[2]
 local cache = {}
-local result = {}
-local arg = 3 + nfields
-while arg <= #ARGV do
-  local count = tonumber(ARGV[arg])
+
+local function sum(name, first, count, step)
   local totals = {}
   for f = 1, nfields do
     totals[f] = 0
   end
-  for i = 1, count do
-    local suffix = ARGV[arg + i]
+  for i = 0, count - 1 do
+    local suffix = name .. ':' .. string.format('%d', first + i * step)
     local values = cache[suffix]
     if values == nil then
       values = redis.call('HMGET', prefix .. suffix, unpack(fields))
@@ -36,11 +38,20 @@ while arg <= #ARGV do
       totals[f] = totals[f] + values[f]
     end
   end
-  local flat = {}
   for f = 1, nfields do
-    flat[f] = string.format('%d', totals[f])
+    totals[f] = string.format('%d', totals[f])
   end
-  result[#result + 1] = flat
-  arg = arg + count + 1
+  return totals
+end
+
+local result = {counter, redis.call('HGETALL', KEYS[1])}
+for arg = 4 + nfields, #ARGV, 7 do
+  local name, step = ARGV[arg], tonumber(ARGV[arg + 1])
+  result[#result + 1] = sum(name, tonumber(ARGV[arg + 2]), tonumber(ARGV[arg + 3]), step)
+  if stale or ARGV[arg + 6] == '1' then
+    result[#result + 1] = sum(name, tonumber(ARGV[arg + 4]), tonumber(ARGV[arg + 5]), step)
+  else
+    result[#result + 1] = {}
+  end
 end
 return result

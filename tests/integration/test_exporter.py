@@ -16,12 +16,15 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.domain.events import Counter
 from service.domain.timebuckets import Window
+from service.processor import Record
 from service.state.reader import StateReader
+from tests.cloudevents import encode, event
 from tests.conftest import redis_url
 from tests.integration.conftest import TEST_DB
 from tests.integration.harness import EXECUTABLE, ROOT, free_port
-from tests.integration.test_processor import processor, records
+from tests.integration.test_processor import TOPIC, processor, records
 
 pytestmark = pytest.mark.integration
 WINDOWS = {
@@ -192,3 +195,46 @@ def test_the_exporter_answers_while_redis_is_down_and_recovers(tmp_path: Path) -
         server.wait(10)
         log.close()
         client.close()
+
+
+async def test_a_cached_reader_sees_late_events_exactly_as_a_fresh_one(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str
+) -> None:
+    """The reader keeps closed buckets between scrapes; events landing in closed buckets
+    (late ones) must show at once, events in hot buckets too."""
+    work = processor(redis_db, producer, topic_name)
+    base = f"{redis_url().rsplit('/', 1)[0]}/{TEST_DB}"
+    cached, offset = StateReader(redis.Redis.from_url(base)), 0
+
+    async def apply(*ages: int) -> None:
+        nonlocal offset
+        now = int(time.time())
+        batch = []
+        for age in ages:
+            offset += 1
+            started = event(
+                "conversation.started", f"e{offset}", f"c{offset}", now - age, handled_by="ai"
+            )
+            batch.append(Record(TOPIC, 0, offset, f"c{offset}".encode(), encode(started)))
+        await work.process(batch)
+
+    def agree() -> dict[str, dict[Window, dict[object, int]]]:
+        now = int(time.time())
+        fresh = StateReader(redis.Redis.from_url(base)).snapshot(now)
+        seen = cached.snapshot(now)
+        assert seen.counts == fresh.counts
+        return seen.counts
+
+    await apply(0, 30, 200, 4 * 3600, 2 * 86400)
+    first = agree()
+    assert first["web"][Window.HOUR_1][Counter.CONVERSATIONS] == 3
+    writes = redis.Redis.from_url(base).get("roi:{web}:cw")
+    await apply(1, 2)  # hot buckets only: the closed-writes counter stands
+    assert redis.Redis.from_url(base).get("roi:{web}:cw") == writes
+    assert agree()["web"][Window.HOUR_1][Counter.CONVERSATIONS] == 5
+    await apply(600, 10 * 3600, 3 * 86400)  # late: minute, hour and day buckets already closed
+    assert int(redis.Redis.from_url(base).get("roi:{web}:cw") or 0) > int(writes or 0)
+    counts = agree()
+    assert counts["web"][Window.HOUR_1][Counter.CONVERSATIONS] == 6
+    assert counts["web"][Window.HOURS_24][Counter.CONVERSATIONS] == 8
+    assert counts["web"][Window.DAYS_7][Counter.CONVERSATIONS] == 10

@@ -7,12 +7,13 @@ from fractions import Fraction
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from service.domain.costcard import load_cost_card
 from service.domain.timebuckets import Window
-from service.exporter import RoiCollector
+from service.exporter import RoiCollector, render_text
 from service.state.reader import Snapshot
 from tests.unit.test_figures import SLACK, WEB
 
@@ -105,3 +106,26 @@ def test_redis_down_still_answers_with_the_store_down() -> None:
         key("support_target_roi_ratio"): 1.0,
         key("support_state_store_up"): 0,
     }
+
+
+def test_the_fast_text_is_byte_for_byte_what_prometheus_client_writes() -> None:
+    collector = RoiCollector(CARD, snapshot, clock=lambda: NOW)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    assert render_text(collector.collect()) == generate_latest(registry)
+    # odd label values and help texts are escaped the same way
+    odd = GaugeMetricFamily("odd", "help with \\ and\nnewline", labels=["channel", "window"])
+    odd.add_metric(['we"b\\x\ny', "1h"], 1e21)
+    odd.add_metric(["a", "b"], float("nan"))
+    odd.add_metric(["c", "d"], 1234567.0)
+    other = CollectorRegistry()
+    other.register(Fixed([odd]))
+    assert render_text([odd]) == generate_latest(other)
+
+
+class Fixed:
+    def __init__(self, metrics: list[GaugeMetricFamily]) -> None:
+        self.metrics = metrics
+
+    def collect(self) -> list[GaugeMetricFamily]:
+        return self.metrics
