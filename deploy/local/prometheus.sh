@@ -33,6 +33,7 @@ render_config() {
         -e "s/@SCRAPE_INTERVAL@/${ROI_PROMETHEUS_SCRAPE_INTERVAL:-15s}/g" \
         -e "s/@PROMETHEUS_PORT@/$PROMETHEUS_PORT/g" \
         -e "s:@RULES_DIR@:$rules:g" \
+        -e "s/@ALERTMANAGER_TARGETS@/${ROI_ALERTMANAGER_PORT:+\"127.0.0.1:$ROI_ALERTMANAGER_PORT\"}/g" \
         "$ROOT/deploy/prometheus/prometheus.local.yml" >"$DIR/prometheus.yml"
     promtool check config "$DIR/prometheus.yml" >"$DIR/check.log" 2>&1 \
         || { cat "$DIR/check.log" >&2; die "prometheus: invalid configuration"; }

@@ -5,36 +5,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.integration.harness import free_port
+from tests.e2e.alertmanager import RENDER, Webhook, render, run, running_alertmanager, tool
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "deploy" / "prometheus" / "rules"
-RENDER = ROOT / "deploy" / "alertmanager" / "render.sh"
-
-
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed; run deploy/local/install.sh (make test does)")
-    return path
-
-
-def run(*command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, capture_output=True, text=True, check=False, env=env)
 
 
 def test_promtool_accepts_the_rules() -> None:
@@ -48,13 +31,6 @@ def test_promtool_rule_unit_tests_pass() -> None:
     assert tests
     result = run(tool("promtool"), "test", "rules", *map(str, tests))
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def render(tmp_path: Path, url: str) -> Path:
-    out = tmp_path / "alertmanager.yml"
-    result = run("sh", str(RENDER), str(out), env={**os.environ, "ALERT_WEBHOOK_URL": url})
-    assert result.returncode == 0, result.stderr
-    return out
 
 
 def test_the_rendered_configuration_is_valid_and_keeps_the_url_verbatim(tmp_path: Path) -> None:
@@ -97,71 +73,10 @@ def test_render_refuses_a_missing_or_bad_url(tmp_path: Path, url: str, message: 
     assert message in result.stderr and result.stderr.count("\n") == 1
 
 
-class Webhook:
-    """A webhook receiver: keeps every notification Alertmanager posts."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        received = self.received
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, format: str, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def alert_names(self) -> set[tuple[str, str]]:
-        return {
-            (alert["labels"]["alertname"], notification["receiver"])
-            for notification in self.received
-            for alert in notification["alerts"]
-        }
-
-
 @pytest.fixture
 def alertmanager(tmp_path: Path) -> Iterator[tuple[str, Webhook]]:
-    webhook = Webhook()
-    config = render(tmp_path, webhook.url)
-    port = free_port()
-    binary = tool("prometheus-alertmanager")  # Debian's name for alertmanager
-    log = (tmp_path / "alertmanager.log").open("wb")
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={config}",
-            f"--storage.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--cluster.listen-address=",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/-/ready", timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "alertmanager.log").read_text()
-                assert time.monotonic() < deadline, "alertmanager did not start"
-                time.sleep(0.2)
-        yield base, webhook
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
-        webhook.server.shutdown()
-        webhook.server.server_close()
+    with running_alertmanager(tmp_path) as running:
+        yield running
 
 
 def post_alerts(base: str, *alerts: dict[str, str]) -> None:

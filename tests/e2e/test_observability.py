@@ -6,7 +6,8 @@ the rules are not edited).
 - the exporter's figures equal a recomputation, done here, from the published events;
 - every PromQL expression of the dashboards and rules parses and returns data;
 - the AI stopping to resolve on one channel makes the resolution-rate alert go pending,
-  then firing, in Prometheus's /api/v1/alerts.
+  then firing, in Prometheus's /api/v1/alerts, and a real Alertmanager (the project's
+  configuration) notifies a webhook of it.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cloudevents import encode, event
 from tests.conftest import redis_url
+from tests.e2e.alertmanager import Webhook, running_alertmanager
 from tests.integration.harness import Deployment, WorkerProcess, free_port
 from tests.integration.pipeline import create_channels
 
@@ -273,6 +275,7 @@ class Observed:
     deployment: Deployment
     exporter: WorkerProcess
     prometheus: str
+    webhook: Webhook
     now: int
 
 
@@ -303,7 +306,9 @@ def wait_for(what: str, check: Any, seconds: float = 90) -> Any:
         time.sleep(0.5)
 
 
-def start_prometheus(tmp: Path, exporter: int, worker: int) -> tuple[str, dict[str, str]]:
+def start_prometheus(
+    tmp: Path, exporter: int, worker: int, alertmanager: str
+) -> tuple[str, dict[str, str]]:
     port = free_port()
     env = {
         **os.environ,
@@ -314,6 +319,7 @@ def start_prometheus(tmp: Path, exporter: int, worker: int) -> tuple[str, dict[s
         "ROI_PROMETHEUS_SCRAPE_INTERVAL": "1s",
         "ROI_PROMETHEUS_EVAL_INTERVAL": "1s",
         "ROI_ALERT_FOR_SCALE": FOR_SCALE,
+        "ROI_ALERTMANAGER_PORT": alertmanager.rsplit(":", 1)[1],
     }
     script = str(ROOT / "deploy/local/prometheus.sh")
     result = subprocess.run([script, "start"], env=env, capture_output=True, text=True, check=False)
@@ -335,13 +341,14 @@ def observed(tmp_path_factory: pytest.TempPathFactory, bootstrap: str) -> Iterat
     asyncio.run(prepare(deployment))
     worker = deployment.start_worker()
     exporter = deployment.start_exporter()
-    base, env = start_prometheus(tmp, exporter.port, worker.port)
-    try:
-        yield Observed(deployment, exporter, base, int(time.time()))
-    finally:
-        script = str(ROOT / "deploy/local/prometheus.sh")
-        subprocess.run([script, "stop"], env=env, capture_output=True, check=False)
-        deployment.stop_all()
+    with running_alertmanager(tmp) as (alertmanager, webhook):
+        base, env = start_prometheus(tmp, exporter.port, worker.port, alertmanager)
+        try:
+            yield Observed(deployment, exporter, base, webhook, int(time.time()))
+        finally:
+            script = str(ROOT / "deploy/local/prometheus.sh")
+            subprocess.run([script, "stop"], env=env, capture_output=True, check=False)
+            deployment.stop_all()
 
 
 def scraped_conversations(exporter: WorkerProcess, channel: str, window: str) -> float:
@@ -484,3 +491,10 @@ def test_the_ai_stopping_on_one_channel_makes_the_resolution_alert_pending_then_
     assert (
         alert["annotations"]["runbook_url"] == "docs/runbooks.md#supportchannelresolutionratedrop"
     )
+    # Prometheus sends it to Alertmanager, which notifies the webhook through the critical route
+    notified = wait_for(
+        "the webhook notified",
+        lambda: ("SupportChannelResolutionRateDrop", "critical") in observed.webhook.alert_names(),
+        seconds=60,
+    )
+    assert notified
