@@ -36,7 +36,7 @@ from service.domain.timebuckets import ROLLING_WINDOWS
 from service.exporter import RoiCollector, render_text
 from service.state import keys
 from service.state.reader import StateReader
-from tests.integration.harness import EXECUTABLE, free_port
+from tests.integration.harness import EXECUTABLE, free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 DB = 11
@@ -101,15 +101,10 @@ def over_http(url: str, scrapes: int) -> list[float]:
     )
     target = f"http://127.0.0.1:{port}/metrics"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(target, timeout=5).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    sys.exit("error: the exporter did not start")
-                time.sleep(0.2)
+        try:
+            wait_http(target, 30, "the exporter")
+        except AssertionError as error:
+            sys.exit(f"error: {error}")
         timings = []
         for _ in track(range(scrapes), description="over HTTP", console=console):
             started = time.perf_counter()

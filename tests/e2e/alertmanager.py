@@ -8,8 +8,6 @@ import os
 import shutil
 import subprocess
 import threading
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.harness import free_port
+from tests.integration.harness import free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[2]
 RENDER = ROOT / "deploy" / "alertmanager" / "render.sh"
@@ -92,15 +90,7 @@ def running_alertmanager(tmp_path: Path) -> Iterator[tuple[str, Webhook]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/-/ready", timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, (tmp_path / "alertmanager.log").read_text()
-                assert time.monotonic() < deadline, "alertmanager did not start"
-                time.sleep(0.2)
+        wait_http(f"{base}/-/ready", 30, "alertmanager", tmp_path / "alertmanager.log")
         yield base, webhook
     finally:
         process.terminate()

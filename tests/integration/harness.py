@@ -29,6 +29,23 @@ def free_port() -> int:
         return port
 
 
+def wait_http(url: str, seconds: float, what: str, log: Path | None = None) -> None:
+    """Wait until `url` answers 200; AssertionError (with the log's tail) when it does not
+    within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+            raise AssertionError(f"{what} did not answer {url} within {seconds}s\n{tail}")
+        time.sleep(0.2)
+
+
 @dataclass
 class WorkerProcess:
     name: str

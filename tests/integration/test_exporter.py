@@ -23,7 +23,7 @@ from service.state.reader import StateReader
 from tests.cloudevents import encode, event
 from tests.conftest import redis_url
 from tests.integration.conftest import TEST_DB
-from tests.integration.harness import EXECUTABLE, ROOT, free_port
+from tests.integration.harness import EXECUTABLE, ROOT, free_port, wait_http
 from tests.integration.test_processor import TOPIC, processor, records
 
 pytestmark = pytest.mark.integration
@@ -81,15 +81,7 @@ async def test_the_exporter_process_serves_what_redis_holds(
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as reply:
-                    assert reply.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, (tmp_path / "exporter.log").read_text()
-                time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}/readyz", 20, "exporter", tmp_path / "exporter.log")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
             text = reply.read().decode()
     finally:
@@ -163,15 +155,7 @@ def test_the_exporter_answers_while_redis_is_down_and_recovers(tmp_path: Path) -
         [str(EXECUTABLE), "exporter", "--port", str(port)], env=env, stdout=log, stderr=log
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if get(port, "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, (tmp_path / "exporter.log").read_text()
-            time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}/readyz", 20, "exporter", tmp_path / "exporter.log")
         status, up = get(port, "/metrics")
         assert status == 200 and "support_state_store_up 1.0" in up
         assert 'support_conversations{channel="web",window="all"} 3.0' in up
