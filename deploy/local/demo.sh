@@ -58,5 +58,6 @@ The demo runs ($SCENARIO). Where to look:
 Ctrl-C stops everything.
 
 TEXT
-.venv/bin/roi-metrics top --interval 5 --duration "${DEMO_SECONDS:-0}" \
+ROI_REDIS_URL="${REDIS_URL:-redis://127.0.0.1:$REDIS_PORT/0}" \
+    .venv/bin/roi-metrics top --interval 5 --duration "${DEMO_SECONDS:-0}" \
     --prometheus "http://127.0.0.1:$PROMETHEUS_PORT"
