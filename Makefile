@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml deploy/local/install.sh
 	deploy/local/install.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -U pip
-	$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
+	@# PYTHONWARNINGS: silence setuptools' advice on editable installs, shown to every user
+	PYTHONWARNINGS=ignore $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
 install: $(STAMP) ## Install system packages (Debian) and the Python environment
