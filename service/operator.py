@@ -241,6 +241,8 @@ class Simulation:
     async def _send(self, events: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
         pending = []
         for channel, key, event in events:
+            if self.full:
+                break
             value = _encode(event)
             topic = await self._topic(channel)
             pending.append(await self.producer.send(topic, key=key.encode(), value=value))
@@ -248,8 +250,6 @@ class Simulation:
                 self.output.write(value.decode() + "\n")
             self.progress.sent += 1
             self.progress.by_channel[channel] = self.progress.by_channel.get(channel, 0) + 1
-            if self.full:
-                break
         if pending:
             await asyncio.gather(*pending)
         if time.monotonic() - self._last_report >= self.limits.report_every:

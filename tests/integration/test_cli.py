@@ -202,3 +202,19 @@ async def seed_redis(url: str) -> None:
     await client.sadd("roi:channels", "web")
     await client.hset("roi:{web}:b:all:0", mapping={"conversations": 7, "ai_conversations": 7})
     await client.aclose()
+
+
+def test_simulate_stops_at_max_events_exactly(deployment: Deployment, tmp_path: Path) -> None:
+    export = tmp_path / "sent.ndjson"
+    code, out, err = cli(
+        deployment,
+        "simulate",
+        "--max-events", "50",
+        "--rate", "200",
+        "--backfill-days", "1",
+        "--output", str(export),
+        "--quiet",
+    )  # fmt: skip
+    assert code == 0, err
+    assert out.strip().startswith("published 50 events to 5 topics")
+    assert len(export.read_text().splitlines()) == 50
