@@ -34,6 +34,7 @@ from service.operator import (
     OperatorError,
     Simulation,
     check_events,
+    check_kafka,
     create_channel,
     read_events,
     read_text,
@@ -155,6 +156,11 @@ def worker(log_level: LogLevel = "info") -> None:
 
     settings = load_settings()
     card = load_card(settings)
+    try:  # Faust creates only the last level of its data directory
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise _fail(f"ROI_DATA_DIR {settings.data_dir}: {error.strerror}") from None
+    _run(check_kafka(settings))  # one line, not Faust's traceback, when Kafka is not there
     print_banner("worker", settings)
     faust_app, _ = create_app(settings, card)
     Worker(faust_app, loglevel=log_level.lower(), quiet=True).execute_from_commandline()

@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from service.decode import Decoder
@@ -26,6 +28,18 @@ class OperatorError(Exception):
     """One line for the user: what went wrong and how to fix it."""
 
 
+@contextlib.contextmanager
+def _quiet_kafka() -> Iterator[None]:
+    """aiokafka logs each failed connection attempt; the user gets one line from us."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _unreachable(settings: Settings, error: Exception) -> OperatorError:
     return OperatorError(
         f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({error.__class__.__name__})"
@@ -36,9 +50,22 @@ def _unreachable(settings: Settings, error: Exception) -> OperatorError:
 async def create_channel(settings: Settings, channel: str, partitions: int) -> bool:
     """Create `<prefix><channel>`; False when it already existed."""
     try:
-        return await ensure_topic(settings, settings.topic_prefix + channel, partitions)
+        with _quiet_kafka():
+            return await ensure_topic(settings, settings.topic_prefix + channel, partitions)
     except (KafkaConnectionError, KafkaError, OSError) as error:
         raise _unreachable(settings, error) from None
+
+
+async def check_kafka(settings: Settings) -> None:
+    """Fail with one line unless the brokers answer (before a long-running command starts)."""
+    admin = AIOKafkaAdminClient(request_timeout_ms=10_000, **settings.kafka_client_options())
+    try:
+        with _quiet_kafka():
+            await admin.start()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        raise _unreachable(settings, error) from None
+    finally:
+        await admin.close()
 
 
 async def _producer(settings: Settings) -> AIOKafkaProducer:
@@ -51,7 +78,8 @@ async def _producer(settings: Settings) -> AIOKafkaProducer:
         **settings.kafka_client_options(),
     )
     try:
-        await producer.start()
+        with _quiet_kafka():
+            await producer.start()
     except (KafkaConnectionError, KafkaError, OSError) as error:
         await producer.stop()
         raise _unreachable(settings, error) from None

@@ -76,11 +76,26 @@ def test_a_bad_cost_card_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert result.stderr.startswith(f"error: {card}: program: ")
 
 
-def test_an_unreachable_broker_is_one_line_and_exit_1() -> None:
-    code, _, err = run("channel", "add", "voice")
-    assert code == 1
-    assert err.startswith("error: cannot reach Kafka at 127.0.0.1:1")
-    assert "ROI_KAFKA_BOOTSTRAP_SERVERS" in err and err.count("\n") == 1
+@pytest.mark.parametrize(
+    "args",
+    [["channel", "add", "voice"], ["worker"], ["simulate", "--duration", "1"]],
+    ids=lambda a: a[0],
+)
+def test_an_unreachable_broker_is_one_line_and_exit_1(args: list[str], tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, args, env={**ENV, "ROI_DATA_DIR": str(tmp_path / "w")})
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: cannot reach Kafka at 127.0.0.1:1")
+    assert "ROI_KAFKA_BOOTSTRAP_SERVERS" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_the_worker_makes_its_data_directory_or_says_why(tmp_path: Path) -> None:
+    deep = tmp_path / "a" / "b" / "faust"
+    result = CliRunner().invoke(app, ["worker"], env={**ENV, "ROI_DATA_DIR": str(deep)})
+    assert result.exit_code == 1 and deep.is_dir()  # made, then Kafka was not there
+    result = CliRunner().invoke(app, ["worker"], env={**ENV, "ROI_DATA_DIR": "/dev/null/x"})
+    assert result.exit_code == 2
+    assert result.stderr == "error: ROI_DATA_DIR /dev/null/x: Not a directory\n"
 
 
 def started(n: int, at: int, **extra: object) -> dict[str, object]:
