@@ -214,7 +214,7 @@ def main() -> None:
     app()
 
 
-# --- operator commands (issue 5) -----------------------------------------------------------
+# --- operator commands ---------------------------------------------------------------------
 
 channel_app = typer.Typer(help="Manage channels (one Kafka topic each).", no_args_is_help=True)
 app.add_typer(channel_app, name="channel")

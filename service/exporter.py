@@ -1,8 +1,8 @@
 """The exporter: business figures of CONTRACT.md §7-§8 as Prometheus gauges.
 
-Stateless: every scrape reads Redis once (service.state.reader) and computes every window
-and figure with the domain code the worker uses, so any number of replicas give the same
-output. A ratio without a sample is absent, never 0. When Redis is unreachable, /metrics
+Stateless: every scrape reads Redis in one round trip (service.state.reader, which keeps
+only a checked cache of closed-bucket sums) and computes every window and figure with the
+domain code, so any number of replicas give the same output at the same clock. A ratio without a sample is absent, never 0. When Redis is unreachable, /metrics
 still answers, with support_state_store_up 0 and no business figures.
 """
 
