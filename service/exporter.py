@@ -2,8 +2,9 @@
 
 Stateless: every scrape reads Redis in one round trip (service.state.reader, which keeps
 only a checked cache of closed-bucket sums) and computes every window and figure with the
-domain code, so any number of replicas give the same output at the same clock. A ratio without a sample is absent, never 0. When Redis is unreachable, /metrics
-still answers, with support_state_store_up 0 and no business figures.
+domain code, so any number of replicas give the same output at the same clock. A ratio
+without a sample is absent, never 0. When Redis is unreachable, /metrics still answers,
+with support_state_store_up 0 and no business figures.
 """
 
 from __future__ import annotations
