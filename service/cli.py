@@ -568,7 +568,10 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
         )
 
     limits = Limits(duration=duration, max_events=max_events, partitions=partitions)
-    sink = output.open("w", encoding="utf-8") if output else None
+    try:
+        sink = output.open("w", encoding="utf-8") if output else None
+    except OSError as error:
+        raise _fail(f"--output {output}: {error.strerror}") from None
     run = Simulation(settings, options, limits, progress_line, sink)
 
     async def main() -> SimulationProgress:

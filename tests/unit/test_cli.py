@@ -56,6 +56,10 @@ def test_every_command_has_help(command: list[str]) -> None:
         (["simulate", "--channels", "web,Bad"], "channel 'Bad' is not a valid name"),
         (["simulate", "--scenario", "chaos"], "--scenario 'chaos': use normal or degrade"),
         (
+            ["simulate", "--output", "/no/such/dir/x.ndjson"],
+            "--output /no/such/dir/x.ndjson: No such",
+        ),
+        (
             ["simulate", "--channels", "slack", "--scenario", "degrade"],
             "--degrade-channel 'web' is not among --channels",
         ),
