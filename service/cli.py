@@ -132,6 +132,18 @@ def load_card(settings: Settings) -> CostCard:
         raise _fail(f"{error} (set ROI_COST_CARD to use another file)") from None
 
 
+def redis_client(settings: Settings, timeout: float = 5) -> Any:
+    """A synchronous Redis client (exporter, report, top) that fails fast when Redis is away."""
+    import redis  # noqa: PLC0415  (the worker's commands use the asyncio client)
+
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(),
+        socket_connect_timeout=2,
+        socket_timeout=timeout,
+        **settings.redis_options(),
+    )
+
+
 def print_banner(what: str, settings: Settings) -> None:
     err.print(f"roi-metrics {__version__} {what}", markup=False)
     for name, value in settings.describe().items():
@@ -187,12 +199,7 @@ def exporter(
     settings = load_settings()
     card = load_card(settings)
     bind, listen = host or settings.exporter_host, port or settings.exporter_port
-    client = redis.Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_timeout=2,
-        socket_connect_timeout=2,
-        **settings.redis_options(),
-    )
+    client = redis_client(settings, timeout=2)  # a scrape must not hang on Redis
 
     def ready() -> bool:
         try:
@@ -349,9 +356,7 @@ def report(
     settings = load_settings()
     card = load_card(settings)
     chosen, clock = parse_window(window), parse_time(at) // 1_000_000
-    client = redis.Redis.from_url(
-        settings.redis_url.get_secret_value(), socket_connect_timeout=3, **settings.redis_options()
-    )
+    client = redis_client(settings)
     try:
         snapshot = StateReader(client).snapshot(clock)
     except redis.RedisError as error:
@@ -444,12 +449,7 @@ def top(
     settings = load_settings()
     card = load_card(settings)
     chosen = parse_window(window)
-    client = redis.Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_connect_timeout=2,
-        socket_timeout=5,
-        **settings.redis_options(),
-    )
+    client = redis_client(settings)
     reader = StateReader(client)
 
     def screen() -> RenderableType:

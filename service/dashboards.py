@@ -44,15 +44,21 @@ def _targets(panel: Any, queries: tuple[Query, ...], instant: bool = False) -> A
     return panel
 
 
-def _stat(title: str, description: str, unit: str, *queries: Query, span: int = 6) -> Builder:
-    panel = (
-        stat.Panel()
-        .title(title)
+def _common(panel: Any, title: str, description: str, unit: str, *, span: int, height: int) -> Any:
+    """What every panel has: title, description, unit, the datasource and a size."""
+    return (
+        panel.title(title)
         .description(description)
         .unit(unit)
         .datasource(DATASOURCE)
         .span(span)
-        .height(5)
+        .height(height)
+    )
+
+
+def _stat(title: str, description: str, unit: str, *queries: Query, span: int = 6) -> Builder:
+    panel = (
+        _common(stat.Panel(), title, description, unit, span=span, height=5)
         .graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
     )
@@ -60,20 +66,11 @@ def _stat(title: str, description: str, unit: str, *queries: Query, span: int = 
 
 
 def _series(title: str, description: str, unit: str, *queries: Query, span: int = 12) -> Builder:
-    panel = (
-        timeseries.Panel()
-        .title(title)
-        .description(description)
-        .unit(unit)
-        .datasource(DATASOURCE)
-        .span(span)
-        .height(8)
-        .legend(
-            common_builders.VizLegendOptions()
-            .display_mode(common.LegendDisplayMode.LIST)
-            .placement(common.LegendPlacement.BOTTOM)
-            .show_legend(True)
-        )
+    panel = _common(timeseries.Panel(), title, description, unit, span=span, height=8).legend(
+        common_builders.VizLegendOptions()
+        .display_mode(common.LegendDisplayMode.LIST)
+        .placement(common.LegendPlacement.BOTTOM)
+        .show_legend(True)
     )
     return _targets(panel, queries)  # type: ignore[no-any-return]
 
@@ -260,16 +257,15 @@ def _channel_table(c: str, w: str) -> Builder:
     )
     renames = {f"Value #{ref}": label for ref, (_, label) in zip("ABCDE", columns, strict=True)}
     panel = (
-        table.Panel()
-        .title("Channels")
-        .description(
+        _common(
+            table.Panel(),
+            "Channels",
             "One row per channel over the window: volume, rates, cost per resolution (cost "
-            "card currency) and contribution ROI. An empty cell has no sample."
+            "card currency) and contribution ROI. An empty cell has no sample.",
+            "none",
+            span=24,
+            height=8,
         )
-        .unit("none")
-        .datasource(DATASOURCE)
-        .span(24)
-        .height(8)
         .with_transformation(DataTransformerConfig(id_val="merge", options={}))
         .with_transformation(
             DataTransformerConfig(
@@ -284,7 +280,7 @@ def _channel_table(c: str, w: str) -> Builder:
     for name in ("Resolution rate", "Escalation rate", "Contribution ROI"):
         panel = panel.override_by_name(
             name,
-            [{"id": "unit", "value": "percentunit"}],  # type: ignore[list-item]
+            [{"id": "unit", "value": "percentunit"}],
         )
     return _targets(panel, queries, instant=True)  # type: ignore[no-any-return]
 

@@ -102,7 +102,6 @@ class Checked:
 
     records: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value)
     events: int = 0
-    ignored: int = 0
     problems: list[Problem] = field(default_factory=list)
 
 
@@ -157,7 +156,6 @@ def check_events(
         for rejection in decoded.rejections:
             checked.problems.append(Problem(where, rejection.reason.value, rejection.message))
         if decoded.ignored:
-            checked.ignored += decoded.ignored
             checked.problems.append(
                 Problem(where, "ignored", "unknown type: the worker ignores it; not sent")
             )

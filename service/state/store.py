@@ -150,6 +150,7 @@ class StateStore:
             if ch == channel
         ]
         conversations = [(c, state) for (ch, c), state in delta.states.items() if ch == channel]
+        now = time.time()
         script_keys: list[Any] = [keys.watermarks(channel), keys.closed_writes(channel)]
         script_keys += [keys.bucket(channel, bucket) for bucket, _ in buckets]
         script_keys += [keys.conversation(channel, c) for c, _ in conversations]
@@ -164,7 +165,7 @@ class StateStore:
             self.conversation_ttl_ms,
             keys.dedup_prefix(channel),
             digests,
-            "1" if any(_closed(bucket, time.time()) for bucket, _ in buckets) else "0",
+            "1" if any(_closed(bucket, now) for bucket, _ in buckets) else "0",
         ]
         for (resolution, start), counters in buckets:
             expire_at = 0 if resolution == ALL else _EXPIRY[resolution].expires_at(start)

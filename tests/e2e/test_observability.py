@@ -69,71 +69,49 @@ class Conversation:
         return self.start > time.time() - 3600
 
     def events(self) -> list[dict[str, Any]]:
-        at, name, source = self.start, self.name, f"/{self.channel}/e2e"
-        found = [
-            event(
-                "conversation.started",
-                f"{name}-s",
-                name,
-                at,
-                source,
-                handled_by="ai" if self.ai else "human",
+        found: list[dict[str, Any]] = []
+
+        def add(kind: str, suffix: str, offset: int, **data: Any) -> None:
+            found.append(
+                event(
+                    kind,
+                    f"{self.name}-{suffix}",
+                    self.name,
+                    self.start + offset,
+                    f"/{self.channel}/e2e",
+                    **data,
+                )
             )
-        ]
+
+        def cost(suffix: str, offset: int, amount: Decimal, category: str) -> None:
+            add(
+                "cost.recorded",
+                suffix,
+                offset,
+                amount=str(amount),
+                currency="USD",
+                category=category,
+            )
+
+        add("conversation.started", "s", 0, handled_by="ai" if self.ai else "human")
         if self.ai_cost:
-            found.append(
-                event(
-                    "cost.recorded",
-                    f"{name}-c",
-                    name,
-                    at + 1,
-                    source,
-                    amount=str(self.ai_cost),
-                    currency="USD",
-                    category="ai_usage",
-                )
-            )
+            cost("c", 1, self.ai_cost, "ai_usage")
         if self.escalated:
-            found.append(event("conversation.escalated", f"{name}-e", name, at + 2, source))
+            add("conversation.escalated", "e", 2)
         if self.resolved_by:
-            found.append(
-                event(
-                    "conversation.resolved",
-                    f"{name}-r",
-                    name,
-                    at + 5,
-                    source,
-                    resolved_by=self.resolved_by,
-                    confirmation=self.confirmation,
-                )
+            add(
+                "conversation.resolved",
+                "r",
+                5,
+                resolved_by=self.resolved_by,
+                confirmation=self.confirmation,
             )
         if self.human_cost:
-            found.append(
-                event(
-                    "cost.recorded",
-                    f"{name}-h",
-                    name,
-                    at + 5,
-                    source,
-                    amount=str(self.human_cost),
-                    currency="USD",
-                    category="human_handling",
-                )
-            )
+            cost("h", 5, self.human_cost, "human_handling")
         if self.csat is not None:
-            found.append(event("csat.recorded", f"{name}-q", name, at + 6, source, score=self.csat))
+            add("csat.recorded", "q", 6, score=self.csat)
         if self.revenue is not None:
-            found.append(
-                event(
-                    "revenue.attributed",
-                    f"{name}-v",
-                    name,
-                    at + 7,
-                    source,
-                    amount=str(self.revenue),
-                    currency="USD",
-                )
-            )
+            add("revenue.attributed", "v", 7, amount=str(self.revenue), currency="USD")
         return found
 
 
