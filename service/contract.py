@@ -24,13 +24,35 @@ from pydantic import (
 )
 
 from service.domain.events import EventType
-from service.domain.money import MAX_AMOUNT_UNITS, AmountError, parse_amount_micros
-
-RFC3339: Final = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:[Zz]|([+-])(\d{2}):(\d{2}))$"
+from service.domain.money import (
+    AMOUNT_PATTERN,
+    DECIMAL_PLACES,
+    MAX_AMOUNT_UNITS,
+    MICROS_PER_UNIT,
+    AmountError,
+    micros_of_decimal,
+    parse_amount_micros,
 )
-URI_REFERENCE: Final = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
-CURRENCY: Final = r"^[A-Z]{3}$"
+from service.jsonstrict import JsonError, JsonNumber, exact_decimal
+
+_DATE: Final = (
+    r"(?:(?!0000)[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+    r"|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][48]|[13579][26]|[2468]0)00)-02-29)"
+)
+"""A calendar date from 0001-01-01 to 9999-12-31 (leap years included) as YYYY-MM-DD."""
+TIME_PATTERN: Final = (
+    "^"
+    + _DATE
+    + r"[Tt](?:[01][0-9]|2[0-3]):[0-5][0-9]:(?:[0-5][0-9]|60)(?:\.[0-9]+)?"
+    + r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$"
+)
+"""RFC 3339 date-time with an offset, ASCII only, anchored: a real calendar date, a leap
+second (:60) allowed, any number of fraction digits. The published schemas carry it."""
+URI_REFERENCE_PATTERN: Final = r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$"
+CURRENCY_PATTERN: Final = r"^[A-Z]{3}$"
+CURRENCY_DESCRIPTION: Final = "ISO 4217; must be the configured one"
+_TIME: Final = re.compile(TIME_PATTERN)
 
 
 class DeadLetterReason(StrEnum):
@@ -43,6 +65,13 @@ class DeadLetterReason(StrEnum):
     CURRENCY_MISMATCH = "currency_mismatch"
     FUTURE_TIME = "future_time"
     TOO_LARGE = "too_large"
+    CHANNEL_LIMIT = "channel_limit"
+    """The channel is not known and `max_channels` are (CONTRACT.md §1 v2)."""
+    OVERFLOW = "overflow"
+    """The event would take a 64-bit sum past its limit; it changed nothing."""
+    UNPROCESSABLE = "unprocessable"
+    """Anything else unexpected about one record or event, a bug included; the error
+    header names the exception's class."""
 
 
 class DeadLetterHeader(StrEnum):
@@ -56,6 +85,8 @@ class DeadLetterHeader(StrEnum):
     """The error message, truncated to 1 KiB."""
     TRUNCATED = "dlq.truncated"
     """Present only when the payload was cut: the original payload's size in bytes."""
+    KEY_TRUNCATED = "dlq.key.truncated"
+    """Present only when the key was cut: the original key's size in bytes."""
 
 
 DEAD_LETTER_TOPIC: Final = "support.deadletter"
@@ -64,40 +95,74 @@ CHANNEL_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
 EPOCH_ORDINAL: Final = dt.date(1970, 1, 1).toordinal()
+LEAP_SECOND: Final = 60
 
 
 @functools.lru_cache(maxsize=4096)
 def _day_start_seconds(date: str) -> int:
-    """Unix seconds of a calendar date's midnight UTC; ValueError for a date that does not
-    exist. Cached: a stream's events fall on few dates."""
+    """Unix seconds of a calendar date's midnight UTC (the date is known to exist). Cached:
+    a stream's events fall on few dates."""
     return (dt.date.fromisoformat(date).toordinal() - EPOCH_ORDINAL) * 86_400
 
 
 def rfc3339_micros(value: object) -> int:
-    """An RFC 3339 timestamp with a UTC offset, as Unix microseconds. Fractions finer than a
-    microsecond are cut, never rounded up."""
-    match = RFC3339.match(value) if isinstance(value, str) else None
-    if match is None:
-        raise ValueError("must be an RFC 3339 date-time with a UTC offset")
-    date, hour, minute, second, fraction, sign, offset_hours, offset_minutes = match.groups()
-    clock = (int(hour), int(minute), int(second))
-    offset = (int(offset_hours), int(offset_minutes)) if sign else (0, 0)
-    if clock[0] > 23 or clock[1] > 59 or clock[2] > 59 or offset[0] > 23 or offset[1] > 59:
-        raise ValueError("must be an RFC 3339 date-time with a UTC offset")
-    try:
-        day = _day_start_seconds(date)
-    except ValueError:
-        raise ValueError(f"has no such date: {date}") from None
-    offset_seconds = (offset[0] * 3600 + offset[1] * 60) * (-1 if sign == "-" else 1)
-    seconds = day + clock[0] * 3600 + clock[1] * 60 + clock[2] - offset_seconds
-    return seconds * 1_000_000 + (int(fraction[:6].ljust(6, "0")) if fraction else 0)
+    """An RFC 3339 date-time with an offset (TIME_PATTERN), as Unix microseconds.
+
+    >>> rfc3339_micros("1970-01-01T01:00:00.5+01:00")
+    500000
+
+    Fraction digits beyond the microsecond are cut, never rounded up. A leap second
+    (`23:59:60`) is read as the last microsecond of its minute (`23:59:59.999999`): Unix
+    time has no leap seconds, and the event stays in the minute, hour and day it names.
+    ValueError for anything else.
+    """
+    if not isinstance(value, str) or _TIME.fullmatch(value) is None:
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-03-01T12:00:00Z")
+    hour, minute, second = int(value[11:13]), int(value[14:16]), int(value[17:19])
+    zone = value[-1] if value[-1] in "Zz" else value[-6:]
+    fraction = value[20 : len(value) - len(zone)] if value[19] == "." else ""
+    micros = int(fraction[:6].ljust(6, "0"))
+    if second == LEAP_SECOND:
+        second, micros = 59, 999_999
+    offset_seconds = 0
+    if len(zone) == 6:
+        offset_seconds = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+        offset_seconds = -offset_seconds if zone[0] == "-" else offset_seconds
+    seconds = _day_start_seconds(value[:10]) + hour * 3600 + minute * 60 + second - offset_seconds
+    return seconds * 1_000_000 + micros
 
 
 def _amount_micros(value: object) -> int:
+    """A JSON number or an AMOUNT_PATTERN string as exact micro-units."""
     try:
-        return parse_amount_micros(value)
-    except AmountError as error:
+        if isinstance(value, JsonNumber):
+            return micros_of_decimal(*exact_decimal(value))
+        if isinstance(value, str):
+            return parse_amount_micros(value)
+    except (AmountError, JsonError) as error:
         raise ValueError(f"amount {error}") from None
+    raise ValueError(f"amount must be a decimal number or string, got {_json_type(value)}")
+
+
+def _integer(value: object) -> object:
+    """A JSON number with no fraction (4, 4.0, 4e0: JSON Schema's integer) as an int; any
+    other value as it is, for the strict int check to refuse."""
+    if not isinstance(value, JsonNumber):
+        return value
+    try:
+        coefficient, exponent = exact_decimal(value)
+    except JsonError as error:
+        raise ValueError(str(error)) from None
+    if exponent < 0:
+        raise ValueError("must be an integer")
+    if exponent > 3:  # far out of any range asked; spares building a huge int
+        raise ValueError(f"is too large: {value.text[:32]}")
+    return coefficient * 10**exponent
+
+
+def _json_type(value: object) -> str:
+    kinds = {bool: "boolean", type(None): "null", dict: "object", list: "array"}
+    return kinds.get(type(value), "number" if isinstance(value, JsonNumber) else "string")
 
 
 TimeMicros = Annotated[
@@ -107,7 +172,8 @@ TimeMicros = Annotated[
         {
             "type": "string",
             "format": "date-time",
-            "description": "RFC 3339 with a UTC offset; when the event happened",
+            "pattern": TIME_PATTERN,
+            "description": "RFC 3339 with an offset; when the event happened",
         }
     ),
 ]
@@ -118,14 +184,24 @@ AmountMicros = Annotated[
     WithJsonSchema(
         {
             "anyOf": [
-                {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,6})?$"},
-                {"type": "number", "minimum": 0, "maximum": MAX_AMOUNT_UNITS},
+                {"type": "string", "pattern": AMOUNT_PATTERN},
+                {
+                    "type": "number",
+                    "minimum": 0,
+                    "maximum": MAX_AMOUNT_UNITS,
+                    "multipleOf": 1 / MICROS_PER_UNIT,
+                },
             ],
-            "description": "Decimal amount >= 0, at most 6 decimal places, as string or number",
+            "description": (
+                f"Decimal amount >= 0, at most {DECIMAL_PLACES} decimal places and "
+                f"{MAX_AMOUNT_UNITS}, as a string or a JSON number (read exactly)"
+            ),
         }
     ),
 ]
 """Written as a decimal string or number; held as integer micro-units once validated."""
+JsonInteger = Annotated[int, BeforeValidator(_integer)]
+"""A JSON integer: 4, or 4.0 (JSON Schema's integer: a number without a fraction)."""
 Actor = Literal["ai", "human"]
 
 
@@ -136,7 +212,7 @@ class Envelope(BaseModel):
 
     specversion: Literal["1.0"]
     id: str = Field(min_length=1, max_length=128)
-    source: str = Field(min_length=1, max_length=256, pattern=URI_REFERENCE.pattern)
+    source: str = Field(min_length=1, max_length=256, pattern=URI_REFERENCE_PATTERN)
     type: str = Field(min_length=1)
     time: TimeMicros
     subject: str = Field(min_length=1, max_length=128, description="The conversation id")
@@ -171,18 +247,18 @@ class ReopenedData(EventData):
 
 
 class CsatData(EventData):
-    score: int = Field(ge=1, le=5)
+    score: JsonInteger = Field(ge=1, le=5)
 
 
 class CostData(EventData):
     amount: AmountMicros
-    currency: str = Field(pattern=CURRENCY, description="ISO 4217; must be the configured one")
+    currency: str = Field(pattern=CURRENCY_PATTERN, description=CURRENCY_DESCRIPTION)
     category: Literal["ai_usage", "platform_fee", "human_handling", "other"]
 
 
 class RevenueData(EventData):
     amount: AmountMicros
-    currency: str = Field(pattern=CURRENCY, description="ISO 4217; must be the configured one")
+    currency: str = Field(pattern=CURRENCY_PATTERN, description=CURRENCY_DESCRIPTION)
 
 
 DATA_MODELS: Final[dict[EventType, type[EventData]]] = {

@@ -6,14 +6,14 @@ dead-letter reason, and unknown event types are counted as ignored.
 
 from __future__ import annotations
 
-import json
+import logging
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Annotated, Any, Final, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 from pydantic_core import ErrorDetails
 
+from service import jsonstrict
 from service.contract import (
     CostData,
     CsatData,
@@ -33,6 +33,7 @@ from service.domain.events import (
     SupportEvent,
 )
 
+log = logging.getLogger(__name__)
 MAX_RECORD_BYTES: Final = 1024 * 1024
 MAX_BATCH_EVENTS: Final = 1000
 KNOWN_TYPES: Final = frozenset(member.value for member in EventType)
@@ -55,7 +56,8 @@ class Rejection:
     reason: DeadLetterReason
     message: str
     payload: bytes
-    """The rejected record's value, or the rejected event of a batch re-encoded as JSON."""
+    """The bytes that were sent: the whole record value, or the rejected event's own text
+    within a batch."""
 
 
 @dataclass(slots=True)
@@ -63,6 +65,14 @@ class DecodedRecord:
     events: list[SupportEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     ignored: int = 0
+    spans: list[tuple[int, int]] | None = None
+    """For a batch, where each event of `events` lies in the record's text (its dead letter
+    keeps those bytes if it is rejected later, e.g. for overflow); None for one event."""
+
+
+def unexpected(error: BaseException) -> str:
+    """The message of an `unprocessable` dead letter: the exception's class first."""
+    return f"{type(error).__name__}: {error}"
 
 
 def _describe(error: ErrorDetails, skip: int = 0) -> str:
@@ -127,7 +137,19 @@ class Decoder:
         self.currency = currency
 
     def decode_record(self, value: bytes | None, channel: str, now_micros: int) -> DecodedRecord:
-        """Decode one record of `channel`'s topic: one CloudEvent or a JSON array of them."""
+        """Decode one record of `channel`'s topic: one CloudEvent or a JSON array of them.
+
+        Never raises: whatever cannot be counted becomes a Rejection, and anything
+        unexpected (a bug included) rejects the record as `unprocessable`.
+        """
+        try:
+            return self._decode(value, channel, now_micros)
+        except Exception as error:
+            log.exception("unprocessable record on channel %s", channel)
+            rejection = Rejection(DeadLetterReason.UNPROCESSABLE, unexpected(error), value or b"")
+            return DecodedRecord(rejections=[rejection])
+
+    def _decode(self, value: bytes | None, channel: str, now_micros: int) -> DecodedRecord:
         result = DecodedRecord()
         if value is None:
             result.rejections.append(
@@ -139,34 +161,42 @@ class Decoder:
             result.rejections.append(Rejection(DeadLetterReason.TOO_LARGE, message, value))
             return result
         try:
-            document = json.loads(value, parse_float=Decimal)
-        except (UnicodeDecodeError, ValueError) as error:
+            document = jsonstrict.parse(value, MAX_BATCH_EVENTS)
+        except jsonstrict.TooManyItems as error:
+            result.rejections.append(Rejection(DeadLetterReason.TOO_LARGE, str(error), value))
+            return result
+        except jsonstrict.JsonError as error:
             result.rejections.append(Rejection(DeadLetterReason.INVALID_JSON, str(error), value))
             return result
-        if isinstance(document, list):
-            if len(document) > MAX_BATCH_EVENTS:
-                message = f"batch holds {len(document)} events, more than {MAX_BATCH_EVENTS}"
-                result.rejections.append(Rejection(DeadLetterReason.TOO_LARGE, message, value))
-                return result
-            for item in document:
-                self._decode_event(item, None, channel, now_micros, result)
-        else:
-            self._decode_event(document, value, channel, now_micros, result)
+        if document.batch:
+            result.spans = []
+        for item in document.items:
+            raw = document.raw(item) if document.batch else value
+            try:
+                event = self._validate(item.value, channel, now_micros)
+            except _Rejected as rejected:
+                result.rejections.append(Rejection(rejected.reason, rejected.message, raw))
+                continue
+            except Exception as error:
+                log.exception("unprocessable event on channel %s", channel)
+                result.rejections.append(
+                    Rejection(DeadLetterReason.UNPROCESSABLE, unexpected(error), raw)
+                )
+                continue
+            if event is None:
+                result.ignored += 1
+                continue
+            result.events.append(event)
+            if result.spans is not None:
+                result.spans.append((item.start, item.end))
         return result
 
-    def _decode_event(
-        self, item: Any, raw: bytes | None, channel: str, now_micros: int, result: DecodedRecord
-    ) -> None:
-        try:
-            event = self._validate(item, channel, now_micros)
-        except _Rejected as rejected:
-            payload = raw if raw is not None else json.dumps(item, default=str).encode()
-            result.rejections.append(Rejection(rejected.reason, rejected.message, payload))
-            return
-        if event is None:
-            result.ignored += 1
-        else:
-            result.events.append(event)
+    def event_payload(self, value: bytes, decoded: DecodedRecord, index: int) -> bytes:
+        """The bytes that were sent for event `index` of a decoded record."""
+        if decoded.spans is None:
+            return value
+        start, end = decoded.spans[index]
+        return value.decode()[start:end].encode()
 
     def _validate(self, item: Any, channel: str, now_micros: int) -> SupportEvent | None:
         """The event, or None for an unknown type; raises _Rejected for anything invalid."""

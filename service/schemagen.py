@@ -25,6 +25,7 @@ from service.decode import MAX_BATCH_EVENTS, MAX_RECORD_BYTES
 from service.domain.events import EventType
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+OPTIONAL_HEADERS = (DeadLetterHeader.TRUNCATED, DeadLetterHeader.KEY_TRUNCATED)
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
@@ -71,10 +72,10 @@ def asyncapi() -> dict[str, Any]:
     messages["DeadLetter"] = {
         "name": "dead-letter",
         "title": "A rejected record or event",
-        "summary": "The rejected record's value, or the rejected event of a batch as JSON.",
+        "summary": "The rejected record's value, or the rejected event's own bytes in a batch.",
         "headers": {
             "type": "object",
-            "required": [h.value for h in DeadLetterHeader if h is not DeadLetterHeader.TRUNCATED],
+            "required": [h.value for h in DeadLetterHeader if h not in OPTIONAL_HEADERS],
             "properties": {
                 DeadLetterHeader.ORIGIN_TOPIC.value: {"type": "string"},
                 DeadLetterHeader.ORIGIN_PARTITION.value: {"type": "string", "pattern": "^[0-9]+$"},
@@ -86,7 +87,12 @@ def asyncapi() -> dict[str, Any]:
                 DeadLetterHeader.TRUNCATED.value: {
                     "type": "string",
                     "pattern": "^[0-9]+$",
-                    "description": "The payload was cut to 64 KiB; its original size in bytes.",
+                    "description": "The payload was cut to fit; its original size in bytes.",
+                },
+                DeadLetterHeader.KEY_TRUNCATED.value: {
+                    "type": "string",
+                    "pattern": "^[0-9]+$",
+                    "description": "The key was cut to fit; its original size in bytes.",
                 },
             },
         },

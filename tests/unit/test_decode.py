@@ -119,8 +119,8 @@ def test_a_single_rejected_event_is_dead_lettered_as_sent() -> None:
             (R.INVALID_DATA, "data.score: Input should be a valid integer"),
         ),
         (
-            ce("support.csat.recorded", data={"score": 4.0}),
-            (R.INVALID_DATA, "data.score: Input should be a valid integer"),
+            ce("support.csat.recorded", data={"score": 4.5}),
+            (R.INVALID_DATA, "data.score: Value error, must be an integer"),
         ),
         (
             ce(
@@ -134,7 +134,7 @@ def test_a_single_rejected_event_is_dead_lettered_as_sent() -> None:
                 "support.cost.recorded",
                 data={"amount": "-1", "currency": "USD", "category": "other"},
             ),
-            (R.INVALID_DATA, "data.amount: Value error, amount must not be negative"),
+            (R.INVALID_DATA, "data.amount: Value error, amount must not be negative, got '-1'"),
         ),
         (
             ce("support.conversation.escalated", data={"reason": "x" * 65}),
@@ -149,7 +149,7 @@ def test_a_single_rejected_event_is_dead_lettered_as_sent() -> None:
             (R.CURRENCY_MISMATCH, "data.currency is 'EUR'; this deployment counts in 'USD'"),
         ),
         (ce(time="2026-03-01T12:05:00.000001Z"), (R.FUTURE_TIME, "more than 5 minutes ahead")),
-        ([ce()] * 1001, (R.TOO_LARGE, "batch holds 1001 events, more than 1000")),
+        ([ce()] * 1001, (R.TOO_LARGE, "a batch holds more than 1000 events")),
     ],
 )
 def test_every_rejection_has_its_reason(record: Any, expected: tuple[R, str]) -> None:
@@ -189,3 +189,127 @@ def test_json_numbers_are_read_as_decimals_not_floats() -> None:
 def test_unknown_attributes_and_data_fields_are_ignored() -> None:
     [event] = decode(ce(traceparent="00-abc", data={"handled_by": "human", "locale": "fr"})).events
     assert event.handled_by is Actor.HUMAN
+
+
+STARTED = json.dumps(ce())
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (b"1e9999999999999999999", (R.INVALID_ENVELOPE, "an event must be a JSON object")),
+        (b"[" * 990 + b"]" * 990, (R.INVALID_JSON, "nested too deeply")),
+        (b"[" * 100_000, (R.INVALID_JSON, "nested too deeply")),
+        (STARTED.replace('"e-1"', "NaN").encode(), (R.INVALID_JSON, "NaN is not a JSON value")),
+        (STARTED.replace('"e-1"', "-Infinity").encode(), (R.INVALID_JSON, "-Infinity is not")),
+        (
+            STARTED.replace('"id": "e-1"', '"id": "e-1", "id": "e-2"').encode(),
+            (R.INVALID_JSON, "duplicate member name 'id'"),
+        ),
+        (STARTED.encode("utf-16"), (R.INVALID_JSON, "not UTF-8")),
+        (STARTED.encode("utf-32"), (R.INVALID_JSON, "not UTF-8")),
+        (b"\xef\xbb\xbf" + STARTED.encode(), (R.INVALID_JSON, "byte order mark")),
+        (
+            STARTED.replace('"conv-1"', '"conv-\\ud800"').encode(),
+            (R.INVALID_JSON, "lone surrogate"),
+        ),
+        (
+            STARTED.replace("2026-03-01", "\u0662026-03-01").encode(),
+            (R.INVALID_ENVELOPE, "time: Value error, must be an RFC 3339"),
+        ),
+        (
+            STARTED.replace('11:59:00Z"', '11:59:00Z\\n"').encode(),
+            (R.INVALID_ENVELOPE, "time: Value error, must be an RFC 3339"),
+        ),
+        (
+            STARTED.replace('"/web/acme"', '"/web/acme\\n"').encode(),
+            (R.INVALID_ENVELOPE, "source: String should match pattern"),
+        ),
+        (STARTED.encode() + b" x", (R.INVALID_JSON, "extra data")),
+        (b"[" + STARTED.encode() + b" " + STARTED.encode() + b"]", (R.INVALID_JSON, "expected")),
+    ],
+)
+def test_strict_json_refusals(record: bytes, expected: tuple[R, str]) -> None:
+    [(reason, message)] = reasons(record)
+    assert reason is expected[0]
+    assert expected[1] in message
+
+
+def amount_of(number: str) -> Any:
+    data = '{"amount": NUMBER, "currency": "USD", "category": "other"}'.replace("NUMBER", number)
+    record = json.dumps(ce("support.cost.recorded", data={})).replace("{}", data).encode()
+    result = decode(record)
+    return result.events[0].amount_micros if result.events else result.rejections[0].message
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"),
+    [
+        ('"12.50"', 12_500_000),
+        ("12.50", 12_500_000),
+        ("-0", 0),
+        ("0e-99999999999", 0),
+        ("1.5e2", 150_000_000),
+        ("1E-6", 1),
+        ("0.1", 100_000),
+        ('"-0"', 'must be written like "12.50"'),
+        ('"1e3"', 'must be written like "12.50"'),
+        ('"012.5"', 'must be written like "12.50"'),
+        ('"\u0661"', 'must be written like "12.50"'),
+        ('"1.000000000"', 'must be written like "12.50"'),
+        ("1e-7", "more than 6 decimal places"),
+        ("1e-9999999999999999999", "more than 6 decimal places"),
+        ("1e9999999999999999999", "must be at most 1000000000"),
+        ("1" + "0" * 30 + ".5", "must be at most 1000000000"),  # never rounded to 28 digits
+        ("0." + "0" * 40 + "1", "more than 6 decimal places"),  # never read as 0
+        ("1000000000.000001", "must be at most 1000000000"),
+        ("-0.5", "must not be negative"),
+        ("true", "amount must be a decimal number or string, got boolean"),
+    ],
+)
+def test_amounts_are_exact_or_refused(number: str, expected: int | str) -> None:
+    result = amount_of(number)
+    if isinstance(expected, int):
+        assert result == expected
+    else:
+        assert expected in result
+
+
+@pytest.mark.parametrize(
+    ("time", "micros_after_now"),
+    [
+        ("2026-03-01T11:59:60Z", -1),  # a leap second: the last microsecond of 11:59
+        ("2026-03-01T11:59:59.9999999999999Z", -1),  # 13 fraction digits, cut
+        ("2026-03-01t11:59:59.999999z", -1),
+    ],
+)
+def test_leap_seconds_and_long_fractions(time: str, micros_after_now: int) -> None:
+    [event] = decode(ce(time=time)).events
+    assert event.time_micros == NOW + micros_after_now
+
+
+def test_a_batch_event_is_dead_lettered_as_the_bytes_sent() -> None:
+    bad = '{ "specversion" : "0.3",  "id" : "\\u00e9" }'
+    record = ("[ " + STARTED + " ,\n" + bad + "]").encode()
+    result = decode(record)
+    assert [r.payload for r in result.rejections] == [bad.encode()]
+    assert DECODER.event_payload(record, result, 0) == STARTED.encode()
+
+
+def test_a_bug_while_decoding_dead_letters_the_event_as_unprocessable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise KeyError("a bug")
+
+    record = ("[" + STARTED + "," + json.dumps(ce(id="e-2")) + "]").encode()
+    monkeypatch.setattr("service.decode._domain_event", broken)
+    result = decode(record)
+    assert result.events == []
+    assert [(r.reason, r.message) for r in result.rejections] == [
+        (R.UNPROCESSABLE, "KeyError: 'a bug'"),
+        (R.UNPROCESSABLE, "KeyError: 'a bug'"),
+    ]
+    monkeypatch.setattr("service.jsonstrict.parse", broken)
+    [rejection] = decode(record).rejections
+    assert (rejection.reason, rejection.payload) == (R.UNPROCESSABLE, record)
