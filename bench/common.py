@@ -18,7 +18,7 @@ from service.state.store import StateStore
 class NoDeadLetters:
     """The benchmarks' input is valid: nothing is dead-lettered (asserted)."""
 
-    async def send(self, letters: list[DeadLetter]) -> None:
+    async def deliver(self, letters: list[DeadLetter]) -> list[BaseException | None]:
         raise AssertionError(f"unexpected dead letters: {letters[:1]}")
 
 

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
 
 from service.contract import DeadLetterReason
 from service.domain.aggregate import Outcome
+
+UNREGISTERED: Final = "_unregistered"
+"""The channel label of a topic that is not a known channel (yet): its dead letters are
+counted under this one label, so garbage topics cannot multiply the series. Channel names
+never start with '_'."""
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only add noise to these gauges and counters
 
@@ -62,11 +69,22 @@ class WorkerMetrics:
             "Channel topics this worker is subscribed to.",
             registry=self.registry,
         )
+        self.undeliverable = Counter(
+            "support_dead_letters_undeliverable",
+            "Dead letters the broker refused even without key and payload (see the worker log);"
+            " the record stays at its origin offset.",
+            registry=self.registry,
+        )
         self.state_store_up.set(1)
+        self.known_channels: set[str] = set()
+        self.channel_known(UNREGISTERED)
 
     def channel_known(self, channel: str) -> None:
         """Start the channel's counters at 0, so that rate() and increase() see its first
         events and dead letters (a series born at 1 shows no increase)."""
+        if channel in self.known_channels:
+            return
+        self.known_channels.add(channel)
         for outcome in Outcome:
             self.events.labels(channel, outcome.value)
         for reason in DeadLetterReason:

@@ -1,8 +1,9 @@
 """One batch of Kafka records through decode, state read, fold, dead letters and apply.
 
-`BatchProcessor.process` returns only when every record was applied (or found applied by
-another worker): while Redis is unreachable it retries and reports itself not ready, so the
-caller never acknowledges a record whose effect is not in Redis.
+Every record ends as counted, duplicate, late, ignored or dead-lettered; nothing about one
+record stops the others. `BatchProcessor.apply` returns only when every record was applied
+(or found applied by another worker): while Redis is unreachable it retries and reports
+itself not ready, so the caller never acknowledges a record whose effect is not in Redis.
 """
 
 from __future__ import annotations
@@ -10,21 +11,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from service.contract import DeadLetterReason
 from service.deadletter import DeadLetter, DeadLetterSink
-from service.decode import DecodedRecord, Decoder
-from service.domain.aggregate import Outcome, fold, is_late
-from service.domain.events import MICROS_PER_SECOND
-from service.metrics import WorkerMetrics
-from service.state.store import PartitionApply, PartitionRead, StateStore
+from service.decode import DecodedRecord, Decoder, unexpected
+from service.domain.aggregate import BatchDelta, Outcome, SumKey, fold, is_late
+from service.domain.events import MICROS_PER_SECOND, SupportEvent
+from service.metrics import UNREGISTERED, WorkerMetrics
+from service.state.store import (
+    ApplyResult,
+    PartitionApply,
+    PartitionRead,
+    PartitionState,
+    StateCorrupt,
+    StateStore,
+)
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
+LetterId = tuple[int, str, int]
+"""(origin offset, kind, position): which rejection of which record a dead letter is."""
+
+
+class DeadLettersPending(Exception):
+    """Some dead letters could not be sent yet (Kafka unavailable); the batch waits."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +59,10 @@ class _Partition:
     partition: int
     channel: str
     records: list[tuple[Record, DecodedRecord]] = field(default_factory=list)
-    dead_lettered_through: int = -1
-    """Highest offset whose dead letters were already sent by this call."""
+    sent: set[LetterId] = field(default_factory=set)
+    """Dead letters delivered by an earlier attempt at this batch: never sent twice."""
+    headroom: dict[SumKey, int] | None = None
+    """Read after an apply found a sum too close to its limit; then events are checked."""
     counted_redelivery: bool = False
 
 
@@ -54,6 +71,17 @@ class Prepared:
     """A decoded batch, grouped by (topic, partition), ready to apply."""
 
     partitions: list[_Partition]
+
+
+@dataclass(slots=True)
+class _Plan:
+    """One partition's attempt: what to write, what to dead-letter, what to count."""
+
+    part: _Partition
+    fresh: list[tuple[Record, DecodedRecord]]
+    request: PartitionApply
+    label: str
+    """The channel label of its metrics: the channel once registered, else UNREGISTERED."""
 
 
 class BatchProcessor:
@@ -66,6 +94,7 @@ class BatchProcessor:
         metrics: WorkerMetrics,
         topic_prefix: str,
         max_lateness_seconds: int,
+        max_channels: int = 200,
         clock: Callable[[], float] = time.time,
         max_backoff_seconds: float = 5.0,
     ) -> None:
@@ -75,12 +104,13 @@ class BatchProcessor:
         self.metrics = metrics
         self.topic_prefix = topic_prefix
         self.max_lateness_micros = max_lateness_seconds * MICROS_PER_SECOND
+        self.max_channels = max_channels
         self.clock = clock
         self.max_backoff_seconds = max_backoff_seconds
         self.ready = True
         self.applied_offsets: dict[tuple[str, int], int] = {}
         """Last applied offset of each (topic, partition) this process has seen."""
-        self._registered: set[str] = set()
+        self.last_applied_monotonic = time.monotonic()
         self._newest_event_micros: dict[str, int] = {}
 
     def channel_of(self, topic: str) -> str:
@@ -92,16 +122,27 @@ class BatchProcessor:
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode a batch (CPU only, no I/O), once, before any attempt to apply it."""
-        return Prepared(self._decode(records))
+        now_micros = int(self.clock() * MICROS_PER_SECOND)
+        partitions: dict[tuple[str, int], _Partition] = {}
+        for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
+            tp = (record.topic, record.partition)
+            if tp not in partitions:
+                partitions[tp] = _Partition(record.topic, record.partition, self.channel_of(tp[0]))
+            part = partitions[tp]
+            part.records.append(
+                (record, self.decoder.decode_record(record.value, part.channel, now_micros))
+            )
+        return Prepared(list(partitions.values()))
 
     async def apply(self, prepared: Prepared) -> None:
         """Apply a prepared batch exactly once; retries while Redis is unreachable, so it
-        returns only when Redis holds every record's effect."""
+        returns only when Redis holds every record's effect. Raises DeadLettersPending or
+        StateCorrupt (nothing of the unfinished partitions applied) for the caller to retry
+        later."""
         partitions = prepared.partitions
         backoff = 0.1
         while partitions:
             try:
-                await self._register(partitions)
                 partitions = await self._attempt(partitions)
             except UNREACHABLE as error:
                 if self.ready:
@@ -118,70 +159,80 @@ class BatchProcessor:
         self.ready = ready
         self.metrics.state_store_up.set(1 if ready else 0)
 
-    def _decode(self, records: Sequence[Record]) -> list[_Partition]:
-        now_micros = int(self.clock() * MICROS_PER_SECOND)
-        partitions: dict[tuple[str, int], _Partition] = {}
-        for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
-            channel = self.channel_of(record.topic)
-            tp = (record.topic, record.partition)
-            if tp not in partitions:
-                partitions[tp] = _Partition(record.topic, record.partition, channel)
-            partitions[tp].records.append(
-                (record, self.decoder.decode_record(record.value, channel, now_micros))
-            )
-        return list(partitions.values())
-
-    async def _register(self, partitions: Sequence[_Partition]) -> None:
-        new = sorted({part.channel for part in partitions} - self._registered)
-        if new:
-            await self.store.register_channels(new)
-            self._registered.update(new)
-
     async def _attempt(self, partitions: Sequence[_Partition]) -> list[_Partition]:
         """One read-fold-apply round; returns the partitions to try again (conflicts)."""
         started = time.perf_counter()
-        reads = [self._read_request(part) for part in partitions]
-        states = await self.store.read(reads)
+        states = await self.store.read([self._read_request(part) for part in partitions])
         now_micros = int(self.clock() * MICROS_PER_SECOND)
-        applies: list[tuple[_Partition, PartitionApply, list[tuple[Record, DecodedRecord]]]] = []
+        plans: list[_Plan] = []
         for part, state in zip(partitions, states, strict=True):
-            fresh = [
-                (record, decoded)
-                for record, decoded in part.records
-                if state.watermark is None or record.offset > state.watermark
-            ]
-            if len(fresh) < len(part.records) and not part.counted_redelivery:
-                part.counted_redelivery = True
-                redelivered = len(part.records) - len(fresh)
-                self.metrics.redelivered.labels(part.channel).inc(redelivered)
-            if not fresh:
-                self.applied_offsets[(part.topic, part.partition)] = part.records[-1][0].offset
-                continue
-            events = [event for _, decoded in fresh for event in decoded.events]
-            delta = fold(events, state.states, state.seen, now_micros, self.max_lateness_micros)
-            await self._send_dead_letters(part, fresh)
-            request = PartitionApply(
-                part.channel,
-                part.topic,
-                part.partition,
-                state.watermark,
-                fresh[-1][0].offset,
-                delta,
-                digests=state.digests,
-            )
-            applies.append((part, request, fresh))
-        if not applies:
+            plan = await self._plan(part, state, now_micros)
+            if plan is not None:
+                plans.append(plan)
+        if not plans:
             return []
-        results = await self.store.apply([request for _, request, _ in applies])
+        results = await self.store.apply([plan.request for plan in plans])
         retry = []
-        for (part, request, fresh), applied in zip(applies, results, strict=True):
-            if not applied:
-                retry.append(part)
+        for plan, result in zip(plans, results, strict=True):
+            if result is ApplyResult.OK:
+                self._applied(plan, now_micros)
                 continue
-            self.applied_offsets[(part.topic, part.partition)] = request.new_watermark
-            self._count(part.channel, request, fresh, now_micros)
+            if result is ApplyResult.OVERFLOW:
+                plan.part.headroom = await self.store.headroom(plan.request)
+            retry.append(plan.part)
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         return retry
+
+    async def _plan(self, part: _Partition, state: PartitionState, now_micros: int) -> _Plan | None:
+        """Fold a partition's fresh records and send their dead letters; None when another
+        worker applied them all already."""
+        fresh = [
+            (record, decoded)
+            for record, decoded in part.records
+            if state.watermark is None or record.offset > state.watermark
+        ]
+        if len(fresh) < len(part.records) and not part.counted_redelivery:
+            part.counted_redelivery = True
+            label = part.channel if part.channel in self.metrics.known_channels else UNREGISTERED
+            self.metrics.redelivered.labels(label).inc(len(part.records) - len(fresh))
+        if not fresh:
+            self.applied_offsets[(part.topic, part.partition)] = part.records[-1][0].offset
+            return None
+        origins = [
+            (record, decoded, index)
+            for record, decoded in fresh
+            for index in range(len(decoded.events))
+        ]
+        events = [decoded.events[index] for _, decoded, index in origins]
+        registered = state.registered or (
+            bool(events) and await self.store.register_channel(part.channel, self.max_channels)
+        )
+        if registered:
+            self.metrics.channel_known(part.channel)
+        if registered:
+            delta = fold(
+                events,
+                state.states,
+                state.seen,
+                now_micros,
+                self.max_lateness_micros,
+                part.headroom,
+            )
+        else:
+            delta = BatchDelta()
+        label = part.channel if registered else UNREGISTERED
+        letters = list(self._letters(part, fresh, origins, delta, blocked=not registered))
+        await self._send(part, letters, label)
+        request = PartitionApply(
+            part.channel,
+            part.topic,
+            part.partition,
+            state.watermark,
+            fresh[-1][0].offset,
+            delta,
+            digests=state.digests,
+        )
+        return _Plan(part, fresh, request, label)
 
     @staticmethod
     def _read_request(part: _Partition) -> PartitionRead:
@@ -195,46 +246,90 @@ class BatchProcessor:
             part.channel, part.topic, part.partition, list(conversations), list(marks)
         )
 
-    async def _send_dead_letters(
-        self, part: _Partition, fresh: Sequence[tuple[Record, DecodedRecord]]
-    ) -> None:
-        letters = [
-            DeadLetter(
-                record.topic,
-                record.partition,
-                record.offset,
-                record.key,
-                rejection.reason,
-                rejection.message,
-                rejection.payload,
-            )
-            for record, decoded in fresh
-            if record.offset > part.dead_lettered_through
-            for rejection in decoded.rejections
-        ]
-        if letters:
-            await self.dead_letters.send(letters)
-        part.dead_lettered_through = max(part.dead_lettered_through, fresh[-1][0].offset)
-
-    def _count(
+    def _letters(
         self,
-        channel: str,
-        request: PartitionApply,
+        part: _Partition,
         fresh: Sequence[tuple[Record, DecodedRecord]],
-        now_micros: int,
+        origins: Sequence[tuple[Record, DecodedRecord, int]],
+        delta: BatchDelta,
+        *,
+        blocked: bool,
+    ) -> Iterator[tuple[LetterId, DeadLetter]]:
+        """Every dead letter of the fresh records, each with its identity."""
+        for record, decoded in fresh:
+            for position, rejection in enumerate(decoded.rejections):
+                yield (
+                    (record.offset, "record", position),
+                    self._letter(record, rejection.reason, rejection.message, rejection.payload),
+                )
+        rejected_events: list[tuple[int, DeadLetterReason, str]] = []
+        if blocked:
+            message = f"{self.max_channels} channels are known (ROI_MAX_CHANNELS); this is not"
+            rejected_events = [
+                (i, DeadLetterReason.CHANNEL_LIMIT, message) for i in range(len(origins))
+            ]
+        rejected_events += [
+            (i, DeadLetterReason.OVERFLOW, "a sum would pass 2^63 - 1; nothing was counted")
+            for i in delta.overflowed
+        ]
+        rejected_events += [
+            (i, DeadLetterReason.UNPROCESSABLE, unexpected(error)) for i, error in delta.failed
+        ]
+        for position, reason, message in rejected_events:
+            record, decoded, index = origins[position]
+            payload = self.decoder.event_payload(record.value or b"", decoded, index)
+            yield (record.offset, "event", index), self._letter(record, reason, message, payload)
+
+    @staticmethod
+    def _letter(
+        record: Record, reason: DeadLetterReason, message: str, payload: bytes
+    ) -> DeadLetter:
+        return DeadLetter(
+            record.topic, record.partition, record.offset, record.key, reason, message, payload
+        )
+
+    async def _send(
+        self, part: _Partition, letters: Sequence[tuple[LetterId, DeadLetter]], label: str
     ) -> None:
-        metrics = self.metrics
+        """Deliver the letters not delivered by an earlier attempt; DeadLettersPending when
+        some could not be (they are tried again with the batch)."""
+        unsent = [(identity, letter) for identity, letter in letters if identity not in part.sent]
+        if not unsent:
+            return
+        outcomes = await self.dead_letters.deliver([letter for _, letter in unsent])
+        failures = []
+        for (identity, letter), failure in zip(unsent, outcomes, strict=True):
+            if failure is None:
+                part.sent.add(identity)
+                self.metrics.outcome(label, Outcome.DEAD_LETTERED)
+                self.metrics.dead_letters.labels(label, letter.reason.value).inc()
+            else:
+                failures.append(failure)
+        if failures:
+            raise DeadLettersPending(f"{len(failures)} dead letters not sent: {failures[0]!r}")
+
+    def _applied(self, plan: _Plan, now_micros: int) -> None:
+        part, request = plan.part, plan.request
+        self.applied_offsets[(part.topic, part.partition)] = request.new_watermark
+        self.last_applied_monotonic = time.monotonic()
+        metrics, label = self.metrics, plan.label
         for (_, outcome), count in request.delta.outcomes.items():
-            metrics.outcome(channel, outcome, count)
-        newest = self._newest_event_micros.get(channel)
-        for _, decoded in fresh:
-            metrics.outcome(channel, Outcome.IGNORED, decoded.ignored)
-            metrics.outcome(channel, Outcome.DEAD_LETTERED, len(decoded.rejections))
-            for rejection in decoded.rejections:
-                metrics.dead_letters.labels(channel, rejection.reason.value).inc()
-            for event in decoded.events:
-                if not is_late(event.time_micros, now_micros, self.max_lateness_micros):
-                    newest = max(newest or event.time_micros, event.time_micros)
-        if newest is not None:
-            self._newest_event_micros[channel] = newest
-            metrics.last_event.labels(channel).set(newest / MICROS_PER_SECOND)
+            metrics.outcome(label, outcome, count)
+        newest = self._newest_event_micros.get(part.channel)
+        for _, decoded in plan.fresh:
+            metrics.outcome(label, Outcome.IGNORED, decoded.ignored)
+            newest = self._newest(decoded.events, newest, now_micros)
+        if newest is not None and label != UNREGISTERED:
+            self._newest_event_micros[part.channel] = newest
+            metrics.last_event.labels(label).set(newest / MICROS_PER_SECOND)
+
+    def _newest(
+        self, events: Sequence[SupportEvent], newest: int | None, now_micros: int
+    ) -> int | None:
+        for event in events:
+            if not is_late(event.time_micros, now_micros, self.max_lateness_micros):
+                newest = max(newest or event.time_micros, event.time_micros)
+        return newest
+
+
+__all__ = ["BatchProcessor", "DeadLettersPending", "Prepared", "Record", "StateCorrupt"]

@@ -4,6 +4,7 @@ without importing Faust."""
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 
 from service.settings import Settings
@@ -22,5 +23,21 @@ async def ensure_topic(settings: Settings, name: str, partitions: int = 1) -> bo
             if code not in (0, TopicAlreadyExistsError.errno):
                 raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
         return True
+    finally:
+        await admin.close()
+
+
+async def topic_config(settings: Settings, topic: str, name: str) -> str | None:
+    """One configuration value of `topic` (e.g. max.message.bytes), None if not found."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    await admin.start()
+    try:
+        resource = ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})
+        for response in await admin.describe_configs([resource]):
+            for _, _, _, _, entries in response.resources:
+                for entry in entries:
+                    if entry[0] == name:
+                        return str(entry[1]) if entry[1] is not None else None
+        return None
     finally:
         await admin.close()

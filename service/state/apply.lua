@@ -5,15 +5,20 @@
 --       4 B, 5 S, 6 mark TTL ms, 7 conversation TTL ms,
 --       8 dedup mark key prefix, 9 the marks' 16-byte digests, concatenated,
 --       10 '1' when a bucket written is closed (older than the previous one), else '0',
---       then per bucket: expire-at seconds ('0' = never), field count, field, amount, ...
+--       then per bucket: expire-at seconds ('0' = never), field count, and per field:
+--         name, increment (> 0), limit (2^63 - 1 - increment, the largest value the field
+--         may hold before the increment, as a decimal string),
 --       then per conversation: its state ('' = unresolved: delete)
 -- Dedup mark keys are built here from the prefix: they carry the same hash tag as KEYS[1],
 -- so every key lies in its slot (Redis Cluster). Passing one blob instead of a key per
 -- event keeps the command small.
 --
+-- A failed script is not rolled back, so every check comes before the first write.
 -- Returns {'ok'}; {'watermark', current} when another worker applied this partition
--- since the caller read it; {'duplicate', key} when a dedup mark appeared meanwhile.
--- Either conflict means: nothing written, read again and recompute.
+-- since the caller read it; {'duplicate', key} when a dedup mark appeared meanwhile;
+-- {'overflow', key, field} when an increment would take a sum past 2^63 - 1.
+-- Any of these means: nothing written, read again and recompute. {'corrupt', key, field}
+-- when a stored sum is not an integer (written by hand?): nothing written either.
 
 local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
 if current ~= ARGV[2] then
@@ -30,12 +35,42 @@ for i = 1, #digests, 16 do
   end
   marks[#marks + 1] = mark
 end
+
+-- Headroom: a stored value above its limit would overflow. Values are non-negative
+-- decimal strings without leading zeros, so a longer string is larger, and strings of
+-- one length compare as numbers do.
+local arg = 11
+for b = 1, buckets do
+  local fields = tonumber(ARGV[arg + 1])
+  arg = arg + 2
+  local names = {}
+  for f = 1, fields do
+    names[f] = ARGV[arg + 3 * (f - 1)]
+  end
+  local stored = redis.call('HMGET', KEYS[2 + b], unpack(names))
+  for f = 1, fields do
+    local value, limit = stored[f], ARGV[arg + 3 * (f - 1) + 2]
+    if value and not string.match(value, '^%-?%d+$') then
+      return {'corrupt', KEYS[2 + b], names[f]}
+    end
+    if value and (#value > #limit or (#value == #limit and value > limit)) then
+      return {'overflow', KEYS[2 + b], names[f]}
+    end
+  end
+  arg = arg + 3 * fields
+end
+
+local writes = redis.call('GET', KEYS[2])
+if writes and not string.match(writes, '^%d+$') then
+  return {'corrupt', KEYS[2], ''}
+end
+
 for _, mark in ipairs(marks) do
   redis.call('SET', mark, '1', 'PX', ARGV[6])
 end
 
 local key = 2
-local arg = 11
+arg = 11
 for _ = 1, buckets do
   key = key + 1
   local expire_at = ARGV[arg]
@@ -43,7 +78,7 @@ for _ = 1, buckets do
   arg = arg + 2
   for _ = 1, fields do
     redis.call('HINCRBY', KEYS[key], ARGV[arg], ARGV[arg + 1])
-    arg = arg + 2
+    arg = arg + 3
   end
   if expire_at ~= '0' then
     redis.call('EXPIREAT', KEYS[key], expire_at)

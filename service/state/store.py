@@ -10,18 +10,28 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from importlib import resources
 from typing import Any, Final
 
 import redis.asyncio as aioredis
 
-from service.domain.aggregate import ALL, BatchDelta, BucketKey, ConversationKey, DedupMark
-from service.domain.events import UNRESOLVED, Actor, ConversationState
+from service.domain.aggregate import (
+    ALL,
+    INT64_MAX,
+    BatchDelta,
+    BucketKey,
+    ConversationKey,
+    DedupMark,
+    SumKey,
+)
+from service.domain.events import UNRESOLVED, Actor, ConversationState, Counter
 from service.domain.timebuckets import RESOLUTIONS
 from service.state import keys
 
 APPLY_SCRIPT: Final = resources.files("service.state").joinpath("apply.lua").read_text()
 SEEN_SCRIPT: Final = resources.files("service.state").joinpath("seen.lua").read_text()
+REGISTER_SCRIPT: Final = resources.files("service.state").joinpath("register.lua").read_text()
 _EXPIRY: Final = {resolution.name: resolution for resolution in RESOLUTIONS}
 
 
@@ -37,9 +47,23 @@ class PartitionRead:
     """(source, id) of the batch's events."""
 
 
+class ApplyResult(Enum):
+    OK = "ok"
+    CONFLICT = "conflict"
+    """Another worker applied this partition, or a dedup mark appeared: read again."""
+    OVERFLOW = "overflow"
+    """A sum would pass INT64_MAX: read the headroom, fold again, apply again."""
+
+
+class StateCorrupt(Exception):
+    """A stored sum is not an integer (written by hand?): nothing can be applied to it."""
+
+
 @dataclass(slots=True)
 class PartitionState:
     watermark: int | None
+    registered: bool = False
+    """The channel is in the registry (`roi:channels`)."""
     states: dict[ConversationKey, ConversationState] = field(default_factory=dict)
     seen: set[DedupMark] = field(default_factory=set)
     digests: dict[DedupMark, bytes] = field(default_factory=dict)
@@ -96,6 +120,7 @@ class StateStore:
         self.conversation_ttl_ms = str(conversation_ttl_seconds * 1000)
         self._apply = client.register_script(APPLY_SCRIPT)
         self._seen = client.register_script(SEEN_SCRIPT)
+        self._register = client.register_script(REGISTER_SCRIPT)
 
     async def read(self, requests: Sequence[PartitionRead]) -> list[PartitionState]:
         """Watermarks, conversation states and dedup marks of every request, one round trip."""
@@ -106,6 +131,7 @@ class StateStore:
                 pipe.hget(
                     keys.watermarks(channel), keys.watermark_field(request.topic, request.partition)
                 )
+                pipe.sismember(keys.CHANNELS, channel)
                 if request.conversations:
                     pipe.mget([keys.conversation(channel, c) for c in request.conversations])
                 if request.marks:
@@ -122,6 +148,7 @@ class StateStore:
         for request, state in zip(requests, states, strict=True):
             watermark = next(replies)
             state.watermark = None if watermark is None else int(watermark)
+            state.registered = bool(next(replies))
             if request.conversations:
                 for conversation, raw in zip(request.conversations, next(replies), strict=True):
                     if raw:
@@ -131,23 +158,74 @@ class StateStore:
                 state.seen.update(m for m, f in zip(state.digests, found, strict=True) if f == 49)
         return states
 
-    async def apply(self, requests: Sequence[PartitionApply]) -> list[bool]:
-        """Apply each request atomically; False where a conflict wrote nothing (re-read)."""
+    async def apply(self, requests: Sequence[PartitionApply]) -> list[ApplyResult]:
+        """Apply each request atomically, or nothing of it (re-read and fold again unless
+        OK). Raises StateCorrupt when a stored sum is not an integer."""
         async with self.client.pipeline(transaction=False) as pipe:
             for request in requests:
                 script_keys, script_args = self._script_arguments(request)
                 await self._apply(keys=script_keys, args=script_args, client=pipe)
             replies = await pipe.execute()
-        return [reply[0] == b"ok" for reply in replies]
+        results = []
+        for reply in replies:
+            verdict = reply[0].decode()
+            if verdict == "corrupt":
+                key, name = reply[1].decode(), reply[2].decode()
+                raise StateCorrupt(f"{key} field {name!r} holds something else than an integer")
+            results.append(
+                ApplyResult.OK
+                if verdict == "ok"
+                else ApplyResult.OVERFLOW
+                if verdict == "overflow"
+                else ApplyResult.CONFLICT
+            )
+        return results
+
+    async def headroom(self, request: PartitionApply) -> dict[SumKey, int]:
+        """What is left under INT64_MAX of every sum `request` would add to."""
+        channel = request.channel
+        wanted = [
+            (bucket, list(counters))
+            for (owner, bucket), counters in request.delta.increments.items()
+            if owner == channel
+        ]
+        async with self.client.pipeline(transaction=False) as pipe:
+            for bucket, counters in wanted:
+                pipe.hmget(keys.bucket(channel, bucket), [c.value for c in counters])
+            replies = await pipe.execute()
+        room: dict[SumKey, int] = {}
+        for (bucket, counters), values in zip(wanted, replies, strict=True):
+            for counter, value in zip(counters, values, strict=True):
+                room[(channel, bucket, Counter(counter))] = INT64_MAX - int(value or 0)
+        return room
+
+    async def watermarks(
+        self, partitions: Sequence[tuple[str, str, int]]
+    ) -> dict[tuple[str, int], int | None]:
+        """The last applied offset of each (channel, topic, partition), None if never."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            for channel, topic, partition in partitions:
+                pipe.hget(keys.watermarks(channel), keys.watermark_field(topic, partition))
+            replies = await pipe.execute()
+        return {
+            (topic, partition): None if reply is None else int(reply)
+            for (_, topic, partition), reply in zip(partitions, replies, strict=True)
+        }
+
+    async def register_channel(self, channel: str, max_channels: int) -> bool:
+        """Add `channel` to the registry unless `max_channels` are known already; True when
+        it is known (now or before). Atomic, so concurrent workers cannot pass the bound."""
+        known = await self._register(keys=[keys.CHANNELS], args=[channel, max_channels])
+        return bool(known)
 
     def _script_arguments(self, request: PartitionApply) -> tuple[list[Any], list[Any]]:
         channel, delta = request.channel, request.delta
         known = request.digests
         digests = b"".join(known.get(m) or keys.dedup_digest(m[1], m[2]) for m in delta.dedup_marks)
         buckets = [
-            (bucket, counters)
+            (bucket, [(counter, amount) for counter, amount in counters.items() if amount])
             for (ch, bucket), counters in delta.increments.items()
-            if ch == channel
+            if ch == channel and any(counters.values())
         ]
         conversations = [(c, state) for (ch, c), state in delta.states.items() if ch == channel]
         now = time.time()
@@ -170,12 +248,7 @@ class StateStore:
         for (resolution, start), counters in buckets:
             expire_at = 0 if resolution == ALL else _EXPIRY[resolution].expires_at(start)
             args += [expire_at, len(counters)]
-            for counter, amount in counters.items():
-                args += [counter.value, amount]
+            for counter, amount in counters:
+                args += [counter.value, amount, INT64_MAX - amount]
         args += [encode_state(state) for _, state in conversations]
         return script_keys, args
-
-    async def register_channels(self, channels: Sequence[str]) -> None:
-        """Record channels as known (idempotent); the exporter lists them from here."""
-        if channels:
-            await self.client.sadd(keys.CHANNELS, *channels)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -15,7 +16,7 @@ from service.domain.aggregate import BatchDelta, fold
 from service.domain.events import Counter
 from service.metrics import WorkerMetrics
 from service.processor import BatchProcessor, Record
-from service.state.store import PartitionApply, PartitionRead, StateStore
+from service.state.store import ApplyResult, PartitionApply, PartitionRead, StateCorrupt, StateStore
 from tests.cloudevents import encode, event
 from tests.integration.conftest import read_topic
 
@@ -82,8 +83,7 @@ async def test_a_batch_delivered_twice_is_applied_once(
         DeadLetterHeader.ORIGIN_PARTITION: b"0",
         DeadLetterHeader.ORIGIN_OFFSET: b"13",
         DeadLetterHeader.REASON: b"invalid_json",
-        DeadLetterHeader.ERROR: b"Expecting property name enclosed in double quotes: "
-        b"line 1 column 2 (char 1)",
+        DeadLetterHeader.ERROR: b"Expecting property name enclosed in double quotes at character 1",
     }
     sample = worker.metrics.registry.get_sample_value
     outcomes = {
@@ -124,8 +124,8 @@ async def test_an_apply_against_a_moved_watermark_writes_nothing(redis_db: aiore
     delta.add("web", ("all", 0), {Counter.CONVERSATIONS: 1})
     first = PartitionApply("web", TOPIC, 3, None, 7, delta)
     zombie = PartitionApply("web", TOPIC, 3, None, 9, delta)  # read before `first` applied
-    assert await store.apply([first]) == [True]
-    assert await store.apply([zombie]) == [False]
+    assert await store.apply([first]) == [ApplyResult.OK]
+    assert await store.apply([zombie]) == [ApplyResult.CONFLICT]
     assert await totals(redis_db) == {"conversations": 1}
     assert await redis_db.hget("roi:{web}:wm", f"{TOPIC}:3") == b"7"
 
@@ -151,6 +151,61 @@ async def test_a_dedup_mark_that_appeared_meanwhile_aborts_the_apply(
     applies = [
         PartitionApply("web", TOPIC, p, None, 5, d) for p, d in zip((0, 1), deltas, strict=True)
     ]
-    assert await store.apply(applies) == [True, False]
+    assert await store.apply(applies) == [ApplyResult.OK, ApplyResult.CONFLICT]
     assert (await totals(redis_db))["conversations"] == 1
     assert await redis_db.hget("roi:{web}:wm", f"{TOPIC}:1") is None
+
+
+INT64_MAX = 2**63 - 1
+
+
+def costs(amounts: list[str], first_id: int = 100) -> Record:
+    """One batched record of cost events of 'c1', one per amount."""
+    events = [
+        event(
+            "cost.recorded",
+            str(first_id + n),
+            "c1",
+            NOW - 5,
+            amount=amount,
+            currency="USD",
+            category="ai_usage",
+        )
+        for n, amount in enumerate(amounts)
+    ]
+    return Record(TOPIC, 0, 20, b"c1", encode(events))
+
+
+async def test_an_event_that_would_overflow_a_sum_is_dead_lettered_and_the_rest_applied(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    """A sum 1.5 units under 2^63 - 1, then costs of 1, 1 and 0.5 units: the first fits,
+    the second would pass the limit (dead-lettered `overflow`; nothing of it written, not
+    even its dedup mark), the third takes the sum to the limit exactly, which still fits."""
+    start = INT64_MAX - 1_500_000
+    await redis_db.hset("roi:{web}:b:all:0", "ai_cost_micros", start)
+    await redis_db.sadd("roi:channels", "web")
+    worker = processor(redis_db, producer, topic_name)
+    await worker.process([costs(["1", "1", "0.5"])])
+    assert int(await redis_db.hget("roi:{web}:b:all:0", "ai_cost_micros")) == INT64_MAX
+    letters = await read_topic(bootstrap, topic_name, 1)
+    assert [dict(r.headers)[DeadLetterHeader.REASON] for r in letters] == [b"overflow"]
+    assert json.loads(letters[0].value)["id"] == "101"  # the event's own bytes
+    marks = [key async for key in redis_db.scan_iter("roi:{web}:s:*")]
+    assert len(marks) == 2  # the overflowing event left no mark: it changed nothing
+    assert await redis_db.hget("roi:{web}:wm", f"{TOPIC}:0") == b"20"
+    minute = [key async for key in redis_db.scan_iter("roi:{web}:b:m:*")]
+    [bucket] = minute
+    assert int(await redis_db.hget(bucket, "ai_cost_micros")) == 1_500_000
+
+
+async def test_a_corrupt_sum_stops_the_apply_before_any_write(redis_db: aioredis.Redis) -> None:
+    store = StateStore(redis_db, 86_400, 2_592_000)
+    await redis_db.hset("roi:{web}:b:all:0", "conversations", "not a number")
+    delta = BatchDelta()
+    delta.add("web", ("all", 0), {Counter.CONVERSATIONS: 1})
+    delta.dedup_marks.add(("web", "/s", "1"))
+    with pytest.raises(StateCorrupt, match="conversations"):
+        await store.apply([PartitionApply("web", TOPIC, 0, None, 3, delta)])
+    assert [key async for key in redis_db.scan_iter("roi:{web}:s:*")] == []
+    assert await redis_db.hget("roi:{web}:wm", f"{TOPIC}:0") is None

@@ -1,26 +1,67 @@
+"""Dead letters always fit: key, payload and headers sized together against the limit."""
+
+import pytest
+
 from service.contract import DeadLetterReason
-from service.deadletter import KEPT_PAYLOAD_BYTES, DeadLetter, headers, payload, truncate_utf8
+from service.deadletter import (
+    MAX_KEY_BYTES,
+    PRODUCER_MAX_REQUEST_BYTES,
+    DeadLetter,
+    fit,
+    record_size,
+    stripped,
+    truncate_utf8,
+)
 
 
-def letter(body: bytes, message: str = "bad") -> DeadLetter:
-    return DeadLetter("support.events.web", 3, 42, b"c1", DeadLetterReason.TOO_LARGE, message, body)
+def letter(body: bytes, message: str = "bad", key: bytes | None = b"c1") -> DeadLetter:
+    return DeadLetter("support.events.web", 3, 42, key, DeadLetterReason.TOO_LARGE, message, body)
 
 
-def test_headers_name_the_origin_and_the_reason() -> None:
-    assert headers(letter(b"{}")) == [
-        ("dlq.origin.topic", b"support.events.web"),
-        ("dlq.origin.partition", b"3"),
-        ("dlq.origin.offset", b"42"),
-        ("dlq.reason", b"too_large"),
-        ("dlq.error", b"bad"),
-    ]
-    assert payload(letter(b"{}")) == b"{}"
+ORIGIN = [
+    ("dlq.origin.topic", b"support.events.web"),
+    ("dlq.origin.partition", b"3"),
+    ("dlq.origin.offset", b"42"),
+    ("dlq.reason", b"too_large"),
+    ("dlq.error", b"bad"),
+]
 
 
-def test_a_payload_too_large_to_send_is_cut_and_marked() -> None:
-    big = letter(b"x" * 1_500_000)
-    assert payload(big) == b"x" * KEPT_PAYLOAD_BYTES
-    assert headers(big)[-1] == ("dlq.truncated", b"1500000")
+def test_a_small_letter_is_sent_whole_with_its_origin_and_reason() -> None:
+    assert fit(letter(b"{}"), PRODUCER_MAX_REQUEST_BYTES) == (b"c1", b"{}", ORIGIN)
+
+
+@pytest.mark.parametrize("limit", [PRODUCER_MAX_REQUEST_BYTES, 2 * 1024 * 1024, 100_000, 4096])
+@pytest.mark.parametrize(
+    ("key_bytes", "payload_bytes"),
+    [(2, 1_500_000), (1_100_000, 10), (1_100_000, 1_100_000), (1024, 4000), (0, 0)],
+)
+def test_key_and_payload_are_cut_so_the_whole_record_fits(
+    limit: int, key_bytes: int, payload_bytes: int
+) -> None:
+    original = letter(b"p" * payload_bytes, "x" * 5000, b"k" * key_bytes)
+    key, payload, headers = fit(original, limit)
+    assert record_size(key, payload, headers) <= limit - 512
+    assert original.payload.startswith(payload)  # a prefix of the original bytes
+    named = dict(headers)
+    assert len(named["dlq.error"]) == 1024
+    if key_bytes > MAX_KEY_BYTES:
+        assert key == b"k" * MAX_KEY_BYTES
+        assert named["dlq.key.truncated"] == str(key_bytes).encode()
+    else:
+        assert key == original.key
+        assert "dlq.key.truncated" not in named
+    if payload != original.payload:
+        assert named["dlq.truncated"] == str(payload_bytes).encode()
+        assert len(payload) > limit - 512 - len(key or b"") - 1024 - 300  # cut no more
+    else:
+        assert "dlq.truncated" not in named
+
+
+def test_a_letter_refused_for_its_size_goes_again_as_headers_only() -> None:
+    key, payload, headers = stripped(letter(b"x" * 10, key=b"c1"))
+    assert (key, payload) == (None, b"")
+    assert headers == [*ORIGIN, ("dlq.truncated", b"10"), ("dlq.key.truncated", b"2")]
 
 
 def test_error_messages_are_cut_to_1_kib_on_a_character_boundary() -> None:
