@@ -9,41 +9,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
+import time
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
 import faust
 import mode
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from service.contract import CHANNEL_PATTERN
-from service.deadletter import KafkaDeadLetters
+from service.batching import Batcher
+from service.consumer import AssignedOnlyConsumer
+from service.deadletter import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
 from service.decode import Decoder
 from service.domain.costcard import CostCard
+from service.liveness import Watch
 from service.metrics import WorkerMetrics
-from service.pipeline import apply_then_ack
+from service.monitor import (
+    LAG_INTERVAL_SECONDS,
+    WATCH_INTERVAL_SECONDS,
+    check_health,
+    discover,
+    report_lag,
+    set_resubscribe_delay,
+)
+from service.pipeline import applier, record_bytes
 from service.processor import BatchProcessor
 from service.settings import Settings
 from service.state.store import StateStore
-from service.topics import ensure_topic
+from service.topics import ensure_topic, topic_config
 
 log = logging.getLogger(__name__)
-CHANNEL: Final = re.compile(CHANNEL_PATTERN)
-RESUBSCRIBE_DELAY_SECONDS: Final = 1.0
-"""Faust coalesces subscription changes for 45 s by default; a new channel should count
-within seconds."""
-
-
-def channel_topics(names: set[str], prefix: str) -> list[str]:
-    """The topics among `names` that are channel topics: the prefix, then a channel name."""
-    return sorted(
-        name for name in names if name.startswith(prefix) and CHANNEL.match(name[len(prefix) :])
-    )
 
 
 def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
@@ -71,15 +69,38 @@ class Runtime:
     started: asyncio.Event = field(default_factory=asyncio.Event)
     subscribed: list[str] = field(default_factory=list)
     discovered_once: bool = False
+    watch: Watch = field(init=False)
+    batcher: Batcher[Any] = field(init=False)
+    agent_running: bool = False
+    applier: asyncio.Task[None] | None = None
+    fetch_behind: bool = False
+    lag_labels: set[tuple[str, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.watch = Watch(self.settings.stall_seconds, time.monotonic())
+        self.batcher = Batcher(
+            self.settings.batch_max_records,
+            self.settings.batch_max_bytes,
+            self.settings.batch_wait_seconds,
+        )
+
+    @property
+    def running(self) -> bool:
+        """The agent iterates its stream and its applier lives."""
+        return self.agent_running and self.applier is not None and not self.applier.done()
 
     @property
     def ready(self) -> bool:
-        return bool(self.processor and self.processor.ready and self.discovered_once)
+        return bool(
+            self.processor
+            and self.processor.ready
+            and self.discovered_once
+            and self.running
+            and self.watch.stalled is None
+        )
 
 
-def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
-    """The worker's Faust app and its shared runtime."""
-    runtime = Runtime(settings)
+def _faust_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
@@ -100,7 +121,22 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
         # while Redis is away); unapplied events stay unacknowledged, hence uncommitted.
         stream_wait_empty=False,
     )
-    topic = app.topic(value_serializer="raw", key_serializer="raw", allow_empty=True)
+    # The transport builds the consumer from this class attribute (service.consumer).
+    app.transport.Consumer = AssignedOnlyConsumer  # type: ignore[misc]
+    set_resubscribe_delay(app)
+    return app
+
+
+async def _dead_letter_limit(settings: Settings) -> int:
+    """The largest dead letter the producer and the topic both take."""
+    topic_limit = await topic_config(settings, settings.dead_letter_topic, "max.message.bytes")
+    return min(PRODUCER_MAX_REQUEST_BYTES, int(topic_limit or PRODUCER_MAX_REQUEST_BYTES))
+
+
+def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
+    """Registers the service that opens Redis and the dead-letter producer and builds the
+    batch processor when the worker starts."""
+    settings = runtime.settings
 
     @app.service
     class Resources(mode.Service):
@@ -112,19 +148,29 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
             )
             self.redis = client
             self.producer = AIOKafkaProducer(
-                acks="all", enable_idempotence=True, **settings.kafka_client_options()
+                acks="all",
+                enable_idempotence=True,
+                max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+                **settings.kafka_client_options(),
             )
             await self.producer.start()
             await ensure_topic(settings, settings.dead_letter_topic)
+            letters = KafkaDeadLetters(
+                self.producer,
+                settings.dead_letter_topic,
+                await _dead_letter_limit(settings),
+                on_dropped=lambda letter: runtime.metrics.undeliverable.inc(),
+            )
             runtime.processor = BatchProcessor(
                 decoder=Decoder(card.currency),
                 store=StateStore(
                     client, settings.dedup_horizon_seconds, settings.conversation_ttl_seconds
                 ),
-                dead_letters=KafkaDeadLetters(self.producer, settings.dead_letter_topic),
+                dead_letters=letters,
                 metrics=runtime.metrics,
                 topic_prefix=settings.topic_prefix,
                 max_lateness_seconds=settings.max_lateness_seconds,
+                max_channels=settings.max_channels,
             )
             runtime.started.set()
 
@@ -132,23 +178,9 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
             await self.producer.stop()
             await self.redis.aclose()
 
-    @app.agent(topic, name="count-events")
-    async def count_events(stream: Any) -> None:
-        await runtime.started.wait()
-        processor = runtime.processor
-        assert processor is not None
-        async for events in stream.noack_take(
-            settings.batch_max_records, settings.batch_wait_seconds
-        ):
-            await apply_then_ack(processor, events, stream.ack)
 
-    @app.timer(settings.discovery_interval_seconds)  # type: ignore[untyped-decorator]
-    async def discover_channels() -> None:
-        await _discover(app, runtime)
-
-    @app.timer(5.0)  # type: ignore[untyped-decorator]
-    async def report_lag() -> None:
-        _report_lag(app, runtime)
+def _pages(app: faust.App, runtime: Runtime) -> None:
+    """/metrics (the worker's own registry), /healthz and /readyz."""
 
     @app.page("/metrics")
     async def metrics_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
@@ -165,57 +197,53 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
             return web.text("ready\n")
         return web.text("not ready\n", status=503)
 
-    _conductor(app)._resubscribe_sleep_lock_seconds = RESUBSCRIBE_DELAY_SECONDS
-    del count_events, discover_channels, report_lag, metrics_page, health_page, ready_page
+
+def _timers(app: faust.App, runtime: Runtime) -> None:
+    """Channel discovery, lag, the watchdog, and rebalances for the watchdog."""
+
+    @app.timer(runtime.settings.discovery_interval_seconds)  # type: ignore[untyped-decorator]
+    async def discover_channels() -> None:
+        await discover(app, runtime)
+
+    @app.timer(LAG_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def measure_lag() -> None:
+        await report_lag(app, runtime)
+
+    @app.timer(WATCH_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def watchdog() -> None:
+        await check_health(runtime)
+
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        runtime.watch.rebalanced(time.monotonic())
+
+    app.on_partitions_assigned.connect(on_assigned)
+
+
+def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
+    """The worker's Faust app and its shared runtime."""
+    runtime = Runtime(settings)
+    app = _faust_app(settings)
+    topic = app.topic(value_serializer="raw", key_serializer="raw", allow_empty=True)
+    _resources(app, runtime, card)
+
+    @app.agent(topic, name="count-events")
+    async def count_events(stream: Any) -> None:
+        """Pumps records into the batcher; the applier task applies the batches."""
+        await runtime.started.wait()
+        processor = runtime.processor
+        assert processor is not None
+        events = stream.noack()
+        runtime.applier = asyncio.ensure_future(
+            applier(runtime.batcher, processor, events.ack, runtime.watch)
+        )
+        runtime.agent_running = True
+        try:
+            async for event in events.events():
+                await runtime.batcher.add(event, record_bytes(event))
+        finally:
+            runtime.agent_running = False
+            runtime.applier.cancel()
+
+    _timers(app, runtime)
+    _pages(app, runtime)
     return app, runtime
-
-
-def _conductor(app: faust.App) -> Any:
-    """Faust's topic conductor, for the two private hooks channel discovery needs: its
-    resubscribe delay and its change flag. Faust's pattern subscription subscribes to
-    nothing (faust-streaming issue #62), so this is how new channels are picked up."""
-    return app.topics
-
-
-async def _discover(app: faust.App, runtime: Runtime) -> None:
-    """Subscribe to channel topics that appeared since the last look."""
-    settings = runtime.settings
-    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
-    try:
-        await admin.start()
-        names = set(await admin.list_topics())
-    except Exception as error:
-        log.warning("could not list topics: %s", error)
-        return
-    finally:
-        await admin.close()
-    found = channel_topics(names, settings.topic_prefix)
-    runtime.discovered_once = True
-    if found == runtime.subscribed:
-        return
-    log.info("channel topics: %s", ", ".join(found))
-    # The agent iterates a clone of its topic; update every copy the conductor holds.
-    for candidate in list(app.topics):
-        if list(candidate.topics) == runtime.subscribed:
-            candidate.topics = list(found)
-    runtime.subscribed = found
-    runtime.metrics.channels.set(len(found))
-    for name in found:
-        runtime.metrics.channel_known(name[len(settings.topic_prefix) :])
-    _conductor(app)._flag_changes()
-
-
-def _report_lag(app: faust.App, runtime: Runtime) -> None:
-    processor = runtime.processor
-    if processor is None:
-        return
-    lag = runtime.metrics.lag
-    assigned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
-    for (topic, partition), offset in list(processor.applied_offsets.items()):
-        if (topic, partition) not in assigned:
-            del processor.applied_offsets[(topic, partition)]
-            lag.remove(topic, str(partition))
-            continue
-        highwater = app.consumer.highwater(faust.types.TP(topic, partition))
-        if highwater is not None:
-            lag.labels(topic, str(partition)).set(max(0, highwater - offset - 1))

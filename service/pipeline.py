@@ -1,21 +1,21 @@
-"""From a Faust batch to Redis, acknowledging only what was applied.
+"""From Faust's stream to Redis, acknowledging only what was applied.
 
-Events are acknowledged to Faust only after their batch is applied, so Faust never commits
+The agent pumps events into a Batcher (batches bounded by records, bytes and time); the
+applier takes each batch, applies it, then acknowledges its events, so Faust never commits
 an offset whose effect is not in Redis: a batch interrupted by a stop, a crash or a bug is
 read again by the next worker and applied once thanks to the partition watermark.
-
-Decoding the next batch while the previous one is applied was tried (a background applier
-task): on 2 cores shared with Kafka and Redis it gained nothing and held more batches in
-memory (docs/performance.md), so batches are applied one after the other, in the agent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
+from service.batching import Batcher
+from service.liveness import Watch
 from service.processor import BatchProcessor, Record
 
 log = logging.getLogger(__name__)
@@ -34,21 +34,42 @@ def records_of(events: Sequence[Any]) -> list[Record]:
     ]
 
 
+def record_bytes(event: Any) -> int:
+    """What one Faust event's record weighs in a batch: key and value."""
+    message = event.message
+    return len(message.value or b"") + len(message.key or b"")
+
+
 async def apply_then_ack(processor: BatchProcessor, events: Sequence[Any], ack: Ack) -> None:
     """Apply a batch, then acknowledge its events. While Redis is away the processor retries;
-    a failure of another kind (a bug) is retried here with back-off, the partition waiting and
-    the worker reported not ready. Cancelled before the apply returned, nothing is
-    acknowledged."""
+    a failure of another kind (Kafka refusing dead letters, a corrupt sum, a bug) is retried
+    here with back-off while the partition waits: the watchdog (service.liveness) stops the
+    worker if it lasts. Cancelled before the apply returned, nothing is acknowledged."""
     prepared = processor.prepare(records_of(events))
     backoff = 1.0
     while True:
         try:
             await processor.apply(prepared)
             break
-        except Exception:
-            log.exception("batch failed; retrying in %.0f s (the partition waits)", backoff)
-            processor.ready = False
+        except Exception as error:
+            if backoff == 1.0:  # the first failure with its traceback, then one line each
+                log.exception("batch failed; retrying in %.0f s", backoff)
+            else:
+                log.warning("batch failed (%s); retrying in %.0f s", _short(error), backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
     for event in events:
         await ack(event)
+
+
+def _short(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+async def applier(batcher: Batcher[Any], processor: BatchProcessor, ack: Ack, watch: Watch) -> None:
+    """Take batches from `batcher` and apply them, one after the other, forever."""
+    while True:
+        events = await batcher.take()
+        watch.took(time.monotonic(), {(e.message.topic, e.message.partition) for e in events})
+        await apply_then_ack(processor, events, ack)
+        watch.applied(time.monotonic())

@@ -3,7 +3,8 @@
 import faust
 from pydantic import SecretStr
 
-from service.app import broker_credentials, channel_topics
+from service.app import broker_credentials
+from service.monitor import channel_topics
 from service.settings import Settings
 
 
