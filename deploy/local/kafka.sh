@@ -2,7 +2,8 @@
 # Apache Kafka, one node in KRaft mode (broker + controller), on 127.0.0.1.
 # The broker jars are resolved from Maven Central (kafka/pom.xml pins the version) and cached
 # under the state folder; storage is formatted once. With KAFKA_BOOTSTRAP_SERVERS set, nothing
-# is started and that cluster is used.
+# is started and that cluster is used. Topics are never created on first use
+# (auto.create.topics.enable=false).
 #   usage: deploy/local/kafka.sh start|stop|status
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -34,6 +35,10 @@ listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$DIR/data
 num.partitions=4
+# Topics are created on purpose (roi-metrics channel add, the simulator, the worker's
+# dead-letter topic), never by a first produce or fetch: a typo or garbage must not become a
+# channel (docs/security.md).
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=8
 transaction.state.log.replication.factor=1

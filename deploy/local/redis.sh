@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Redis (Debian's redis-server) on 127.0.0.1 with AOF on (appendfsync everysec).
-# With REDIS_URL set, nothing is started and that server is used.
+# Redis (Debian's redis-server) on 127.0.0.1 with AOF on (appendfsync everysec) and
+# maxmemory-policy noeviction: the figures are the only copy, so Redis must refuse writes
+# when full rather than drop keys. ROI_REDIS_MAXMEMORY (e.g. 512mb) sets --maxmemory;
+# unset, there is no limit. With REDIS_URL set, nothing is started and that server is used.
 #   usage: deploy/local/redis.sh start|stop|status
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -20,12 +22,15 @@ start() {
     fi
     command -v redis-server >/dev/null || die "redis: redis-server not found; run deploy/local/install.sh"
     mkdir -p "$DIR"
+    local memory=()
+    [ -z "${ROI_REDIS_MAXMEMORY:-}" ] || memory=(--maxmemory "$ROI_REDIS_MAXMEMORY")
     redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
         --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" \
         --dir "$DIR" --appendonly yes --appendfsync everysec --save "" \
+        --maxmemory-policy noeviction "${memory[@]}" \
         || die "redis: redis-server failed to start; see $DIR/redis.log"
     wait_until 30 "redis" ping || { tail -n 20 "$DIR/redis.log" >&2; exit 1; }
-    say "redis: ready on 127.0.0.1:$REDIS_PORT (AOF on; log: $DIR/redis.log)"
+    say "redis: ready on 127.0.0.1:$REDIS_PORT (AOF on, noeviction${ROI_REDIS_MAXMEMORY:+, maxmemory $ROI_REDIS_MAXMEMORY}; log: $DIR/redis.log)"
 }
 
 status() {
