@@ -2,19 +2,29 @@
 
 Exit codes: 0 ok, 1 failure, 2 bad usage or bad configuration. A mistake a user can make gets
 one line saying what, where and how to fix it, never a traceback.
+
+Text that comes from outside (events, Redis, Prometheus, error messages) reaches Rich as
+`rich.text.Text`, never as markup, and the consoles replace no :emoji: codes. Error and
+warning lines, every log record and a traceback, if one ever escapes, go through `_redact`:
+the secrets of the settings (the Redis URL's password, wherever it is in the URL, the Redis
+and Kafka SASL passwords) are never printed; the start-up banner shows them masked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Coroutine
 from decimal import Decimal
 from pathlib import Path
+from types import TracebackType
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -23,6 +33,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
 from service import __version__
 from service.contract import CHANNEL_PATTERN, rfc3339_micros
@@ -33,9 +44,11 @@ from service.operator import (
     Limits,
     OperatorError,
     Simulation,
+    channel_topics,
     check_events,
     check_kafka,
     create_channel,
+    delete_channel_topic,
     read_events,
     read_text,
     send_records,
@@ -46,7 +59,7 @@ from service.report import Report, build_report, channel_table, program_table, r
 from service.settings import Settings
 from service.simulator import DEFAULT_CHANNELS, Simulator
 from service.simulator import Options as SimulatorOptions
-from service.top import fetch_alerts, frame
+from service.top import escaped_names, fetch_alerts, frame
 
 T = TypeVar("T")
 CHANNEL = re.compile(CHANNEL_PATTERN)
@@ -63,14 +76,30 @@ app = typer.Typer(
 )
 config_app = typer.Typer(help="Check configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 # Piped or redirected output gets wide tables instead of the 80 columns Rich assumes.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+out = Console(
+    highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 160
+)
+_loaded: list[Settings] = []
+"""Every Settings loaded in this process (see load_settings): whose secrets to redact."""
+
+
+def _redact(text: str) -> str:
+    """`text` without the secrets of the settings loaded so far (a URL shown masked)."""
+    for settings in _loaded:
+        text = settings.redact(text)
+    return text
+
+
+def _say(console: Console, text: str, style: str = "") -> None:
+    """Print `text` as it is: no markup, no emoji codes."""
+    console.print(Text(text, style=style))
 
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"roi-metrics {__version__}")
+        _say(out, f"roi-metrics {__version__}")
         raise typer.Exit()
 
 
@@ -91,30 +120,62 @@ def config_check(
     try:
         card = load_cost_card(cost_card)
     except CostCardError as error:
-        err.print(f"error: {error}", markup=False)
-        raise typer.Exit(EXIT_BAD_CONFIG) from None
+        raise _fail(str(error)) from None
     program = card.program
     one_off = sum(cost.amount_micros for cost in program.one_off) / 1_000_000
     monthly = (program.subscription_per_month_micros + program.optimisation_per_month_micros) / 1e6
-    out.print(f"{cost_card}: ok", markup=False)
-    out.print(
+    _say(out, f"{cost_card}: ok")
+    _say(
+        out,
         f"  currency {card.currency}, go-live {program.go_live}, target ROI {card.target_roi}\n"
         f"  recurring {monthly:,.2f}/month, one-off {one_off:,.2f} over "
         f"{program.amortize_months} months\n"
         f"  channels priced: {', '.join(sorted(card.human_cost_per_resolution))}",
-        markup=False,
     )
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n")).strip()
+
+
 def _fail(message: str, code: int = EXIT_BAD_CONFIG) -> typer.Exit:
-    err.print(f"error: {message}", markup=False)
+    """Say `message` as one `error:` line (secrets redacted); the Exit to raise."""
+    _say(err, f"error: {_redact(_one_line(message))}")
     return typer.Exit(code)
 
 
+def _warn(message: str) -> None:
+    """Say `message` as one `warning:` line (secrets redacted)."""
+    _say(err, f"warning: {_redact(_one_line(message))}")
+
+
+def _redacting_log_records() -> None:
+    """Make every log record's message and traceback go through `_redact`: a library that
+    logs a URL or an exception carrying one cannot print a secret. Installed once."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "redacts", False):
+        return
+
+    def redacting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        # a malformed record stays as it is: its handler reports it
+        with contextlib.suppress(Exception):
+            record.msg, record.args = _redact(record.getMessage()), ()
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = _redact("".join(traceback.format_exception(*record.exc_info)))
+        if record.stack_info:
+            record.stack_info = _redact(record.stack_info)
+        return record
+
+    redacting.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting)
+
+
 def load_settings() -> Settings:
-    """The settings from the environment; one line and exit 2 when one is wrong."""
+    """The settings from the environment; one line and exit 2 when one is wrong. Their
+    secrets are redacted from everything this process prints from now on."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = (
@@ -123,6 +184,10 @@ def load_settings() -> Settings:
             else "settings"
         )
         raise _fail(f"{where}: {first['msg']}") from None
+    if settings not in _loaded:
+        _loaded.append(settings)
+    _redacting_log_records()
+    return settings
 
 
 def load_card(settings: Settings) -> CostCard:
@@ -136,18 +201,30 @@ def redis_client(settings: Settings, timeout: float = 5) -> Any:
     """A synchronous Redis client (exporter, report, top) that fails fast when Redis is away."""
     import redis  # noqa: PLC0415  (the worker's commands use the asyncio client)
 
-    return redis.Redis.from_url(
-        settings.redis_url.get_secret_value(),
-        socket_connect_timeout=2,
-        socket_timeout=timeout,
-        **settings.redis_options(),
+    try:
+        return redis.Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            socket_connect_timeout=2,
+            socket_timeout=timeout,
+            **settings.redis_options(),
+        )
+    except ValueError as error:  # a query parameter redis-py cannot read
+        raise _fail(f"ROI_REDIS_URL: {error}") from None
+
+
+def redis_unreachable(error: Exception, doing: str = "read") -> typer.Exit:
+    """One line and exit 1 for a Redis error (its message redacted, as every error line)."""
+    return _fail(
+        f"cannot {doing} Redis ({error.__class__.__name__}: {error}); start it "
+        "(`make stack-up`) or set ROI_REDIS_URL",
+        EXIT_FAILURE,
     )
 
 
 def print_banner(what: str, settings: Settings) -> None:
-    err.print(f"roi-metrics {__version__} {what}", markup=False)
+    _say(err, f"roi-metrics {__version__} {what}")
     for name, value in settings.describe().items():
-        err.print(f"  {name} = {value}", markup=False)
+        _say(err, f"  {name} = {value}")
 
 
 LogLevel = Annotated[
@@ -162,12 +239,13 @@ def worker(log_level: LogLevel = "info") -> None:
     Configured by ROI_* environment variables (see docs/configuration.md); serves /metrics,
     /healthz and /readyz on ROI_WORKER_HOST:ROI_WORKER_PORT.
     """
+    settings = load_settings()  # first: from here on, its secrets are redacted
+    card = load_card(settings)
+
     from faust import Worker  # noqa: PLC0415  (importing faust is slow; only the worker needs it)
 
     from service.app import create_app  # noqa: PLC0415
 
-    settings = load_settings()
-    card = load_card(settings)
     try:  # Faust creates only the last level of its data directory
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -208,7 +286,7 @@ def exporter(
             return False
 
     print_banner("exporter", settings)
-    err.print(f"serving http://{bind}:{listen}/metrics", markup=False)
+    _say(err, f"serving http://{bind}:{listen}/metrics")
     try:
         serve(RoiCollector(card, StateReader(client).snapshot), ready, bind, listen)
     except OSError as error:
@@ -217,7 +295,15 @@ def exporter(
         pass
 
 
+def _excepthook(
+    kind: type[BaseException], error: BaseException, trace: TracebackType | None
+) -> None:
+    """A traceback that escapes anyway is printed with its secrets redacted."""
+    sys.stderr.write(_redact("".join(traceback.format_exception(kind, error, trace))))
+
+
 def main() -> None:
+    sys.excepthook = _excepthook
     app()
 
 
@@ -274,9 +360,161 @@ def channel_add(
     topic = settings.topic_prefix + check_channel(name)
     created = _run(create_channel(settings, name, partitions))
     if created:
-        out.print(f"created {topic} ({partitions} partitions)", markup=False)
+        _say(out, f"created {topic} ({partitions} partitions)")
     else:
-        out.print(f"{topic} already exists: nothing to do", markup=False)
+        _say(out, f"{topic} already exists: nothing to do")
+
+
+def _keys(count: int) -> str:
+    return f"{count:,} key{'' if count == 1 else 's'} in Redis"
+
+
+def _yes_no(value: bool | None) -> str:
+    return "?" if value is None else "yes" if value else "no"
+
+
+def _micros(value: int | None) -> str | None:
+    """Exact money from micro-units, as report --json writes it ("12.500000")."""
+    if value is None:
+        return None
+    units, rest = divmod(abs(value), 1_000_000)
+    return f"{'-' if value < 0 else ''}{units}.{rest:06d}"
+
+
+@channel_app.command("list")
+def channel_list(
+    as_json: Annotated[bool, typer.Option("--json", help="As JSON.")] = False,
+) -> None:
+    """The channels: registered in Redis (counted an event), with a topic in Kafka, or both.
+
+    A registered channel without a topic is one whose topic was deleted; a topic without a
+    registered channel has not counted an event yet (or was removed and has had none since).
+    """
+    import redis  # noqa: PLC0415
+
+    from service.state.channels import list_channels, registered  # noqa: PLC0415
+
+    settings = load_settings()
+    client = redis_client(settings)
+    try:
+        registered(client)  # fail fast, before waiting on Kafka, when Redis is away
+        kafka_problem = None
+        try:
+            topics: set[str] | None = asyncio.run(channel_topics(settings))
+        except OperatorError as error:
+            topics, kafka_problem = None, _redact(str(error))
+        channels = list_channels(client, topics or ())
+    except redis.RedisError as error:
+        raise redis_unreachable(error) from None
+    finally:
+        client.close()
+
+    def topic_exists(name: str) -> bool | None:
+        return None if topics is None else name in topics
+
+    if as_json:
+        rows = [
+            {
+                "channel": info.name,
+                "registered": info.registered,
+                "topic": settings.topic_prefix + info.name,
+                "topic_exists": topic_exists(info.name),
+                "conversations": info.conversations,
+                "ai_cost": _micros(info.ai_cost_micros),
+            }
+            for info in channels
+        ]
+        document = {"channels": rows, "kafka_error": kafka_problem}
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        return
+    if kafka_problem is not None:
+        _warn(f"{kafka_problem}; topics not listed")
+    if not channels:
+        kafka = "" if topics is None else ", no channel topic in Kafka"
+        _say(out, f"No channel: none registered in Redis{kafka}.")
+        return
+    table = Table(title="Channels", title_justify="left")
+    table.add_column("channel")
+    table.add_column("registered")
+    table.add_column("topic exists")
+    table.add_column("conversations (all)", justify="right")
+    table.add_column("AI cost (all)", justify="right")
+    for info in channels:
+        conversations, cost = info.conversations, info.ai_cost_micros
+        table.add_row(
+            Text(info.name),  # from Redis: any text
+            Text("yes" if info.registered else "no (topic only)"),
+            Text(_yes_no(topic_exists(info.name))),
+            Text("—" if conversations is None else f"{conversations:,}"),
+            Text("—" if cost is None else f"{Decimal(cost) / 1_000_000:,.2f}"),
+        )
+    out.print(table)
+
+
+@channel_app.command("remove")
+def channel_remove(
+    name: Annotated[str, typer.Argument(help="The channel to forget.")],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do it; without it, only say what would be deleted.")
+    ] = False,
+    delete_topic: Annotated[
+        bool,
+        typer.Option("--delete-topic", help="Delete its Kafka topic too (first), with its events."),
+    ] = False,
+) -> None:
+    """Forget a channel: it leaves the exporter's /metrics and every key it has in Redis is
+    deleted (its figures, joins, dedup marks, offsets).
+
+    Its topic stays unless --delete-topic: while it exists, the channel comes back with its
+    next counted event, counted from there (what was removed does not come back).
+    """
+    import redis  # noqa: PLC0415
+
+    from service.state.channels import count_keys, registered, remove_channel  # noqa: PLC0415
+
+    settings = load_settings()
+    check_channel(name)
+    topic = settings.topic_prefix + name
+    client = redis_client(settings)
+    try:
+        is_registered = name in registered(client)
+        keys_found = count_keys(client, name)
+        has_topic = delete_topic and name in _run(channel_topics(settings))
+        if not (is_registered or keys_found or has_topic):
+            hint = "" if delete_topic else " (a topic without state goes with --delete-topic)"
+            raise _fail(f"channel {name!r} is unknown: not registered, no state in Redis{hint}")
+        steps = [f"delete topic {topic} and its events"] if has_topic else []
+        steps += [f"unregister {name}"] if is_registered else []
+        steps.append(f"delete its {_keys(keys_found)}")
+        if not yes:
+            raise _fail(f"channel remove {name} would {', '.join(steps)}; pass --yes to do it")
+        if has_topic:
+            _run(delete_channel_topic(settings, name))
+            _say(out, f"deleted topic {topic}")
+        deleted = remove_channel(client, name)
+    except redis.RedisError as error:
+        raise redis_unreachable(error, "change") from None
+    finally:
+        client.close()
+    _say(
+        out,
+        f"removed channel {name}: "
+        f"{'unregistered' if is_registered else 'was not registered'}, "
+        f"deleted {_keys(deleted)}",
+    )
+    try:
+        still = name in asyncio.run(channel_topics(settings))
+    except OperatorError as error:
+        _warn(
+            f"cannot check whether {topic} still exists ({error}); if it does, "
+            f"{name} comes back with its next counted event"
+        )
+        return
+    if still:
+        _warn(
+            f"{topic} still exists: {name} comes back with its next counted event "
+            "(--delete-topic deletes the topic)"
+        )
 
 
 @app.command()
@@ -314,15 +552,15 @@ def publish(
     if checked.records and not dry_run:
         _run(send_records(settings, topic, checked.records))
     verb = "would send" if dry_run else "sent"
-    out.print(
+    _say(
+        out,
         f"{verb} {checked.events} events in {len(checked.records)} records to {topic}; "
         f"refused {len(checked.problems)}",
-        markup=False,
     )
     if checked.problems:
         table = Table("where", "reason", "why", title="Refused", title_justify="left")
-        for problem in checked.problems:
-            table.add_row(problem.where, problem.reason, problem.message)
+        for problem in checked.problems:  # the file's text, as it is: never markup
+            table.add_row(Text(problem.where), Text(problem.reason), Text(problem.message))
         err.print(table)
         raise typer.Exit(EXIT_FAILURE)
 
@@ -331,11 +569,12 @@ def _print_report(report: Report, window: Window, as_json: bool, extra: dict[str
     if as_json:
         sys.stdout.write(json.dumps({**report_json(report), **extra}, indent=2) + "\n")
         return
-    out.print(program_table(report, list(Window)))
+    shown = escaped_names(report)
+    out.print(program_table(shown, list(Window)))
     if report.channels:
-        out.print(channel_table(report, window))
+        out.print(channel_table(shown, window))
     else:
-        out.print("No channel has counted an event.")
+        _say(out, "No channel has counted an event.")
 
 
 @app.command()
@@ -360,11 +599,7 @@ def report(
     try:
         snapshot = StateReader(client).snapshot(clock)
     except redis.RedisError as error:
-        raise _fail(
-            f"cannot read Redis ({error.__class__.__name__}: {error}); start it "
-            "(`make stack-up`) or set ROI_REDIS_URL",
-            EXIT_FAILURE,
-        ) from None
+        raise redis_unreachable(error) from None
     finally:
         client.close()
     _print_report(build_report(snapshot, card), chosen, as_json, {})
@@ -425,9 +660,9 @@ def replay(
         {"events": outcomes, "refused": refused},
     )
     if not as_json:
-        err.print(f"events: {outcomes or 'none'}; refused lines or events: {refused or 'none'}")
+        _say(err, f"events: {outcomes or 'none'}; refused lines or events: {refused or 'none'}")
         for example in engine.examples:
-            err.print(f"  line {example.line}: {example.reason}: {example.message}", markup=False)
+            _say(err, f"  line {example.line}: {example.reason}: {example.message}")
 
 
 @app.command()
@@ -457,7 +692,7 @@ def top(
             current: Report | None = build_report(reader.snapshot(int(time.time())), card)
             problem = None
         except redis.RedisError as error:
-            current, problem = None, f"cannot read Redis: {error}"
+            current, problem = None, _redact(f"cannot read Redis: {error}")
         return frame(current, card.target_roi, chosen, fetch_alerts(prometheus), problem)
 
     started = time.monotonic()
@@ -561,10 +796,10 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
             if simulator.degraded(options.degrade or "", time.time())
             else ""
         )
-        err.print(
+        _say(
+            err,
             f"{elapsed:6.0f} s  day {simulator.day(time.time()):5.1f}{state}  "
             f"{progress.sent:,} events ({progress.sent / elapsed:.1f}/s): {channels_sent}",
-            markup=False,
         )
 
     limits = Limits(duration=duration, max_events=max_events, partitions=partitions)
@@ -585,4 +820,4 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
     finally:
         if sink is not None:
             sink.close()
-    out.print(f"published {done.sent:,} events to {len(done.topics)} topics", markup=False)
+    _say(out, f"published {done.sent:,} events to {len(done.topics)} topics")

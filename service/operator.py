@@ -1,5 +1,6 @@
-"""What the operator commands do against Kafka: create a channel's topic, publish a file of
-events, run the simulator. Failures a user can cause raise OperatorError with one line."""
+"""What the operator commands do against Kafka: create, list and delete channels' topics,
+publish a file of events, run the simulator. Failures a user can cause raise OperatorError
+with one line."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -16,8 +18,9 @@ from typing import IO, Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError, UnknownTopicOrPartitionError, for_code
 
+from service.contract import CHANNEL_PATTERN
 from service.decode import Decoder
 from service.settings import Settings
 from service.simulator import Options, Simulator
@@ -54,6 +57,66 @@ async def create_channel(settings: Settings, channel: str, partitions: int) -> b
             return await ensure_topic(settings, settings.topic_prefix + channel, partitions)
     except (KafkaConnectionError, KafkaError, OSError) as error:
         raise _unreachable(settings, error) from None
+
+
+async def _admin(settings: Settings) -> AIOKafkaAdminClient:
+    """A started admin client; OperatorError (and nothing left open) when Kafka is away."""
+    admin = AIOKafkaAdminClient(request_timeout_ms=10_000, **settings.kafka_client_options())
+    try:
+        with _quiet_kafka():
+            await admin.start()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        await admin.close()
+        raise _unreachable(settings, error) from None
+    return admin
+
+
+async def channel_topics(settings: Settings) -> set[str]:
+    """The channels that have a topic: the names after the topic prefix that are channel
+    names. OperatorError (one line) when Kafka cannot be reached or answer."""
+    admin = await _admin(settings)
+    try:
+        with _quiet_kafka():
+            names = await admin.list_topics()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        raise _unreachable(settings, error) from None
+    finally:
+        await admin.close()
+    prefix, channel = settings.topic_prefix, re.compile(CHANNEL_PATTERN)
+    return {
+        name[len(prefix) :]
+        for name in names
+        if name.startswith(prefix) and channel.match(name[len(prefix) :])
+    }
+
+
+async def delete_channel_topic(settings: Settings, channel: str, wait: float = 10.0) -> bool:
+    """Delete the topic `<prefix><channel>`; False when there is none. Kafka deletes
+    asynchronously: waits up to `wait` seconds until the brokers no longer list it.
+    OperatorError (one line) when Kafka cannot be reached or refuses (e.g. the brokers run
+    with delete.topic.enable=false, or this client may not delete topics)."""
+    topic = settings.topic_prefix + channel
+    admin = await _admin(settings)
+    try:
+        with _quiet_kafka():
+            if topic not in await admin.list_topics():
+                return False
+            response = await admin.delete_topics([topic], timeout_ms=int(wait * 1000))
+            for _, code in response.topic_error_codes:
+                if code == UnknownTopicOrPartitionError.errno:
+                    return False
+                if code:
+                    raise OperatorError(f"cannot delete topic {topic}: {for_code(code).__name__}")
+            deadline = time.monotonic() + wait
+            while topic in await admin.list_topics() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            return True
+    except KafkaConnectionError as error:
+        raise _unreachable(settings, error) from None
+    except (KafkaError, OSError) as error:
+        raise OperatorError(f"cannot delete topic {topic}: {error.__class__.__name__}") from None
+    finally:
+        await admin.close()
 
 
 async def check_kafka(settings: Settings) -> None:

@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Any
 
 from rich.console import Group, RenderableType
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -20,6 +21,7 @@ from rich.text import Text
 from service.domain.events import Counter
 from service.domain.timebuckets import Window
 from service.report import Report, amount, channel_table, percent
+from service.settings import mask_url, redact, url_secrets
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,25 @@ class Alerts:
 
 
 def fetch_alerts(prometheus: str, timeout: float = 2.0) -> Alerts:
+    """The alerts Prometheus has, or why not (the URL's password, if any, masked)."""
     try:
         with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=timeout) as reply:
             body = json.load(reply)
     except (OSError, ValueError) as error:
-        reason = getattr(error, "reason", error)
-        return Alerts([], f"Prometheus not reachable at {prometheus} ({reason})")
-    return Alerts(body.get("data", {}).get("alerts", []))
+        reason = redact(str(getattr(error, "reason", error)), url_secrets(prometheus))
+        return Alerts([], f"Prometheus not reachable at {mask_url(prometheus)} ({reason})")
+    data = body.get("data") if isinstance(body, dict) else None
+    alerts = data.get("alerts") if isinstance(data, dict) else None
+    if not isinstance(alerts, list):
+        return Alerts([], f"Prometheus at {mask_url(prometheus)} answered no list of alerts")
+    return Alerts([alert for alert in alerts if isinstance(alert, dict)])
+
+
+def escaped_names(report: Report) -> Report:
+    """The report with its channel names escaped for Rich markup, for the tables of
+    service.report, which render names as markup strings (a name read from Redis may be
+    any text; a valid channel name is left as it is)."""
+    return replace(report, channels={escape(name): f for name, f in report.channels.items()})
 
 
 def _automation(report: Report, window: Window) -> Fraction | None:
@@ -71,7 +85,16 @@ def headline(report: Report, target_roi: float, window: Window) -> Panel:
     return Panel(grid, title="AI support ROI", subtitle=payback)
 
 
+def _field(alert: dict[str, Any], group: str, name: str) -> str:
+    """A label or annotation of an alert as text ("" when it has none)."""
+    values = alert.get(group)
+    value = values.get(name) if isinstance(values, dict) else None
+    return "" if value is None else str(value)
+
+
 def alerts_table(alerts: Alerts) -> RenderableType:
+    """Firing then pending alerts. Their labels and annotations are whatever the rules and
+    the series say: shown as plain text, never read as Rich markup."""
     if alerts.error:
         return Text(alerts.error, style="dim")
     active = [a for a in alerts.alerts if a.get("state") in ("firing", "pending")]
@@ -80,13 +103,14 @@ def alerts_table(alerts: Alerts) -> RenderableType:
     table = Table(title="Alerts", title_justify="left")
     for column in ("state", "alert", "severity", "summary"):
         table.add_column(column)
-    for alert in sorted(active, key=lambda a: (a["state"] != "firing", a["labels"]["alertname"])):
-        labels = alert["labels"]
+    for alert in sorted(
+        active, key=lambda a: (a["state"] != "firing", _field(a, "labels", "alertname"))
+    ):
         table.add_row(
             Text(alert["state"], style="bold red" if alert["state"] == "firing" else "yellow"),
-            labels["alertname"],
-            labels.get("severity", ""),
-            alert.get("annotations", {}).get("summary", ""),
+            Text(_field(alert, "labels", "alertname")),
+            Text(_field(alert, "labels", "severity")),
+            Text(_field(alert, "annotations", "summary")),
         )
     return table
 
@@ -105,7 +129,8 @@ def frame(
         parts.append(Text(problem, style="bold red"))
     if report is not None:
         if report.channels:
-            parts += [headline(report, target_roi, window), channel_table(report, window)]
+            shown = escaped_names(report)
+            parts += [headline(shown, target_roi, window), channel_table(shown, window)]
         else:
             parts.append(Text("No channel has counted an event yet.", style="yellow"))
     parts.append(alerts_table(alerts))

@@ -3,7 +3,9 @@ exit code, publish --dry-run, replay on hand-built exports with exact figures.""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,11 @@ from tests.cloudevents import encode, event
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = str(ROOT / "deploy" / "costs.toml")
-ENV = {"ROI_COST_CARD": CARD, "ROI_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
+ENV = {
+    "ROI_COST_CARD": CARD,
+    "ROI_KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1",
+    "ROI_REDIS_URL": "redis://127.0.0.1:1/12",  # nothing listens there
+}
 COMMANDS = [
     [],
     ["worker"],
@@ -28,6 +34,8 @@ COMMANDS = [
     ["config", "check"],
     ["channel"],
     ["channel", "add"],
+    ["channel", "list"],
+    ["channel", "remove"],
 ]
 T0 = 1_780_000_000  # 2026-05-28T20:26:40Z, after the card's go-live
 
@@ -50,6 +58,8 @@ def test_every_command_has_help(command: list[str]) -> None:
         (["publish", "Web"], "channel 'Web' is not a valid name"),
         (["publish", "web", "/no/such/file.json"], "/no/such/file.json: no such file"),
         (["channel", "add", "Voice"], "channel 'Voice' is not a valid name"),
+        (["channel", "remove", "Voice", "--yes"], "channel 'Voice' is not a valid name"),
+        (["channel", "remove", "[/oops]"], "channel '[/oops]' is not a valid name"),
         (["replay", "/no/such.ndjson"], "/no/such.ndjson: no such file"),
         (["report", "--window", "2h"], "--window '2h': use one of 1h, 24h, 7d, 30d, all"),
         (["report", "--at", "yesterday"], "--at 'yesterday'"),
@@ -93,6 +103,19 @@ def test_an_unreachable_broker_is_one_line_and_exit_1(args: list[str], tmp_path:
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [["channel", "list"], ["channel", "list", "--json"], ["channel", "remove", "web", "--yes"]],
+    ids=" ".join,
+)
+def test_an_unreachable_redis_is_one_line_and_exit_1(args: list[str]) -> None:
+    code, out, err = run(*args)
+    assert code == 1, err
+    assert err.startswith("error: cannot ") and "Redis (ConnectionError" in err
+    assert "set ROI_REDIS_URL" in err
+    assert err.count("\n") == 1 and "Traceback" not in err and out == ""
+
+
 def test_the_worker_makes_its_data_directory_or_says_why(tmp_path: Path) -> None:
     deep = tmp_path / "a" / "b" / "faust"
     result = CliRunner().invoke(app, ["worker"], env={**ENV, "ROI_DATA_DIR": str(deep)})
@@ -122,6 +145,17 @@ def test_publish_dry_run_validates_like_the_worker_and_says_why(tmp_path: Path) 
     for reason in ("channel_mismatch", "invalid_json", "ignored", "invalid_data"):
         assert reason in err
     assert "line 3" in err and "line 5" in err
+
+
+@pytest.mark.parametrize("name", ["[/oops]", "[bold red]x[/]", ":smile: [link=x]y"])
+def test_publish_prints_untrusted_text_literally(name: str, tmp_path: Path) -> None:
+    path = tmp_path / "events.ndjson"
+    path.write_text(json.dumps(started(1, T0, channel=name)) + "\n")
+    code, out, err = run("publish", "web", str(path), "--dry-run")
+    assert code == 1, err
+    assert "would send 0 events in 0 records to support.events.web; refused 1" in out
+    assert "channel_mismatch" in err and "Traceback" not in err
+    assert f"data.channel is {name!r}" in err  # as written: no markup, no emoji
 
 
 def test_publish_groups_a_conversation_into_batched_records(tmp_path: Path) -> None:
@@ -257,3 +291,27 @@ def test_replay_with_a_channel_and_a_clock_and_the_tables(tmp_path: Path) -> Non
 def test_replay_reads_stdin_and_refuses_a_file_without_times() -> None:
     code, _, err = run("replay", "-", stdin="{}\n")
     assert code == 2 and "no event with a valid time; pass --at" in err
+
+
+def test_log_lines_and_error_lines_carry_no_secret() -> None:
+    """Once a command loaded settings, every log record and every error line is redacted:
+    a library that logs the URL or an exception carrying it cannot print the password."""
+    url = "redis://127.0.0.1:1/12?password=l0g-s3cret"
+    result = CliRunner().invoke(app, ["channel", "list"], env={**ENV, "ROI_REDIS_URL": url})
+    assert result.exit_code == 1 and "l0g-s3cret" not in result.stderr
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger = logging.getLogger("test.redaction")
+    logger.addHandler(handler)
+    try:
+        logger.warning("100%% sure: connecting to %s", url)
+        try:
+            raise ConnectionError(f"cannot connect to {url}")
+        except ConnectionError:
+            logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    logged = stream.getvalue()
+    assert "100% sure: connecting to redis://127.0.0.1:1/12?password=****" in logged
+    assert "ConnectionError: cannot connect to redis://127.0.0.1:1/12?password=****" in logged
+    assert "l0g-s3cret" not in logged

@@ -1,6 +1,16 @@
-"""Settings: defaults, validation with one clear line, secrets never shown."""
+"""Settings: defaults, validation with one clear line, secrets never shown (in the banner,
+in messages, in anything the real commands print)."""
 
+import contextlib
+import os
+import signal
+import socket
 import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -8,9 +18,10 @@ from pydantic import SecretStr, ValidationError
 from typer.testing import CliRunner
 
 from service.cli import app
-from service.settings import Settings
+from service.settings import Settings, mask_url, url_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
+EXECUTABLE = Path(sys.executable).parent / "roi-metrics"
 
 
 def test_defaults_point_at_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,3 +114,185 @@ def test_every_setting_is_documented() -> None:
     documented = (ROOT / "docs" / "configuration.md").read_text()
     for name in Settings.model_fields:
         assert f"`ROI_{name.upper()}`" in documented, name
+
+
+# --- secrets in every form of Redis URL redis-py reads ------------------------------------
+
+URL_FORMS = [  # (URL, its password, how the banner shows it); nothing listens at any of them
+    (
+        "redis://127.0.0.1:1/0?password=q-s3cret",
+        "q-s3cret",
+        "redis://127.0.0.1:1/0?password=****",
+    ),
+    ("rediss://:t-s3cret@127.0.0.1:1", "t-s3cret", "rediss://:****@127.0.0.1:1"),
+    (
+        "redis://user:u-s3cret@127.0.0.1:1?username=x",
+        "u-s3cret",
+        "redis://user:****@127.0.0.1:1?username=x",
+    ),
+    (
+        "unix:///nonexistent/redis.sock?password=s-s3cret&db=0",
+        "s-s3cret",
+        "unix:///nonexistent/redis.sock?password=****&db=0",
+    ),
+    (
+        "redis://127.0.0.1:1/2?db=2&PassWord=c-s3cret&socket_timeout=3",
+        "c-s3cret",
+        "redis://127.0.0.1:1/2?db=2&PassWord=****&socket_timeout=3",
+    ),
+    (  # percent-encoded: neither the encoded nor the decoded form may show
+        "redis://default:p%40ss-s3cret@[::1]:1/1",
+        "p@ss-s3cret",
+        "redis://default:****@[::1]:1/1",
+    ),
+    (
+        "redis://:a@b-s3cret@127.0.0.1:1/0",  # an unencoded @: redis-py reads a@b-s3cret
+        "a@b-s3cret",
+        "redis://:****@127.0.0.1:1/0",
+    ),
+    ("redis://127.0.0.1:16379/0", None, "redis://127.0.0.1:16379/0"),
+    ("redis://user@127.0.0.1:1/0", None, "redis://user@127.0.0.1:1/0"),  # a user name only
+]
+
+
+@pytest.mark.parametrize(("url", "password", "shown"), URL_FORMS, ids=lambda v: str(v)[:24])
+def test_the_redis_password_is_masked_wherever_it_is(
+    url: str, password: str | None, shown: str
+) -> None:
+    settings = Settings(redis_url=SecretStr(url))
+    assert settings.describe()["redis_url"] == shown
+    message = f"cannot connect to {url} with {password} (encoded: {url.rpartition('@')[0]})"
+    redacted = settings.redact(message)
+    assert shown in redacted
+    if password is not None:
+        assert password not in redacted and password not in shown
+        assert "s3cret" not in redacted
+
+
+def test_every_secret_is_redacted_from_a_message() -> None:
+    settings = Settings(
+        redis_url=SecretStr("redis://127.0.0.1:1/0?password=r-s3cret"),
+        redis_password=SecretStr("rp-s3cret"),
+        kafka_security_protocol="SASL_SSL",
+        kafka_sasl_username="roi",
+        kafka_sasl_password=SecretStr("k-s3cret"),
+    )
+    text = settings.redact("r-s3cret rp-s3cret k-s3cret roi 127.0.0.1")
+    assert text == "**** **** **** roi 127.0.0.1"
+    assert settings.describe()["redis_password"] == "********"
+
+
+def test_an_unparseable_url_is_not_shown() -> None:
+    assert mask_url("redis://:pw@[::1") == "redis://****"
+    assert url_secrets("redis://:pw@[::1") == ["redis://:pw@[::1"]
+
+
+UNREACHABLE_KAFKA = "127.0.0.1:1"
+KAFKA_SECRET = "kafka-s3cret-9"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _run_briefly(
+    args: list[str], env: dict[str, str], tmp: Path, ready: str = "", port: int = 0
+) -> str:
+    """Run the installed `roi-metrics` with `args` until it exits, or, for a server, until it
+    printed `ready` and answered one scrape of /metrics and /readyz; its stdout and stderr."""
+    log = tmp / f"{'-'.join(args)}.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [str(EXECUTABLE), *args], env=env, cwd=tmp, stdout=sink, stderr=subprocess.STDOUT
+        )
+        try:
+            if ready:
+                deadline = time.monotonic() + 30
+                while ready not in log.read_text() and process.poll() is None:
+                    assert time.monotonic() < deadline, log.read_text()
+                    time.sleep(0.1)
+                for path in ("/metrics", "/readyz"):
+                    with contextlib.suppress(OSError):
+                        urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read()
+                process.send_signal(signal.SIGINT)
+            process.wait(60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return log.read_text()
+
+
+def _secret_env(url: str, tmp: Path) -> dict[str, str]:
+    """The environment of a command with passwords everywhere settings take one: in the
+    Redis URL, in ROI_REDIS_PASSWORD and for Kafka SASL; neither Redis nor Kafka there."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROI_", "KAFKA_", "REDIS_"))}
+    env.update(
+        ROI_REDIS_URL=url,
+        ROI_REDIS_PASSWORD="redis-pw-s3cret",
+        ROI_KAFKA_BOOTSTRAP_SERVERS=UNREACHABLE_KAFKA,
+        ROI_KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT",
+        ROI_KAFKA_SASL_USERNAME="roi",
+        ROI_KAFKA_SASL_PASSWORD=KAFKA_SECRET,
+        ROI_COST_CARD=str(ROOT / "deploy" / "costs.toml"),
+        ROI_DATA_DIR=str(tmp / "faust"),
+        ROI_EXPORTER_PORT=str(free_port()),
+        ROI_WORKER_PORT=str(free_port()),
+    )
+    return env
+
+
+def _outputs(
+    runs: dict[str, tuple[list[str], str]], env: dict[str, str], tmp: Path
+) -> dict[str, str]:
+    """What each command printed, all run at once."""
+    port = int(env["ROI_EXPORTER_PORT"])
+    with ThreadPoolExecutor(len(runs)) as pool:
+        started = {
+            command: pool.submit(_run_briefly, args, env, tmp, ready, port)
+            for command, (args, ready) in runs.items()
+        }
+        return {command: future.result() for command, future in started.items()}
+
+
+def _assert_no_secret(outputs: dict[str, str], *secrets: str) -> None:
+    for command, output in outputs.items():
+        for secret in (*secrets, "redis-pw-s3cret", KAFKA_SECRET, "s3cret"):
+            assert secret not in output, f"{command} printed {secret!r}:\n{output}"
+
+
+@pytest.mark.parametrize(
+    ("url", "password"), [(url, password) for url, password, _ in URL_FORMS[:6]], ids=str
+)
+def test_the_exporter_and_the_worker_print_no_password(
+    url: str, password: str, tmp_path: Path
+) -> None:
+    """The real entry points with the password in each form of URL: the exporter prints its
+    banner, serves a scrape and a readiness probe without Redis; the worker cannot reach
+    Kafka (with SASL)."""
+    env = _secret_env(url, tmp_path)
+    runs = {"exporter": (["exporter"], "serving http://"), "worker": (["worker"], "")}
+    outputs = _outputs(runs, env, tmp_path)
+    assert "serving http://" in outputs["exporter"]  # it started: the banner was printed
+    assert (
+        "redis_url = " in outputs["exporter"]
+        and "kafka_sasl_password = ****" in outputs["exporter"]
+    )
+    assert "cannot reach Kafka" in outputs["worker"]
+    _assert_no_secret(outputs, password)
+
+
+def test_the_operator_commands_print_no_password(tmp_path: Path) -> None:
+    """report, channel list and top, which read Redis, fail or show the failure: no password."""
+    url, password, _ = URL_FORMS[0]
+    runs = {
+        "report": (["report"], ""),
+        "channel list": (["channel", "list"], ""),
+        "top": (["top", "--duration", "1", "--interval", "0.5"], ""),
+    }
+    outputs = _outputs(runs, _secret_env(url, tmp_path), tmp_path)
+    assert "cannot read Redis" in outputs["report"] and "cannot read Redis" in outputs["top"]
+    _assert_no_secret(outputs, password)

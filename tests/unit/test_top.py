@@ -70,3 +70,34 @@ def test_alerts_from_an_unreachable_prometheus_are_an_error_not_a_crash() -> Non
     alerts = fetch_alerts("http://127.0.0.1:1", timeout=0.5)
     assert alerts.alerts == [] and alerts.error is not None
     assert alerts.error.startswith("Prometheus not reachable at http://127.0.0.1:1")
+
+
+def test_alert_labels_and_annotations_are_shown_as_they_are() -> None:
+    """Alert text is untrusted (a label can be any series' value): never Rich markup."""
+    alerts = Alerts(
+        [
+            {
+                "state": "firing",
+                "labels": {"alertname": "[bold]Spoof[/bold]", "severity": ":warning: [/]"},
+                "annotations": {"summary": "[/oops]"},
+            },
+            {"state": "pending", "labels": "not a dict", "annotations": None},
+        ]
+    )
+    text = render(None, 1.0, Window.HOURS_24, alerts)
+    assert "[/oops]" in text
+    assert "[bold]Spoof[/bold]" in text and ":warning: [/]" in text
+    assert "pending" in text  # a malformed alert is still listed, not a crash
+
+
+def test_a_channel_name_from_redis_is_not_markup() -> None:
+    empty: dict[Window, dict] = {window: {} for window in Window}  # type: ignore[type-arg]
+    counts = {"[red]web[/red]": {**empty, Window.HOURS_24: WEB}}
+    text = render(build_report(Snapshot(NOW, counts), CARD), 1.0, Window.HOURS_24, Alerts([]))
+    assert "[red]web[/red]" in text
+
+
+def test_a_password_in_the_prometheus_url_is_not_shown() -> None:
+    alerts = fetch_alerts("http://admin:pr0m-s3cret@127.0.0.1:1", timeout=0.5)
+    assert alerts.error is not None and "pr0m-s3cret" not in alerts.error
+    assert alerts.error.startswith("Prometheus not reachable at http://admin:****@127.0.0.1:1")
