@@ -59,6 +59,7 @@ from service.report import Report, build_report, channel_table, program_table, r
 from service.settings import Settings
 from service.simulator import DEFAULT_CHANNELS, Simulator
 from service.simulator import Options as SimulatorOptions
+from service.state.memory import eviction_problem
 from service.top import escaped_names, fetch_alerts, frame
 
 T = TypeVar("T")
@@ -232,6 +233,27 @@ LogLevel = Annotated[
 ]
 
 
+def refuse_evicting_redis(settings: Settings) -> None:
+    """Exit 2 with one line that names the fix when Redis may evict keys. A Redis that does
+    not answer yet is waited for: the worker checks again while it runs, the exporter's
+    /readyz fails until it is right."""
+    import redis  # noqa: PLC0415
+
+    client = redis_client(settings)
+    try:
+        info = client.info("memory")
+    except redis.RedisError as error:
+        _warn(f"cannot check Redis's eviction policy now ({type(error).__name__}: {error})")
+        return
+    except (TypeError, ValueError) as error:  # redis-py refused a query parameter
+        raise _fail(f"ROI_REDIS_URL: {error}") from None
+    finally:
+        client.close()
+    problem = eviction_problem(info)
+    if problem is not None:
+        raise _fail(problem)
+
+
 @app.command()
 def worker(log_level: LogLevel = "info") -> None:
     """Consume every support.events.<channel> topic and keep the figures in Redis.
@@ -251,6 +273,7 @@ def worker(log_level: LogLevel = "info") -> None:
     except OSError as error:
         raise _fail(f"ROI_DATA_DIR {settings.data_dir}: {error.strerror}") from None
     _run(check_kafka(settings))  # one line, not Faust's traceback, when Kafka is not there
+    refuse_evicting_redis(settings)
     print_banner("worker", settings)
     faust_app, _ = create_app(settings, card)
     Worker(faust_app, loglevel=log_level.lower(), quiet=True).execute_from_commandline()
@@ -280,15 +303,20 @@ def exporter(
     client = redis_client(settings, timeout=2)  # a scrape must not hang on Redis
 
     def ready() -> bool:
+        """Redis answers and will not evict."""
         try:
-            return bool(client.ping())
+            return eviction_problem(client.info("memory")) is None
         except redis.RedisError:
             return False
 
+    refuse_evicting_redis(settings)
     print_banner("exporter", settings)
     _say(err, f"serving http://{bind}:{listen}/metrics")
     try:
-        serve(RoiCollector(card, StateReader(client).snapshot), ready, bind, listen)
+        collector = RoiCollector(
+            card, StateReader(client).snapshot, memory=lambda: client.info("memory")
+        )
+        serve(collector, ready, bind, listen)
     except OSError as error:
         raise _fail(f"cannot serve on {bind}:{listen}: {error.strerror}", EXIT_FAILURE) from None
     except KeyboardInterrupt:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import gzip
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -28,6 +28,7 @@ from service.domain.figures import ChannelGauges, ProgramFigures, channel_gauges
 from service.domain.money import micros_to_units
 from service.domain.timebuckets import Window
 from service.report import DEFINITIONS_VERSION
+from service.state.memory import memory_bytes
 from service.state.reader import Snapshot
 
 log = logging.getLogger(__name__)
@@ -66,10 +67,13 @@ class RoiCollector(Collector):
         card: CostCard,
         snapshot: Callable[[int], Snapshot],
         clock: Callable[[], float] = time.time,
+        memory: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self.card = card
         self.snapshot = snapshot
         self.clock = clock
+        self.memory = memory
+        """Redis's `INFO memory`, read at each scrape for the memory gauges."""
         self.store_up = True
 
     def describe(self) -> Iterable[Metric]:
@@ -97,9 +101,30 @@ class RoiCollector(Collector):
         else:
             self.store_up = True
             yield from self._figures(snapshot)
+            yield from self._memory()
         up = GaugeMetricFamily("support_state_store_up", "1 when Redis answered this scrape.")
         up.add_metric([], 1 if self.store_up else 0)
         yield up
+
+    def _memory(self) -> Iterator[Metric]:
+        if self.memory is None:
+            return
+        try:
+            used, limit = memory_bytes(self.memory())
+        except RedisError as error:
+            log.warning("could not read Redis memory: %s", error)
+            return
+        for name, documentation, value in (
+            ("support_state_store_memory_used_bytes", "Memory Redis uses.", used),
+            (
+                "support_state_store_memory_max_bytes",
+                "Redis maxmemory: writes fail beyond it (noeviction); 0 when unlimited.",
+                limit,
+            ),
+        ):
+            gauge = GaugeMetricFamily(name, documentation)
+            gauge.add_metric([], value)
+            yield gauge
 
     def _figures(self, snapshot: Snapshot) -> Iterator[Metric]:
         families: dict[str, GaugeMetricFamily] = {}

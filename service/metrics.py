@@ -59,6 +59,12 @@ class WorkerMetrics:
             ["topic", "partition"],
             registry=self.registry,
         )
+        self.applied_offset = Gauge(
+            "support_applied_offset",
+            "Last offset applied to the state store, per assigned partition (-1: none yet).",
+            ["topic", "partition"],
+            registry=self.registry,
+        )
         self.state_store_up = Gauge(
             "support_state_store_up",
             "1 when the last state store operation succeeded, else 0.",

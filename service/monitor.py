@@ -101,9 +101,10 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
     if processor is None:
         return
     assigned = sorted(app.consumer.assignment())
-    gauge = runtime.metrics.lag
+    gauge, progress = runtime.metrics.lag, runtime.metrics.applied_offset
     for topic, partition in runtime.lag_labels - {(tp.topic, tp.partition) for tp in assigned}:
         gauge.remove(topic, str(partition))
+        progress.remove(topic, str(partition))
     runtime.lag_labels = {(tp.topic, tp.partition) for tp in assigned}
     if not assigned:
         runtime.fetch_behind = False
@@ -115,6 +116,7 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
     in_hand |= runtime.watch.holding
     behind = False
     for tp in assigned:
+        progress.labels(tp.topic, str(tp.partition)).set(applied[tp])
         end = ends.get(tp)
         if end is None:
             continue

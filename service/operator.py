@@ -24,7 +24,7 @@ from service.contract import CHANNEL_PATTERN
 from service.decode import Decoder
 from service.settings import Settings
 from service.simulator import Options, Simulator
-from service.topics import ensure_topic
+from service.topics import TopicCreationError, ensure_topic
 
 
 class OperatorError(Exception):
@@ -55,8 +55,13 @@ async def create_channel(settings: Settings, channel: str, partitions: int) -> b
     try:
         with _quiet_kafka():
             return await ensure_topic(settings, settings.topic_prefix + channel, partitions)
-    except (KafkaConnectionError, KafkaError, OSError) as error:
+    except (KafkaConnectionError, OSError) as error:
         raise _unreachable(settings, error) from None
+    except (KafkaError, TopicCreationError) as error:
+        raise OperatorError(
+            f"cannot create topic {settings.topic_prefix}{channel}: {error} (does this "
+            "principal have Create on the topic prefix? see docs/security.md)"
+        ) from None
 
 
 async def _admin(settings: Settings) -> AIOKafkaAdminClient:
@@ -240,6 +245,14 @@ def check_events(
 
 
 async def send_records(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Send records to an existing topic: the broker does not create topics (auto-creation
+    is off), so a missing one is said in one line with how to create it."""
+    channel = topic.removeprefix(settings.topic_prefix)
+    if channel not in await channel_topics(settings):
+        raise OperatorError(
+            f"topic {topic} does not exist; create the channel first: "
+            f"roi-metrics channel add {channel}"
+        )
     producer = await _producer(settings)
     try:
         pending = [await producer.send(topic, key=key, value=value) for key, value in records]

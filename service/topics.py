@@ -10,6 +10,10 @@ from aiokafka.errors import TopicAlreadyExistsError
 from service.settings import Settings
 
 
+class TopicCreationError(Exception):
+    """The broker refused to create a topic (its error code and message)."""
+
+
 async def ensure_topic(settings: Settings, name: str, partitions: int = 1) -> bool:
     """Create topic `name` unless it exists; True when it was created."""
     admin = AIOKafkaAdminClient(**settings.kafka_client_options())
@@ -21,7 +25,7 @@ async def ensure_topic(settings: Settings, name: str, partitions: int = 1) -> bo
         response = await admin.create_topics([topic])
         for _, code, *message in getattr(response, "topic_errors", []):
             if code not in (0, TopicAlreadyExistsError.errno):
-                raise RuntimeError(f"cannot create topic {name}: error {code} {message}")
+                raise TopicCreationError(f"error {code} {message}")
         return True
     finally:
         await admin.close()

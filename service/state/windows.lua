@@ -7,8 +7,10 @@
 --   closed buckets (they are summed anyway when the counter is not the caller's).
 -- Returns {counter, cumulative hash (flat), then per window: its hot sum (F totals) and
 --   its closed sum (F totals, or an empty array when not asked and still valid)}.
--- A bucket shared by windows (7d and 30d) is read once. Sums are Lua numbers (doubles):
--- exact up to 2^53 micro-units per counter and window.
+-- A bucket shared by windows (7d and 30d) is read once. Sums are exact for any 64-bit
+-- values: Lua numbers are doubles, so a value of 14 digits or more is split into its last
+-- 9 digits and the rest, each part summed on its own (both stay far below 2^53) and the
+-- total written back as decimal digits.
 local prefix = ARGV[1]
 local nfields = tonumber(ARGV[3])
 local fields = {}
@@ -18,11 +20,23 @@ end
 local counter = redis.call('GET', KEYS[2]) or '0'
 local stale = counter ~= ARGV[2]
 local cache = {}
+local BILLION = 1000000000
+
+-- A stored value as {low, high} with value = high * 10^9 + low.
+local function parts(value)
+  if not value then -- a missing bucket or field reads as false
+    return {0, 0}
+  end
+  if #value <= 13 or string.sub(value, 1, 1) == '-' then
+    return {tonumber(value) or 0, 0}
+  end
+  return {tonumber(string.sub(value, -9)), tonumber(string.sub(value, 1, -10))}
+end
 
 local function sum(name, first, count, step)
-  local totals = {}
+  local low, high = {}, {}
   for f = 1, nfields do
-    totals[f] = 0
+    low[f], high[f] = 0, 0
   end
   for i = 0, count - 1 do
     local suffix = name .. ':' .. string.format('%d', first + i * step)
@@ -30,16 +44,24 @@ local function sum(name, first, count, step)
     if values == nil then
       values = redis.call('HMGET', prefix .. suffix, unpack(fields))
       for f = 1, nfields do
-        values[f] = tonumber(values[f]) or 0 -- a missing bucket or field reads as false
+        values[f] = parts(values[f])
       end
       cache[suffix] = values
     end
     for f = 1, nfields do
-      totals[f] = totals[f] + values[f]
+      low[f] = low[f] + values[f][1]
+      high[f] = high[f] + values[f][2]
     end
   end
+  local totals = {}
   for f = 1, nfields do
-    totals[f] = string.format('%d', totals[f])
+    local carry = math.floor(low[f] / BILLION)
+    local rest = low[f] - carry * BILLION
+    if high[f] + carry == 0 then
+      totals[f] = string.format('%d', rest)
+    else
+      totals[f] = string.format('%d%09d', high[f] + carry, rest)
+    end
   end
   return totals
 end

@@ -66,13 +66,17 @@ class WorkerProcess:
 
     def metric(self, name: str) -> float:
         """The sum of a metric's samples on the worker's /metrics."""
+        return self.labelled(name)
+
+    def labelled(self, name: str, **labels: str) -> float:
+        """The sum of a metric's samples whose labels include `labels`."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as reply:
             text = reply.read().decode()
         return sum(
             sample.value
             for family in text_string_to_metric_families(text)
             for sample in family.samples
-            if sample.name == name
+            if sample.name == name and labels.items() <= sample.labels.items()
         )
 
     def metric_or_zero(self, name: str) -> float:

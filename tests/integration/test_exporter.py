@@ -222,3 +222,22 @@ async def test_a_cached_reader_sees_late_events_exactly_as_a_fresh_one(
     assert counts["web"][Window.HOUR_1][Counter.CONVERSATIONS] == 6
     assert counts["web"][Window.HOURS_24][Counter.CONVERSATIONS] == 8
     assert counts["web"][Window.DAYS_7][Counter.CONVERSATIONS] == 10
+
+
+@pytest.mark.parametrize("value", [2**53 + 1, 3 * 10**18, 2**63 - 1, 10**13, 99_999_999_999_999])
+def test_window_sums_are_exact_for_any_64_bit_value_and_never_wrap(
+    redis_db: aioredis.Redis, value: int
+) -> None:
+    """Buckets near 2^63 sum exactly (no double rounding in the script) and a window over
+    2^63 stays a positive exact integer: exported sums never wrap."""
+    url = redis_db.connection_pool.connection_kwargs
+    client = redis.Redis(host=url["host"], port=url["port"], db=TEST_DB)
+    now = int(time.time())
+    minute = now - now % 60
+    client.sadd("roi:channels", "web")
+    for back in range(3):  # the current minute and the two before: the window's hot part
+        client.hset(f"roi:{{web}}:b:m:{minute - 60 * back}", "ai_cost_micros", value)
+    client.hset(f"roi:{{web}}:b:m:{minute - 600}", "ai_cost_micros", value)  # a closed one
+    client.hset(f"roi:{{web}}:b:m:{minute - 660}", "ai_cost_micros", 7)
+    snapshot = StateReader(client).snapshot(now)
+    assert snapshot.counts["web"][Window.HOUR_1][Counter.AI_COST_MICROS] == 4 * value + 7

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -203,9 +204,22 @@ class Generator:
         return traffic
 
 
+TIME = re.compile(r"(.{10})[Tt](\d\d):(\d\d):(\d\d)(?:\.(\d+))?([Zz]|[+-]\d\d:\d\d)")
+
+
 def _micros(text: str) -> int:
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
+    """Unix microseconds of an RFC 3339 time as docs/metrics.md reads it: fraction digits
+    past the microsecond cut, a leap second (:60) as the minute's last microsecond."""
+    match = TIME.fullmatch(text)
+    assert match is not None, text
+    date, hour, minute, second, fraction, zone = match.groups()
+    micros = int((fraction or "")[:6].ljust(6, "0"))
+    if second == "60":
+        second, micros = "59", 999_999
+    zone = "+00:00" if zone in "Zz" else zone
+    moment = dt.datetime.fromisoformat(f"{date}T{hour}:{minute}:{second}{zone}")
+    whole = (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(seconds=1)
+    return whole * 1_000_000 + micros
 
 
 def _money(amount: Any) -> int:
