@@ -31,6 +31,9 @@ DATASOURCE: Final = DataSourceRef(type_val="prometheus", uid="roi-prometheus")
 WINDOWS: Final = "1h,24h,7d,30d,all"
 DEDUP: Final = "max without (instance, job)"
 APPLY_RATE: Final = "sum by (le) (rate(support_batch_apply_seconds_bucket[5m]))"
+# Per partition, whichever worker holds it (rulegen's recording rule): offsets only grow, so
+# rate() reads records passed per second, and a recreated topic reads as a counter reset.
+APPLIED: Final = "topic_partition:support_applied_offset:max"
 Query = tuple[str, str]  # (PromQL, legend)
 Builder = stat.Panel | timeseries.Panel | table.Panel
 
@@ -380,8 +383,8 @@ def pipeline_health() -> dashboard.Dashboard:
     board = _board(
         "roi-pipeline",
         "Pipeline health",
-        "Is every event counted, once and on time? Throughput, lag, dead letters, apply "
-        "latency and the state of workers, exporter and Redis.",
+        "Is every event counted, once and on time? Throughput, lag and progress, dead "
+        "letters, apply latency and the state of workers, exporter and Redis (memory too).",
     )
     for panel in [
         _stat(
@@ -423,11 +426,30 @@ def pipeline_health() -> dashboard.Dashboard:
             ("topic:support_consumer_lag:sum", "{{topic}}"),
         ),
         _series(
+            "Consumer progress",
+            "Records per second the workers move past per channel topic (applied offsets "
+            "advancing: counted, duplicate, late, ignored and dead-lettered records alike). "
+            "Lag above 0 with a flat line here is a stalled consumer.",
+            "ops",
+            (f"sum by (topic) (rate({APPLIED}[5m]))", "{{topic}}"),
+        ),
+        _series(
             "Dead letters (5 min)",
             "Records or events sent to the dead-letter topic in the last 5 minutes, by "
             "channel and reason.",
             "short",
             ("channel_reason:support_dead_letters:increase5m", "{{channel}} {{reason}}"),
+        ),
+        _series(
+            "Undeliverable dead letters (10 min)",
+            "Dead letters the broker refused even without key and payload in the last 10 "
+            "minutes, per worker: those records reached no dead-letter topic and stay only at "
+            "their origin offset (the worker log names each). Anything above 0 alerts.",
+            "short",
+            (
+                "sum by (instance) (increase(support_dead_letters_undeliverable_total[10m]))",
+                "{{instance}}",
+            ),
         ),
         _series(
             "Batch apply latency",
@@ -449,6 +471,17 @@ def pipeline_health() -> dashboard.Dashboard:
             "were already applied, per second.",
             "ops",
             ("sum by (channel) (rate(support_redelivered_records_total[5m]))", "{{channel}}"),
+        ),
+        _series(
+            "Redis memory",
+            "Memory Redis uses and its maxmemory, from INFO memory at each exporter scrape. "
+            "With noeviction Redis refuses writes at maxmemory and the workers stop applying; "
+            "the alert fires at 80 %. A limit of 0 means none: Redis grows until the host "
+            "runs out.",
+            "bytes",
+            ("support_state_store_memory_used_bytes:max", "used"),
+            ("support_state_store_memory_max_bytes:max", "maxmemory (0: no limit)"),
+            span=24,
         ),
     ]:
         board = board.with_panel(panel)

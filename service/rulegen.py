@@ -26,6 +26,7 @@ WORKER_JOB: Final = "roi-worker"
 SEVERITIES: Final = ("critical", "warning", "info")
 DURATION: Final = re.compile(r"^(\d+)(s|m|h|d)$")
 UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+MIN_WINDOW: Final = 60  # a range over fewer seconds may hold a single scrape
 
 # Exporter replicas give identical figures: `max without (instance, job)` keeps one copy.
 DEDUP: Final = "max without (instance, job)"
@@ -45,7 +46,12 @@ RECORDING: Final = [
         "channel:support_last_event_timestamp_seconds:max1d",
         "max by (channel) (max_over_time(support_last_event_timestamp_seconds[1d]))",
     ),
-    ("topic:support_consumer_lag:sum", "sum by (topic) (support_consumer_lag)"),
+    # A partition belongs to one worker at a time, but a rebalance moves it to another
+    # (another instance label), and both may report it for a scrape: the per-partition series
+    # drop instance and job, so that changes() and the topic sum see one continuous series.
+    ("topic_partition:support_consumer_lag:max", f"{DEDUP} (support_consumer_lag)"),
+    ("topic_partition:support_applied_offset:max", f"{DEDUP} (support_applied_offset)"),
+    ("topic:support_consumer_lag:sum", "sum by (topic) (topic_partition:support_consumer_lag:max)"),
     (
         "channel_reason:support_dead_letters:increase5m",
         "sum by (channel, reason) (increase(support_dead_letters_total[5m]))",
@@ -54,6 +60,12 @@ RECORDING: Final = [
         "channel_outcome:support_events:rate5m",
         "sum by (channel, outcome) (rate(support_events_total[5m]))",
     ),
+    # Exporter replicas read the same Redis.
+    (
+        "support_state_store_memory_used_bytes:max",
+        f"{DEDUP} (support_state_store_memory_used_bytes)",
+    ),
+    ("support_state_store_memory_max_bytes:max", f"{DEDUP} (support_state_store_memory_max_bytes)"),
 ]
 
 
@@ -66,6 +78,7 @@ class AlertSpec:
     summary: str
     description: str
     params: tuple[str, ...] = ()
+    windows: tuple[str, ...] = ()  # params (among `params`) used as a range: [%(param)ss]
 
 
 # `ignoring (window)` drops the window label from a comparison's result, so the guards that
@@ -144,6 +157,26 @@ ALERTS: Final = [
         "and the backlog grew over the last 10 minutes. Figures are late by as much.",
         ("min_records",),
     ),
+    # Range functions, not instant values, so that a worker that keeps stalling, exiting and
+    # restarting (its series come and go between scrapes) still fires, and a partition that
+    # moves to another worker is one series (the recording rules drop instance and job).
+    AlertSpec(
+        "SupportConsumerStalled",
+        "pipeline",
+        "last_over_time(topic_partition:support_consumer_lag:max[%(no_progress_seconds)ss])\n"
+        "  and on (topic, partition)"
+        " min_over_time(topic_partition:support_consumer_lag:max[%(no_progress_seconds)ss]) > 0\n"
+        "  and on (topic, partition)"
+        " changes(topic_partition:support_applied_offset:max[%(no_progress_seconds)ss]) == 0",
+        "{{ $labels.topic }} partition {{ $labels.partition }}: stalled, "
+        "{{ $value }} records wait and none is applied",
+        "Records have waited in partition {{ $labels.partition }} of {{ $labels.topic }} for "
+        "over %(no_progress_seconds)s seconds and its applied offset has not moved: no worker "
+        "counts them ({{ $value }} records wait now). The channel's figures miss them until "
+        "the partition moves again.",
+        ("no_progress_seconds",),
+        ("no_progress_seconds",),
+    ),
     AlertSpec(
         "SupportDeadLetters",
         "pipeline",
@@ -161,6 +194,29 @@ ALERTS: Final = [
         "{{ $labels.job }} {{ $labels.instance }} cannot reach Redis",
         "The state store (Redis) does not answer {{ $labels.job }} at {{ $labels.instance }}: "
         "the worker holds its batches and the exporter exports no figures.",
+    ),
+    # `max > 0` drops the ratio when Redis has no limit (max 0): no division by zero.
+    AlertSpec(
+        "SupportStateStoreMemoryHigh",
+        "pipeline",
+        "support_state_store_memory_used_bytes:max\n"
+        "  / (support_state_store_memory_max_bytes:max > 0)\n"
+        "> %(max_ratio)s",
+        "Redis uses {{ $value | humanizePercentage }} of its maxmemory",
+        "The state store (Redis) uses {{ $value | humanizePercentage }} of its maxmemory, over "
+        "%(max_ratio)s. At the limit it refuses writes (noeviction): the workers stop applying "
+        "and every figure stops.",
+        ("max_ratio",),
+    ),
+    AlertSpec(
+        "SupportDeadLettersUndeliverable",
+        "pipeline",
+        "increase(support_dead_letters_undeliverable_total[10m]) > 0",
+        "{{ $labels.instance }}: dead letters refused by the broker, not kept",
+        "The broker refused dead letters of worker {{ $labels.instance }} even without key and "
+        "payload in the last 10 minutes: those records are in no dead-letter topic, only at "
+        "their origin offset (the worker log names each), until the topic's retention "
+        "deletes them.",
     ),
     AlertSpec(
         "SupportExporterDown",
@@ -242,9 +298,19 @@ def _alert_problem(spec: AlertSpec, section: object) -> tuple[str, str] | None:
     if section.get("severity") not in SEVERITIES:
         return ".severity", f"must be one of {', '.join(SEVERITIES)}"
     for param in spec.params:
-        value = section.get(param)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            return f".{param}", "must be a number >= 0"
+        problem = _param_problem(section.get(param), window=param in spec.windows)
+        if problem:
+            return f".{param}", problem
+    return None
+
+
+def _param_problem(value: object, *, window: bool) -> str | None:
+    """What is wrong with an alert parameter; a window is a range, `[...s]`, in PromQL."""
+    if window:
+        if isinstance(value, bool) or not isinstance(value, int) or value < MIN_WINDOW:
+            return f"must be a whole number of seconds >= {MIN_WINDOW}"
+    elif isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return "must be a number >= 0"
     return None
 
 

@@ -23,7 +23,7 @@ RULES = ROOT / "deploy" / "prometheus" / "rules"
 def test_promtool_accepts_the_rules() -> None:
     result = run(tool("promtool"), "check", "rules", *map(str, sorted(RULES.glob("*.yml"))))
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 21 rules found" in result.stdout
+    assert "SUCCESS: 28 rules found" in result.stdout
 
 
 def test_promtool_rule_unit_tests_pass() -> None:
@@ -48,6 +48,9 @@ def test_the_rendered_configuration_is_valid_and_keeps_the_url_verbatim(tmp_path
     [
         (["severity=critical", "alertname=SupportWorkerDown"], "critical"),
         (["severity=warning", "alertname=SupportDeadLetters"], "warning"),
+        (["severity=critical", "alertname=SupportConsumerStalled"], "critical"),
+        (["severity=warning", "alertname=SupportStateStoreMemoryHigh"], "warning"),
+        (["severity=warning", "alertname=SupportDeadLettersUndeliverable"], "warning"),
         (["alertname=Unlabelled"], "warning"),
     ],
 )
@@ -156,3 +159,66 @@ def test_alertmanager_notifies_by_severity_and_inhibits_business_alerts_while_th
         if alert["labels"]["alertname"] == "SupportDeadLetters"
     ]
     assert dead_letters == ["slack"]
+
+
+STALLED_WEB = {
+    "alertname": "SupportConsumerStalled",
+    "severity": "critical",
+    "component": "pipeline",
+    "topic": "support.events.web",
+    "partition": "0",
+}
+
+
+def lag_growing(topic: str) -> dict[str, str]:
+    return {
+        "alertname": "SupportConsumerLagGrowing",
+        "severity": "warning",
+        "component": "pipeline",
+        "topic": topic,
+    }
+
+
+@pytest.mark.parametrize(
+    ("alerts", "expected"),
+    [
+        # a worker down explains a stalled partition: only the worker pages
+        (
+            [
+                {
+                    "alertname": "SupportWorkerDown",
+                    "severity": "critical",
+                    "component": "pipeline",
+                    "job": "roi-worker",
+                    "instance": "w:1",
+                },
+                STALLED_WEB,
+            ],
+            {("SupportWorkerDown", "critical")},
+        ),
+        # a stalled partition covers its own topic's growing backlog, not another topic's
+        (
+            [STALLED_WEB, lag_growing("support.events.web"), lag_growing("support.events.slack")],
+            {("SupportConsumerStalled", "critical"), ("SupportConsumerLagGrowing", "warning")},
+        ),
+    ],
+    ids=["worker-down-covers-stalled", "stalled-covers-its-topic-lag"],
+)
+def test_alertmanager_inhibits_what_a_stalled_partition_or_a_dead_worker_explains(
+    alertmanager: tuple[str, Webhook],
+    alerts: list[dict[str, str]],
+    expected: set[tuple[str, str]],
+) -> None:
+    base, webhook = alertmanager
+    post_alerts(base, *alerts)
+    deadline = time.monotonic() + 60  # group_wait: 10 s critical, 30 s warning
+    while webhook.alert_names() != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert webhook.alert_names() == expected
+    topics = {
+        alert["labels"].get("topic")
+        for notification in webhook.received
+        for alert in notification["alerts"]
+        if alert["labels"]["alertname"] == "SupportConsumerLagGrowing"
+    }
+    assert topics <= {"support.events.slack"}

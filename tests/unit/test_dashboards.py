@@ -74,10 +74,31 @@ def test_the_pipeline_dashboard_shows_throughput_lag_dead_letters_and_latency() 
     for metric in (
         "support_events",
         "support_consumer_lag",
+        "support_applied_offset",
         "support_dead_letters",
+        "support_dead_letters_undeliverable_total",
         "support_batch_apply_seconds_bucket",
+        "support_state_store_memory_used_bytes",
+        "support_state_store_memory_max_bytes",
     ):
         assert metric in text, metric
+
+
+def test_the_pipeline_dashboard_has_progress_undeliverable_and_redis_memory_panels() -> None:
+    panels = {panel["title"]: panel for panel in load("roi-pipeline.json")["panels"]}  # type: ignore[attr-defined]
+    units = {
+        "Consumer progress": "ops",
+        "Undeliverable dead letters (10 min)": "short",
+        "Redis memory": "bytes",
+    }
+    for title, unit in units.items():
+        assert panels[title]["fieldConfig"]["defaults"]["unit"] == unit, title
+    # a Redis without maxmemory still draws (max 0): no query filters the limit away
+    memory = [target["expr"] for target in panels["Redis memory"]["targets"]]
+    assert memory == [
+        "support_state_store_memory_used_bytes:max",
+        "support_state_store_memory_max_bytes:max",
+    ]
 
 
 def test_the_provider_loads_the_folder_compose_mounts() -> None:

@@ -26,8 +26,11 @@ REQUIRED_ALERTS = {
     "SupportChannelCostPerResolutionSpike",
     "SupportChannelSilent",
     "SupportConsumerLagGrowing",
+    "SupportConsumerStalled",
     "SupportDeadLetters",
     "SupportStateStoreDown",
+    "SupportStateStoreMemoryHigh",
+    "SupportDeadLettersUndeliverable",
     "SupportExporterDown",
     "SupportWorkerDown",
 }
@@ -74,6 +77,56 @@ def test_thresholds_reach_the_expressions() -> None:
     assert found["SupportProgrammeRoiBelowTarget"]["for"] == "1h"
 
 
+def test_the_new_pipeline_alerts_read_their_thresholds() -> None:
+    found = alert_rules()
+    stalled = str(found["SupportConsumerStalled"]["expr"])
+    assert stalled.count("[600s]") == 3 and found["SupportConsumerStalled"]["for"] == "5m"
+    memory = str(found["SupportStateStoreMemoryHigh"]["expr"])
+    assert memory.endswith("> 0.8")
+    assert found["SupportDeadLettersUndeliverable"]["labels"] == {
+        "severity": "warning",
+        "component": "pipeline",
+    }
+
+
+def recording() -> dict[str, str]:
+    document = rules(load_thresholds(DEFAULT_THRESHOLDS))
+    return {rule["record"]: rule["expr"] for rule in document["groups"][0]["rules"]}
+
+
+def test_the_stall_alert_reads_partitions_without_instance_through_ranges() -> None:
+    """A partition moved to another worker is one series (no instance, no job) before
+    changes() reads it; ranges, not instant values, so a restarting worker still fires."""
+    expr = str(alert_rules()["SupportConsumerStalled"]["expr"])
+    recorded = recording()
+    for name in (
+        "topic_partition:support_consumer_lag:max",
+        "topic_partition:support_applied_offset:max",
+    ):
+        assert recorded[name].startswith("max without (instance, job) (support_"), name
+        assert f"{name}[600s]" in expr and f"{name} " not in expr, name
+    assert "changes(topic_partition:support_applied_offset:max[600s]) == 0" in expr
+    assert "support_consumer_lag{" not in expr and "support_applied_offset{" not in expr
+    # the topic sum adds each partition once, even while two workers report it
+    assert recorded["topic:support_consumer_lag:sum"] == (
+        "sum by (topic) (topic_partition:support_consumer_lag:max)"
+    )
+
+
+def test_the_memory_alert_never_divides_by_a_zero_limit() -> None:
+    expr = str(alert_rules()["SupportStateStoreMemoryHigh"]["expr"])
+    assert "/ (support_state_store_memory_max_bytes:max > 0)" in expr
+
+
+def test_recording_rules_are_recorded_before_they_are_read() -> None:
+    """Rules of a group run in order: a recording rule read by another of the same group
+    must come first (else it reads the previous evaluation)."""
+    names = list(recording())
+    for position, (name, expr) in enumerate(recording().items()):
+        for earlier in names[position:]:
+            assert earlier not in expr or earlier == name, (name, earlier)
+
+
 def test_for_scale_shortens_every_for_and_nothing_else() -> None:
     normal, fast = alert_rules(), alert_rules(for_scale=0.01)
     assert fast["SupportChannelResolutionRateDrop"]["for"] == "9s"  # 900 s x 0.01
@@ -116,6 +169,18 @@ def test_rules_are_valid_yaml_with_one_recording_and_one_alert_group() -> None:
             "SupportChannelResolutionRateDrop.drop_ratoi: unknown key",
         ),
         (("runbook_url =", "runbook ="), "runbook: unknown key"),
+        (
+            ("no_progress_seconds = 600", "no_progress_seconds = 600.5"),
+            "SupportConsumerStalled.no_progress_seconds: must be a whole number of seconds >= 60",
+        ),
+        (
+            ("no_progress_seconds = 600", "no_progress_seconds = 30"),
+            "SupportConsumerStalled.no_progress_seconds: must be a whole number of seconds >= 60",
+        ),
+        (
+            ("max_ratio = 0.8", 'max_ratio = "80%"'),
+            "SupportStateStoreMemoryHigh.max_ratio: must be a number >= 0",
+        ),
     ],
 )
 def test_a_bad_thresholds_file_is_refused_with_file_field_and_problem(
