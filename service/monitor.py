@@ -100,7 +100,8 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
     processor = runtime.processor
     if processor is None:
         return
-    assigned = sorted(app.consumer.assignment())
+    channels = set(runtime.subscribed)  # not Faust's own assignor topic
+    assigned = sorted(tp for tp in app.consumer.assignment() if tp.topic in channels)
     gauge, progress = runtime.metrics.lag, runtime.metrics.applied_offset
     for topic, partition in runtime.lag_labels - {(tp.topic, tp.partition) for tp in assigned}:
         gauge.remove(topic, str(partition))

@@ -4,8 +4,11 @@ reader for topics."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -15,6 +18,7 @@ from aiokafka.structs import ConsumerRecord
 from service.app import ensure_topic
 from service.settings import Settings
 from tests.conftest import redis_url
+from tests.integration.harness import ROOT, free_port
 
 TEST_DB = 14
 
@@ -64,3 +68,20 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[[str], None]]]:
+    """A Redis of this test's own, started and stopped by the project's redis.sh."""
+    port = free_port()
+    env = {**os.environ, "ROI_STATE_DIR": str(tmp_path / "state"), "ROI_REDIS_PORT": str(port)}
+    env.pop("REDIS_URL", None)
+
+    def control(action: str) -> None:
+        subprocess.run(
+            [str(ROOT / "deploy/local/redis.sh"), action], env=env, check=True, capture_output=True
+        )
+
+    control("start")
+    yield f"redis://127.0.0.1:{port}/0", control
+    control("stop")

@@ -151,14 +151,21 @@ class Deployment:
         )
         return env
 
-    def start_worker(self, wait: bool = True) -> WorkerProcess:
+    def start_worker(
+        self,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> WorkerProcess:
+        """A real worker process; `env` adds settings, `command` replaces the executable
+        (e.g. a Python wrapper that injects a fault before running the same CLI)."""
         port = free_port()
         name = f"worker-{len(self.workers) + 1}"
         log = self.tmp / f"{name}.log"
         log_file = log.open("wb")
         process = subprocess.Popen(
-            [str(EXECUTABLE), "worker", "--log-level", "warn"],
-            env=self.env(port),
+            [*(command or [str(EXECUTABLE)]), "worker", "--log-level", "warn"],
+            env={**self.env(port), **(env or {})},
             cwd=self.tmp,
             stdout=log_file,
             stderr=subprocess.STDOUT,
@@ -169,7 +176,7 @@ class Deployment:
             worker.wait_ready()
         return worker
 
-    def start_exporter(self) -> WorkerProcess:
+    def start_exporter(self, wait: bool = True) -> WorkerProcess:
         """The real `roi-metrics exporter` on this deployment's Redis database; stopped by
         stop_all() like the workers."""
         port = free_port()
@@ -184,7 +191,8 @@ class Deployment:
         )
         exporter = WorkerProcess("exporter", port, process, log, log_file)
         self.workers.append(exporter)
-        exporter.wait_ready()
+        if wait:
+            exporter.wait_ready()
         return exporter
 
     def stop_all(self) -> None:

@@ -4,9 +4,7 @@ duplicates, bad input, kill -9, rebalances and a Redis outage, checked against a
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -18,7 +16,7 @@ import redis.asyncio as aioredis
 from service.contract import DeadLetterHeader
 from tests.conftest import redis_url
 from tests.integration.conftest import read_topic
-from tests.integration.harness import ROOT, Deployment, free_port
+from tests.integration.harness import Deployment
 from tests.integration.pipeline import bucket_state, create_channels, publish, wait_applied
 from tests.integration.traffic import Generator, recompute
 
@@ -126,23 +124,6 @@ async def test_two_then_three_then_one_worker_while_producing(
     assert await bucket_state(state) == recompute(traffic, now)
     stopped = [second.process.returncode, deployment.workers[2].process.returncode]
     assert stopped == [0, 0]  # a graceful stop with Redis up finishes its batch
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[[str], None]]]:
-    """A Redis of this test's own, started and stopped by the project's redis.sh."""
-    port = free_port()
-    env = {**os.environ, "ROI_STATE_DIR": str(tmp_path / "state"), "ROI_REDIS_PORT": str(port)}
-    env.pop("REDIS_URL", None)
-
-    def control(action: str) -> None:
-        subprocess.run(
-            [str(ROOT / "deploy/local/redis.sh"), action], env=env, check=True, capture_output=True
-        )
-
-    control("start")
-    yield f"redis://127.0.0.1:{port}/0", control
-    control("stop")
 
 
 async def test_a_redis_outage_of_20_seconds_loses_nothing_and_is_reported(
