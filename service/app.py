@@ -147,9 +147,12 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 settings.redis_url.get_secret_value(), **settings.redis_options()
             )
             self.redis = client
+            # Not idempotent: after the broker refuses a letter's size, an idempotent
+            # aiokafka producer fails every later send to that partition (out of order
+            # sequence). Dead letters are at least once anyway (count distinct origins).
             self.producer = AIOKafkaProducer(
                 acks="all",
-                enable_idempotence=True,
+                enable_idempotence=False,
                 max_request_size=PRODUCER_MAX_REQUEST_BYTES,
                 **settings.kafka_client_options(),
             )

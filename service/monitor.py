@@ -31,7 +31,8 @@ CHANNEL: Final = re.compile(CHANNEL_PATTERN)
 RESUBSCRIBE_DELAY_SECONDS: Final = 1.0
 """Faust coalesces subscription changes for 45 s by default; a new channel should count
 within seconds."""
-LAG_INTERVAL_SECONDS: Final = 2.0
+LAG_INTERVAL_SECONDS: Final = 5.0
+"""Each consumer query waits for the consumer thread's current fetch (up to half a second)."""
 WATCH_INTERVAL_SECONDS: Final = 1.0
 EXIT_BAD_STATE_STORE: Final = 2
 EXIT_GRACE_SECONDS: Final = 1.0
@@ -115,20 +116,21 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
     await _check_eviction(runtime)
     in_hand = {(e.message.topic, e.message.partition) for e in runtime.batcher.filling}
     in_hand |= runtime.watch.holding
+    lags = {tp: max(0, ends[tp] - applied[tp] - 1) for tp in assigned if ends.get(tp) is not None}
+    waiting = [tp for tp, lag in lags.items() if lag and (tp.topic, tp.partition) not in in_hand]
+    found = await asyncio.gather(*(_position(app, tp) for tp in waiting))
+    positions = dict(zip(waiting, found, strict=True))
     behind = False
     for tp in assigned:
         progress.labels(tp.topic, str(tp.partition)).set(applied[tp])
-        end = ends.get(tp)
-        if end is None:
+        if tp not in lags:
             continue
-        lag = max(0, end - applied[tp] - 1)
-        if lag and (tp.topic, tp.partition) not in in_hand:
-            position = await _position(app, tp)
-            if position is not None and position >= end:
-                lag = 0  # fetched to the end: what is left are transaction markers
-            elif position is not None:
-                behind = True
-        gauge.labels(tp.topic, str(tp.partition)).set(lag)
+        position = positions.get(tp)
+        if position is not None and position >= ends[tp]:
+            lags[tp] = 0  # fetched to the end: what is left are transaction markers
+        elif position is not None:
+            behind = True
+        gauge.labels(tp.topic, str(tp.partition)).set(lags[tp])
     runtime.fetch_behind = behind
 
 

@@ -9,16 +9,15 @@ figures come from the same code the exporter uses (service.report).
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter as Tally
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
-from service.contract import CHANNEL_PATTERN, rfc3339_micros
-from service.decode import Decoder
+from service import jsonstrict
+from service.contract import CHANNEL_PATTERN, DeadLetterReason, rfc3339_micros
+from service.decode import MAX_BATCH_EVENTS, Decoder, unexpected
 from service.domain.aggregate import (
     CUMULATIVE,
     BucketKey,
@@ -68,10 +67,10 @@ class Replay:
 
     def _channel_of(self, line: bytes) -> str | None:
         try:
-            document: Any = json.loads(line, parse_float=Decimal)
-        except ValueError:
-            return self.default_channel  # the decoder reports it as invalid_json
-        first = document[0] if isinstance(document, list) and document else document
+            items = jsonstrict.parse(line, MAX_BATCH_EVENTS).items
+        except jsonstrict.JsonError:
+            return self.default_channel  # the decoder reports it
+        first = items[0].value if items else None
         data = first.get("data") if isinstance(first, dict) else None
         named = data.get("channel") if isinstance(data, dict) else None
         return named if isinstance(named, str) else self.default_channel
@@ -95,10 +94,9 @@ class Replay:
                 self.outcomes[(channel, Outcome.DEAD_LETTERED)] += 1
             if decoded.ignored:
                 self.outcomes[(channel, Outcome.IGNORED)] += decoded.ignored
-            self.channels.add(channel)
-            self._fold(decoded.events)
+            self._fold(number, channel, decoded.events)
 
-    def _fold(self, events: list[Any]) -> None:
+    def _fold(self, number: int, channel: str, events: list[Any]) -> None:
         if not events:
             return
         delta = fold(
@@ -115,6 +113,11 @@ class Replay:
         self.states.update(delta.states)
         self.seen |= delta.dedup_marks
         self.outcomes.update(delta.outcomes)
+        for _, error in delta.failed:
+            self._refuse(number, DeadLetterReason.UNPROCESSABLE.value, unexpected(error))
+            self.outcomes[(channel, Outcome.DEAD_LETTERED)] += 1
+        if delta.dedup_marks:  # a channel is known from its first counted event
+            self.channels.add(channel)
 
     def snapshot(self) -> Snapshot:
         """Every channel's window sums at the replay clock, as the exporter reads Redis."""
@@ -141,10 +144,11 @@ def newest_time_micros(lines: Iterable[bytes]) -> int | None:
     newest = None
     for line in lines:
         try:
-            document = json.loads(line)
-        except ValueError:
+            items = jsonstrict.parse(line, MAX_BATCH_EVENTS).items
+        except jsonstrict.JsonError:
             continue
-        for item in document if isinstance(document, list) else [document]:
+        for parsed in items:
+            item = parsed.value
             stamp = item.get("time") if isinstance(item, dict) else None
             if not isinstance(stamp, str):
                 continue

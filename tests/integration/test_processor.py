@@ -186,11 +186,16 @@ async def test_an_event_that_would_overflow_a_sum_is_dead_lettered_and_the_rest_
     await redis_db.hset("roi:{web}:b:all:0", "ai_cost_micros", start)
     await redis_db.sadd("roi:channels", "web")
     worker = processor(redis_db, producer, topic_name)
-    await worker.process([costs(["1", "1", "0.5"])])
+    broken = Record(TOPIC, 0, 19, b"c1", b"{broken")
+    await worker.process([broken, costs(["1", "1", "0.5"])])  # applied on the second try
     assert int(await redis_db.hget("roi:{web}:b:all:0", "ai_cost_micros")) == INT64_MAX
-    letters = await read_topic(bootstrap, topic_name, 1)
-    assert [dict(r.headers)[DeadLetterHeader.REASON] for r in letters] == [b"overflow"]
-    assert json.loads(letters[0].value)["id"] == "101"  # the event's own bytes
+    letters = await read_topic(bootstrap, topic_name, 2)
+    # each dead letter once, though the batch was folded and sent twice
+    assert [dict(r.headers)[DeadLetterHeader.REASON] for r in letters] == [
+        b"invalid_json",
+        b"overflow",
+    ]
+    assert json.loads(letters[1].value)["id"] == "101"  # the event's own bytes
     marks = [key async for key in redis_db.scan_iter("roi:{web}:s:*")]
     assert len(marks) == 2  # the overflowing event left no mark: it changed nothing
     assert await redis_db.hget("roi:{web}:wm", f"{TOPIC}:0") == b"20"

@@ -288,6 +288,26 @@ def test_replay_with_a_channel_and_a_clock_and_the_tables(tmp_path: Path) -> Non
     assert json.loads(out)["channels"]["web"]["1h"]["counts"]["conversations"] == 0
 
 
+def test_replay_tells_hostile_lines_in_one_line_each(tmp_path: Path) -> None:
+    export = tmp_path / "hostile.ndjson"
+    write_export(export)
+    hostile = [
+        "1e9999999999999999999",
+        "[" * 5000,
+        encode(event("conversation.started", "n", "n", T0, "/n", handled_by="ai"))
+        .decode()
+        .replace('"n"', "NaN", 1),
+        encode(event("csat.recorded", "m", "m", T0, "/m", channel="[/oops]", score=4)).decode(),
+    ]
+    export.write_text(export.read_text() + "\n".join(hostile) + "\n")
+    code, out, err = run("replay", str(export), "--channel", "web", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["refused"] == {"invalid_channel": 1, "invalid_envelope": 1, "invalid_json": 2}
+    assert set(report["channels"]) == {"web", "whatsapp"}  # counted events only
+    assert "Traceback" not in err
+
+
 def test_replay_reads_stdin_and_refuses_a_file_without_times() -> None:
     code, _, err = run("replay", "-", stdin="{}\n")
     assert code == 2 and "no event with a valid time; pass --at" in err
