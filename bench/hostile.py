@@ -4,6 +4,7 @@ decoding on the event loop and 1.5 GB of RSS, batches being bounded by record co
 
     .venv/bin/python -m bench.hostile                       # 500 records of ~1 MB
     .venv/bin/python -m bench.hostile --records 200 --size 500000
+    .venv/bin/python -m bench.hostile --per-record 1000        # batches of invalid events
 
 Each record is one event with a bad `specversion` and a large extension attribute: the
 worker parses all of it, dead-letters it (`invalid_envelope`, the whole record kept as far
@@ -36,7 +37,12 @@ BIN = Path(sys.executable).parent
 console = Console()
 
 
-def record(number: int, size: int) -> bytes:
+def record(number: int, size: int, per_record: int) -> bytes:
+    """One invalid event of about `size` bytes, or a batch of `per_record` invalid events
+    that weighs about `size` bytes in all."""
+    if per_record > 1:
+        each = json.loads(record(number, max(0, size // per_record - 200), 1))
+        return json.dumps([{**each, "id": f"h{number}-{n}"} for n in range(per_record)]).encode()
     body = {
         "specversion": "0.3",
         "id": f"h{number}",
@@ -50,7 +56,9 @@ def record(number: int, size: int) -> bytes:
     return json.dumps(body).encode()
 
 
-async def publish(bootstrap: str, topic: str, records: int, size: int) -> dict[int, int]:
+async def publish(
+    bootstrap: str, topic: str, records: int, size: int, per_record: int
+) -> dict[int, int]:
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, max_request_size=2 * 1024 * 1024, linger_ms=5
     )
@@ -58,7 +66,8 @@ async def publish(bootstrap: str, topic: str, records: int, size: int) -> dict[i
     last: dict[int, int] = {}
     try:
         for number in range(records):
-            metadata = await producer.send_and_wait(topic, record(number, size), key=b"%d" % number)
+            value = record(number, size, per_record)
+            metadata = await producer.send_and_wait(topic, value, key=b"%d" % number)
             last[metadata.partition] = metadata.offset
     finally:
         await producer.stop()
@@ -73,14 +82,14 @@ async def applied(client: aioredis.Redis, topic: str, last: dict[int, int]) -> b
     return True
 
 
-async def run(records: int, size: int, db: int) -> tuple[float, float]:
+async def run(records: int, size: int, per_record: int, db: int) -> tuple[float, float]:
     run_id = uuid.uuid4().hex[:8]
     prefix, dead_letters = f"bench{run_id}.", f"bench{run_id}.deadletter"
     topic = prefix + "web"
     settings = Settings()
     await ensure_topic(settings, topic, 4)
     await ensure_topic(settings, dead_letters)
-    last = await publish(settings.kafka_bootstrap_servers, topic, records, size)
+    last = await publish(settings.kafka_bootstrap_servers, topic, records, size, per_record)
     client = await local_redis(db)
     env = {
         **os.environ,
@@ -122,11 +131,15 @@ def main() -> None:
     )
     parser.add_argument("--records", type=int, default=500)
     parser.add_argument("--size", type=int, default=1_000_000, help="bytes of padding per record")
+    parser.add_argument(
+        "--per-record", type=int, default=1, help="invalid events per record (a batch)"
+    )
     parser.add_argument("--db", type=int, default=6, help="Redis database to use (emptied)")
     args = parser.parse_args()
-    elapsed, peak = asyncio.run(run(args.records, args.size, args.db))
+    elapsed, peak = asyncio.run(run(args.records, args.size, args.per_record, args.db))
     console.print(
-        f"{args.records} records of {args.size:,} bytes: all applied {elapsed:.1f} s after "
+        f"{args.records} records of {args.size:,} bytes ({args.per_record} events each): "
+        f"all applied {elapsed:.1f} s after "
         f"the worker started; its peak RSS {peak:,.0f} MiB"
     )
 

@@ -1,7 +1,7 @@
 """Batches bounded by records, bytes and time, handed from the stream to the applier.
 
 The agent pumps events in; the applier takes a batch when it holds `max_records` records
-or `max_bytes` bytes (keys and values), or `within` seconds after its first record. While a
+or `max_bytes` bytes (keys, values and headers), or `within` seconds after its first record. While a
 full batch waits to be taken, the pump waits too, so at most two batches are in memory at
 once: the one being applied and the one filling (plus the one record that filled it, which
 may be larger than the rest: a single record is never split).

@@ -60,7 +60,7 @@ from service.settings import Settings
 from service.simulator import DEFAULT_CHANNELS, Simulator
 from service.simulator import Options as SimulatorOptions
 from service.state.memory import eviction_problem
-from service.top import escaped_names, fetch_alerts, frame
+from service.top import escaped_names, fetch_alerts, frame, printable
 
 T = TypeVar("T")
 CHANNEL = re.compile(CHANNEL_PATTERN)
@@ -95,7 +95,7 @@ def _redact(text: str) -> str:
 
 def _say(console: Console, text: str, style: str = "") -> None:
     """Print `text` as it is: no markup, no emoji codes."""
-    console.print(Text(text, style=style))
+    console.print(Text(printable(text), style=style))
 
 
 def _version(value: bool) -> None:
@@ -470,7 +470,7 @@ def channel_list(
     for info in channels:
         conversations, cost = info.conversations, info.ai_cost_micros
         table.add_row(
-            Text(info.name),  # from Redis: any text
+            Text(printable(info.name)),  # from Redis: any text
             Text("yes" if info.registered else "no (topic only)"),
             Text(_yes_no(topic_exists(info.name))),
             Text("—" if conversations is None else f"{conversations:,}"),
@@ -588,7 +588,8 @@ def publish(
     if checked.problems:
         table = Table("where", "reason", "why", title="Refused", title_justify="left")
         for problem in checked.problems:  # the file's text, as it is: never markup
-            table.add_row(Text(problem.where), Text(problem.reason), Text(problem.message))
+            cells = (problem.where, problem.reason, problem.message)
+            table.add_row(*(Text(printable(cell)) for cell in cells))
         err.print(table)
         raise typer.Exit(EXIT_FAILURE)
 

@@ -139,8 +139,7 @@ class KafkaDeadLetters:
                 await delivery
                 outcomes.append(None)
             except SIZE_ERRORS as error:
-                await self._send_stripped(letter, error)
-                outcomes.append(None)
+                outcomes.append(await self._send_stripped(letter, error))
             except Exception as error:
                 outcomes.append(error)
         return outcomes
@@ -154,10 +153,14 @@ class KafkaDeadLetters:
         )
         return delivery
 
-    async def _send_stripped(self, letter: DeadLetter, error: BaseException) -> None:
+    async def _send_stripped(
+        self, letter: DeadLetter, error: BaseException
+    ) -> BaseException | None:
+        """Send the letter as headers only; None once delivered or dropped after a second
+        size refusal, the error of any other failure (to be tried again)."""
         try:
             await (await self._send(*stripped(letter)))
-        except Exception as again:
+        except SIZE_ERRORS as again:
             self.on_dropped(letter)
             log.error(
                 "dead letter of %s:%d@%d (%s) refused twice for its size (%s, then %s); "
@@ -169,3 +172,6 @@ class KafkaDeadLetters:
                 error,
                 again,
             )
+        except Exception as failure:
+            return failure
+        return None

@@ -7,6 +7,7 @@ dead-letter reason, and unknown event types are counted as ignored.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Union
 
@@ -65,9 +66,10 @@ class DecodedRecord:
     events: list[SupportEvent] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     ignored: int = 0
-    spans: list[tuple[int, int]] | None = None
-    """For a batch, where each event of `events` lies in the record's text (its dead letter
-    keeps those bytes if it is rejected later, e.g. for overflow); None for one event."""
+    positions: list[int] | None = None
+    """For a batch, the position of each event of `events` among the batch's elements (its
+    dead letter keeps those bytes if it is rejected later, e.g. for overflow); None for a
+    record of one event."""
 
 
 def unexpected(error: BaseException) -> str:
@@ -169,16 +171,17 @@ class Decoder:
             result.rejections.append(Rejection(DeadLetterReason.INVALID_JSON, str(error), value))
             return result
         if document.batch:
-            result.spans = []
-        for item in document.items:
-            raw = document.raw(item) if document.batch else value
+            result.positions = []
+        for position, item in enumerate(document.values):
             try:
-                event = self._validate(item.value, channel, now_micros)
+                event = self._validate(item, channel, now_micros)
             except _Rejected as rejected:
+                raw = document.raw(position) if document.batch else value
                 result.rejections.append(Rejection(rejected.reason, rejected.message, raw))
                 continue
             except Exception as error:
                 log.exception("unprocessable event on channel %s", channel)
+                raw = document.raw(position) if document.batch else value
                 result.rejections.append(
                     Rejection(DeadLetterReason.UNPROCESSABLE, unexpected(error), raw)
                 )
@@ -187,16 +190,26 @@ class Decoder:
                 result.ignored += 1
                 continue
             result.events.append(event)
-            if result.spans is not None:
-                result.spans.append((item.start, item.end))
+            if result.positions is not None:
+                result.positions.append(position)
         return result
 
-    def event_payload(self, value: bytes, decoded: DecodedRecord, index: int) -> bytes:
-        """The bytes that were sent for event `index` of a decoded record."""
-        if decoded.spans is None:
-            return value
-        start, end = decoded.spans[index]
-        return value.decode()[start:end].encode()
+    @staticmethod
+    def event_payloads(wanted: Sequence[tuple[bytes, DecodedRecord, int]]) -> list[bytes]:
+        """The bytes that were sent for each (record value, decoded record, event index):
+        the value of a single-event record, an event's own slice of a batch. Each record's
+        text is decoded and scanned once, however many of its events are asked for."""
+        documents: dict[int, jsonstrict.Document] = {}
+        payloads = []
+        for value, decoded, index in wanted:
+            if decoded.positions is None:
+                payloads.append(value)
+                continue
+            document = documents.get(id(decoded))
+            if document is None:
+                document = documents[id(decoded)] = jsonstrict.Document(value.decode(), True, [])
+            payloads.append(document.raw(decoded.positions[index]))
+        return payloads
 
     def _validate(self, item: Any, channel: str, now_micros: int) -> SupportEvent | None:
         """The event, or None for an unknown type; raises _Rejected for anything invalid."""

@@ -85,27 +85,25 @@ _DECODER: Final = json.JSONDecoder(
 _scan: Final[Callable[[str, int], tuple[Any, int]]] = _DECODER.scan_once  # type: ignore[attr-defined]
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One parsed value and where its text lies in the document."""
-
-    value: Any
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Document:
-    """A parsed record value: `items` holds the elements of a top-level array, or the one
-    top-level value (with `batch` False)."""
+    """A parsed record value: `values` holds the elements of a top-level array (`batch`),
+    or the one top-level value."""
 
     text: str
     batch: bool
-    items: list[Item]
+    values: list[Any]
+    _spans: list[tuple[int, int]] | None = None
 
-    def raw(self, item: Item) -> bytes:
-        """The exact bytes that were sent for `item`."""
-        return self.text[item.start : item.end].encode()
+    def raw(self, index: int) -> bytes:
+        """The exact bytes that were sent for value `index` (found when first asked: only
+        a rejected element of a batch needs them)."""
+        if not self.batch:
+            return self.text.encode()
+        if self._spans is None:
+            self._spans = spans(self.text)
+        start, end = self._spans[index]
+        return self.text[start:end].encode()
 
 
 def text_of(value: bytes) -> str:
@@ -119,15 +117,29 @@ def text_of(value: bytes) -> str:
     return text
 
 
-def _value_at(text: str, position: int) -> tuple[Any, int]:
+def parse(value: bytes, max_items: int) -> Document:
+    """Parse a record value: one JSON value, or a top-level array of at most `max_items`
+    elements (TooManyItems past that). One pass of the C scanner; nothing else escapes."""
+    text = text_of(value)
     try:
-        return _scan(text, position)
-    except StopIteration:
-        raise JsonError(f"expected a JSON value at character {position}") from None
+        parsed = _DECODER.decode(text)
     except json.JSONDecodeError as error:
         raise JsonError(f"{error.msg} at character {error.pos}") from None
     except RecursionError:
         raise JsonError("nested too deeply") from None
+    batch = isinstance(parsed, list)
+    values = parsed if batch else [parsed]
+    if batch and len(values) > max_items:
+        raise TooManyItems(f"a batch holds more than {max_items} events")
+    if _SURROGATE_ESCAPE.search(text):
+        _check_surrogates(values)
+    return Document(text, batch, values)
+
+
+def _value_at(text: str, position: int) -> int:
+    """Where the JSON value at `position` ends (the text is known to be valid JSON)."""
+    _, end = _scan(text, position)
+    return end
 
 
 def _skip(text: str, position: int) -> int:
@@ -135,49 +147,17 @@ def _skip(text: str, position: int) -> int:
     return match.end() if match else position
 
 
-def parse(value: bytes, max_items: int) -> Document:
-    """Parse a record value: one JSON value, or a top-level array of at most `max_items`
-    elements (TooManyItems past that, before the rest is parsed)."""
-    text = text_of(value)
-    position = _skip(text, 0)
-    if text.startswith("[", position):
-        items = _array(text, position + 1, max_items)
-        batch = True
-    else:
-        parsed, end = _value_at(text, position)
-        items, batch = [Item(parsed, position, end)], False
+def spans(text: str) -> list[tuple[int, int]]:
+    """Where each element of the valid JSON array `text` starts and ends."""
+    found: list[tuple[int, int]] = []
+    position = _skip(text, _skip(text, 0) + 1)
+    while not text.startswith("]", position):
+        end = _value_at(text, position)
+        found.append((position, end))
         position = _skip(text, end)
-        if position != len(text):
-            raise JsonError(f"extra data at character {position}")
-    if _SURROGATE_ESCAPE.search(text):
-        for item in items:
-            _check_surrogates(item.value)
-    return Document(text, batch, items)
-
-
-def _array(text: str, position: int, max_items: int) -> list[Item]:
-    items: list[Item] = []
-    position = _skip(text, position)
-    if text.startswith("]", position):
-        position += 1
-    else:
-        while True:
-            if len(items) == max_items:
-                raise TooManyItems(f"a batch holds more than {max_items} events")
-            parsed, end = _value_at(text, position)
-            items.append(Item(parsed, position, end))
-            position = _skip(text, end)
-            if text.startswith(",", position):
-                position = _skip(text, position + 1)
-            elif text.startswith("]", position):
-                position += 1
-                break
-            else:
-                raise JsonError(f"expected ',' or ']' at character {position}")
-    position = _skip(text, position)
-    if position != len(text):
-        raise JsonError(f"extra data at character {position}")
-    return items
+        if text.startswith(",", position):
+            position = _skip(text, position + 1)
+    return found
 
 
 def _check_surrogates(value: Any) -> None:

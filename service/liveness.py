@@ -8,7 +8,10 @@ reports (a batch taken, a batch applied) and what the lag timer measures:
 - the applier has held one batch for `stall_seconds` while Redis answers (the apply keeps
   failing: Redis out of memory, Kafka refusing dead letters, a corrupt sum);
 - records wait in an assigned partition beyond what the consumer fetched, and nothing
-  reached the applier for `stall_seconds` (the fetcher is stuck).
+  reached the applier for `stall_seconds` (the fetcher is stuck);
+- the Kafka consumer has not answered the lag queries for `stall_seconds` plus
+  QUERY_TIMEOUT_SECONDS (its thread is wedged). Answering with an error counts as an answer:
+  Kafka being away is not a stall of this process.
 
 While Redis is unreachable the worker is not ready but not stalled: it waits for Redis
 (and `support_state_store_up` says so). A stalled worker answers 503 on /readyz, logs one
@@ -22,6 +25,8 @@ from typing import Final
 
 EXIT_STALLED: Final = 70
 """EX_SOFTWARE: the worker stopped counting and exited to be restarted."""
+QUERY_TIMEOUT_SECONDS: Final = 20.0
+"""Beyond the stall time, how long the consumer may take to answer the lag queries."""
 
 
 @dataclass(slots=True)
@@ -38,10 +43,15 @@ class Watch:
     """The last batch taken or applied, the start, or the last rebalance."""
     behind_since: float | None = None
     """Since when some partition has records the consumer did not fetch."""
+    last_answer: float = 0.0
+    """The last time the consumer answered the lag queries (with figures or an error)."""
     stalled: str | None = None
 
     def __post_init__(self) -> None:
-        self.last_progress = self.started
+        self.last_progress = self.last_answer = self.started
+
+    def answered(self, now: float) -> None:
+        self.last_answer = now
 
     def took(self, now: float, partitions: set[tuple[str, int]]) -> None:
         self.holding_since, self.holding = now, partitions
@@ -65,6 +75,9 @@ class Watch:
     def _verdict(self, now: float, running: bool, store_up: bool, fetch_behind: bool) -> str | None:
         if not running:
             return "the agent stopped consuming"
+        silent = now - self.last_answer
+        if silent > self.stall_seconds + QUERY_TIMEOUT_SECONDS:
+            return f"the Kafka consumer has not answered for {silent:.0f} s"
         if self.holding_since is not None and store_up:
             held = now - self.holding_since
             if held > self.stall_seconds:

@@ -33,6 +33,7 @@ RESUBSCRIBE_DELAY_SECONDS: Final = 1.0
 within seconds."""
 LAG_INTERVAL_SECONDS: Final = 5.0
 """Each consumer query waits for the consumer thread's current fetch (up to half a second)."""
+LAG_TIMEOUT_SECONDS: Final = 15.0
 WATCH_INTERVAL_SECONDS: Final = 1.0
 EXIT_BAD_STATE_STORE: Final = 2
 EXIT_GRACE_SECONDS: Final = 1.0
@@ -92,9 +93,13 @@ async def report_lag(app: faust.App, runtime: Runtime) -> None:
     Never raises: a timer that raises crashes the whole Faust app, and a partition may be
     revoked between any two awaits here (then it is measured next time, by its owner)."""
     try:
-        await _report_lag(app, runtime)
+        await asyncio.wait_for(_report_lag(app, runtime), LAG_TIMEOUT_SECONDS)
+    except TimeoutError:  # the consumer thread does not answer: the watchdog decides
+        log.warning("the consumer did not answer the lag query in %.0f s", LAG_TIMEOUT_SECONDS)
+        return
     except Exception as error:
         log.warning("could not measure lag: %s", error)
+    runtime.watch.answered(time.monotonic())
 
 
 async def _report_lag(app: faust.App, runtime: Runtime) -> None:
@@ -137,8 +142,8 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
 async def _position(app: faust.App, tp: Any) -> int | None:
     """The consumer's fetch position in `tp`; None if unknown or no longer assigned."""
     try:
-        position: int | None = await app.consumer.position(tp)
-    except Exception:
+        position: int | None = await asyncio.wait_for(app.consumer.position(tp), 2.0)
+    except Exception:  # revoked, not known yet (it waits for an offset reset), or slow
         return None
     return position
 

@@ -35,9 +35,15 @@ def records_of(events: Sequence[Any]) -> list[Record]:
 
 
 def record_bytes(event: Any) -> int:
-    """What one Faust event's record weighs in a batch: key and value."""
+    """What one Faust event's record weighs in a batch: key, value and headers."""
     message = event.message
-    return len(message.value or b"") + len(message.key or b"")
+    headers = message.headers or ()
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return (
+        len(message.value or b"")
+        + len(message.key or b"")
+        + sum(len(name) + len(value or b"") for name, value in pairs)
+    )
 
 
 async def apply_then_ack(processor: BatchProcessor, events: Sequence[Any], ack: Ack) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -19,8 +19,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.contract import DeadLetterReason
 from service.deadletter import DeadLetter, DeadLetterSink
-from service.decode import DecodedRecord, Decoder, unexpected
-from service.domain.aggregate import BatchDelta, Outcome, SumKey, fold, is_late
+from service.decode import DecodedRecord, Decoder, Rejection, unexpected
+from service.domain.aggregate import INT64_MAX, BatchDelta, Outcome, SumKey, fold, is_late
 from service.domain.events import MICROS_PER_SECOND, SupportEvent
 from service.metrics import UNREGISTERED, WorkerMetrics
 from service.state.store import (
@@ -151,6 +151,11 @@ class BatchProcessor:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
                 continue
+            except Exception:
+                # Redis answered (every attempt reads it first): whatever failed, the store
+                # is up, and the watchdog must see a batch that cannot be applied.
+                self._set_ready(True)
+                raise
             if not self.ready:
                 log.warning("state store reachable again, resuming")
             self._set_ready(True)
@@ -178,7 +183,8 @@ class BatchProcessor:
                 self._applied(plan, now_micros)
                 continue
             if result is ApplyResult.OVERFLOW:
-                plan.part.headroom = await self.store.headroom(plan.request)
+                room = await self.store.headroom(plan.request)
+                plan.part.headroom = {**(plan.part.headroom or {}), **room}
             retry.append(plan.part)
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         return retry
@@ -207,21 +213,12 @@ class BatchProcessor:
         registered = state.registered or (
             bool(events) and await self.store.register_channel(part.channel, self.max_channels)
         )
+        delta = BatchDelta()
         if registered:
             self.metrics.channel_known(part.channel)
-        if registered:
-            delta = fold(
-                events,
-                state.states,
-                state.seen,
-                now_micros,
-                self.max_lateness_micros,
-                part.headroom,
-            )
-        else:
-            delta = BatchDelta()
+            delta = self._fold(part, state, events, now_micros)
         label = part.channel if registered else UNREGISTERED
-        letters = list(self._letters(part, fresh, origins, delta, blocked=not registered))
+        letters = self._letters(part, fresh, origins, delta, blocked=not registered)
         await self._send(part, letters, label)
         request = PartitionApply(
             part.channel,
@@ -233,6 +230,22 @@ class BatchProcessor:
             digests=state.digests,
         )
         return _Plan(part, fresh, request, label)
+
+    def _fold(
+        self, part: _Partition, state: PartitionState, events: list[SupportEvent], now: int
+    ) -> BatchDelta:
+        """The batch's delta. Folded without headroom checks first (fast); if one batch
+        alone would add more than INT64_MAX to a sum, again with them (every sum assumed
+        empty until the apply reads the real headroom), so no increment can overflow."""
+        args = (events, state.states, state.seen, now, self.max_lateness_micros)
+        delta = fold(*args, part.headroom)
+        if part.headroom is None and any(
+            amount > INT64_MAX
+            for counters in delta.increments.values()
+            for amount in counters.values()
+        ):
+            delta = fold(*args, {})
+        return delta
 
     @staticmethod
     def _read_request(part: _Partition) -> PartitionRead:
@@ -254,38 +267,46 @@ class BatchProcessor:
         delta: BatchDelta,
         *,
         blocked: bool,
-    ) -> Iterator[tuple[LetterId, DeadLetter]]:
-        """Every dead letter of the fresh records, each with its identity."""
-        for record, decoded in fresh:
-            for position, rejection in enumerate(decoded.rejections):
-                yield (
-                    (record.offset, "record", position),
-                    self._letter(record, rejection.reason, rejection.message, rejection.payload),
-                )
-        rejected_events: list[tuple[int, DeadLetterReason, str]] = []
+    ) -> list[tuple[LetterId, DeadLetter]]:
+        """The dead letters of the fresh records not yet sent, each with its identity."""
+        letters = [
+            ((record.offset, "record", position), self._letter(record, rejection))
+            for record, decoded in fresh
+            for position, rejection in enumerate(decoded.rejections)
+            if (record.offset, "record", position) not in part.sent
+        ]
+        rejected: list[tuple[int, DeadLetterReason, str]] = []
         if blocked:
             message = f"{self.max_channels} channels are known (ROI_MAX_CHANNELS); this is not"
-            rejected_events = [
-                (i, DeadLetterReason.CHANNEL_LIMIT, message) for i in range(len(origins))
-            ]
-        rejected_events += [
-            (i, DeadLetterReason.OVERFLOW, "a sum would pass 2^63 - 1; nothing was counted")
-            for i in delta.overflowed
-        ]
-        rejected_events += [
+            rejected = [(i, DeadLetterReason.CHANNEL_LIMIT, message) for i in range(len(origins))]
+        overflow = "a sum would pass 2^63 - 1; nothing was counted"
+        rejected += [(i, DeadLetterReason.OVERFLOW, overflow) for i in delta.overflowed]
+        rejected += [
             (i, DeadLetterReason.UNPROCESSABLE, unexpected(error)) for i, error in delta.failed
         ]
-        for position, reason, message in rejected_events:
-            record, decoded, index = origins[position]
-            payload = self.decoder.event_payload(record.value or b"", decoded, index)
-            yield (record.offset, "event", index), self._letter(record, reason, message, payload)
+        wanted = [
+            (origins[i], reason, message)
+            for i, reason, message in rejected
+            if (origins[i][0].offset, "event", origins[i][2]) not in part.sent
+        ]
+        payloads = self.decoder.event_payloads(
+            [(record.value or b"", decoded, index) for (record, decoded, index), _, _ in wanted]
+        )
+        for ((record, _, index), reason, message), payload in zip(wanted, payloads, strict=True):
+            rejection = Rejection(reason, message, payload)
+            letters.append(((record.offset, "event", index), self._letter(record, rejection)))
+        return letters
 
     @staticmethod
-    def _letter(
-        record: Record, reason: DeadLetterReason, message: str, payload: bytes
-    ) -> DeadLetter:
+    def _letter(record: Record, rejection: Rejection) -> DeadLetter:
         return DeadLetter(
-            record.topic, record.partition, record.offset, record.key, reason, message, payload
+            record.topic,
+            record.partition,
+            record.offset,
+            record.key,
+            rejection.reason,
+            rejection.message,
+            rejection.payload,
         )
 
     async def _send(

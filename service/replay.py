@@ -67,10 +67,10 @@ class Replay:
 
     def _channel_of(self, line: bytes) -> str | None:
         try:
-            items = jsonstrict.parse(line, MAX_BATCH_EVENTS).items
+            values = jsonstrict.parse(line, MAX_BATCH_EVENTS).values
         except jsonstrict.JsonError:
             return self.default_channel  # the decoder reports it
-        first = items[0].value if items else None
+        first = values[0] if values else None
         data = first.get("data") if isinstance(first, dict) else None
         named = data.get("channel") if isinstance(data, dict) else None
         return named if isinstance(named, str) else self.default_channel
@@ -144,11 +144,10 @@ def newest_time_micros(lines: Iterable[bytes]) -> int | None:
     newest = None
     for line in lines:
         try:
-            items = jsonstrict.parse(line, MAX_BATCH_EVENTS).items
+            values = jsonstrict.parse(line, MAX_BATCH_EVENTS).values
         except jsonstrict.JsonError:
             continue
-        for parsed in items:
-            item = parsed.value
+        for item in values:
             stamp = item.get("time") if isinstance(item, dict) else None
             if not isinstance(stamp, str):
                 continue

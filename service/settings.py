@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     conversation_ttl_seconds: int = Field(default=30 * DAY_SECONDS, gt=0)
     batch_max_records: int = Field(default=500, ge=1, le=100_000)
     batch_max_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=1024**3)
-    """A batch is applied once it holds this many bytes of keys and values (a single larger
+    """A batch is applied once it holds this many bytes of keys, values and headers (a larger
     record still makes a batch of its own)."""
     batch_wait_seconds: float = Field(default=0.2, gt=0, le=60)
     max_channels: int = Field(default=200, ge=1, le=100_000)

@@ -5,12 +5,13 @@ rates, the per-channel table, and Prometheus's firing and pending alerts when it
 from __future__ import annotations
 
 import json
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any
+from typing import Any, Final
 
 from rich.console import Group, RenderableType
 from rich.markup import escape
@@ -47,11 +48,21 @@ def fetch_alerts(prometheus: str, timeout: float = 2.0) -> Alerts:
     return Alerts([alert for alert in alerts if isinstance(alert, dict)])
 
 
+_CONTROLS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (escape sequences a terminal would obey: ESC, BEL,
+    C1 controls) shown as U+FFFD, for untrusted text about to reach a terminal."""
+    return _CONTROLS.sub("\ufffd", text)
+
+
 def escaped_names(report: Report) -> Report:
     """The report with its channel names escaped for Rich markup, for the tables of
     service.report, which render names as markup strings (a name read from Redis may be
     any text; a valid channel name is left as it is)."""
-    return replace(report, channels={escape(name): f for name, f in report.channels.items()})
+    channels = {escape(printable(name)): f for name, f in report.channels.items()}
+    return replace(report, channels=channels)
 
 
 def _automation(report: Report, window: Window) -> Fraction | None:
@@ -89,7 +100,7 @@ def _field(alert: dict[str, Any], group: str, name: str) -> str:
     """A label or annotation of an alert as text ("" when it has none)."""
     values = alert.get(group)
     value = values.get(name) if isinstance(values, dict) else None
-    return "" if value is None else str(value)
+    return "" if value is None else printable(str(value))
 
 
 def alerts_table(alerts: Alerts) -> RenderableType:

@@ -36,9 +36,14 @@ for i = 1, #digests, 16 do
   marks[#marks + 1] = mark
 end
 
--- Headroom: a stored value above its limit would overflow. Values are non-negative
--- decimal strings without leading zeros, so a longer string is larger, and strings of
--- one length compare as numbers do.
+-- Headroom: a stored value above its limit would overflow (a missing one is 0; a limit
+-- below 0 means the increment alone is too large). Stored values are canonical decimal
+-- integers (checked), so between non-negative ones a longer string is larger, and strings
+-- of one length compare as numbers do.
+local function integer(value)
+  return #value <= 20 and (value == '0' or string.match(value, '^%-?[1-9]%d*$') ~= nil)
+end
+
 local arg = 11
 for b = 1, buckets do
   local fields = tonumber(ARGV[arg + 1])
@@ -49,11 +54,12 @@ for b = 1, buckets do
   end
   local stored = redis.call('HMGET', KEYS[2 + b], unpack(names))
   for f = 1, fields do
-    local value, limit = stored[f], ARGV[arg + 3 * (f - 1) + 2]
-    if value and not string.match(value, '^%-?%d+$') then
+    local value, limit = stored[f] or '0', ARGV[arg + 3 * (f - 1) + 2]
+    if not integer(value) then
       return {'corrupt', KEYS[2 + b], names[f]}
     end
-    if value and (#value > #limit or (#value == #limit and value > limit)) then
+    if string.sub(limit, 1, 1) == '-' or string.sub(value, 1, 1) ~= '-'
+        and (#value > #limit or (#value == #limit and value > limit)) then
       return {'overflow', KEYS[2 + b], names[f]}
     end
   end
@@ -61,7 +67,7 @@ for b = 1, buckets do
 end
 
 local writes = redis.call('GET', KEYS[2])
-if writes and not string.match(writes, '^%d+$') then
+if writes and not integer(writes) then
   return {'corrupt', KEYS[2], ''}
 end
 

@@ -214,3 +214,23 @@ async def test_a_corrupt_sum_stops_the_apply_before_any_write(redis_db: aioredis
         await store.apply([PartitionApply("web", TOPIC, 0, None, 3, delta)])
     assert [key async for key in redis_db.scan_iter("roi:{web}:s:*")] == []
     assert await redis_db.hget("roi:{web}:wm", f"{TOPIC}:0") is None
+
+
+async def test_a_batch_that_alone_passes_2_63_loses_nothing(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    """Ten records of 1000 costs at the largest amount in ONE batch: the batch alone would
+    add 10^19 micro-units to a sum. 9223 of them fit under 2^63 - 1 and are counted, the
+    other 777 are dead-lettered `overflow`; nothing is lost as a false duplicate."""
+    await redis_db.sadd("roi:channels", "web")
+    records = []
+    for number in range(10):
+        record = costs(["1000000000"] * 1000, first_id=number * 1000)
+        records.append(Record(TOPIC, 0, number, b"big", record.value))
+    await processor(redis_db, producer, topic_name).process(records)
+    assert int(await redis_db.hget("roi:{web}:b:all:0", "ai_cost_micros")) == 9223 * 10**15
+    letters = await read_topic(bootstrap, topic_name, 777)
+    assert len(letters) == 777
+    assert {dict(r.headers)[DeadLetterHeader.REASON] for r in letters} == {b"overflow"}
+    marks = [key async for key in redis_db.scan_iter("roi:{web}:s:*", count=1000)]
+    assert len(marks) == 9223

@@ -1,12 +1,16 @@
 """Dead letters always fit: key, payload and headers sized together against the limit."""
 
+import asyncio
+
 import pytest
+from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from service.contract import DeadLetterReason
 from service.deadletter import (
     MAX_KEY_BYTES,
     PRODUCER_MAX_REQUEST_BYTES,
     DeadLetter,
+    KafkaDeadLetters,
     fit,
     record_size,
     stripped,
@@ -69,3 +73,37 @@ def test_error_messages_are_cut_to_1_kib_on_a_character_boundary() -> None:
     assert len(cut) == 1024
     assert cut.decode() == "é" * 512
     assert truncate_utf8("a" + "é" * 600) == ("a" + "é" * 511).encode()  # 1023 bytes
+
+
+class RefusingProducer:
+    """Answers each send with the next of `answers`: None (acknowledged) or an error."""
+
+    def __init__(self, *answers: BaseException | None) -> None:
+        self.answers = list(answers)
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes | None, headers: object) -> object:
+        self.sent.append((key, value))
+        answer = self.answers.pop(0)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if answer is None:
+            future.set_result(None)
+        else:
+            future.set_exception(answer)
+        return future
+
+
+async def test_a_size_refusal_is_resent_once_headers_only_then_dropped_and_counted() -> None:
+    dropped: list[DeadLetter] = []
+    producer = RefusingProducer(MessageSizeTooLargeError(), MessageSizeTooLargeError())
+    sink = KafkaDeadLetters(producer, "dlq", on_dropped=dropped.append)  # type: ignore[arg-type]
+    assert await sink.deliver([letter(b"x" * 100)]) == [None]
+    assert producer.sent == [(b"c1", b"x" * 100), (None, b"")]
+    assert len(dropped) == 1
+
+
+async def test_another_failure_of_the_headers_only_resend_is_tried_again_later() -> None:
+    timeout = KafkaTimeoutError()
+    producer = RefusingProducer(MessageSizeTooLargeError(), None, timeout)  # x, y, x stripped
+    sink = KafkaDeadLetters(producer, "dlq")  # type: ignore[arg-type]
+    assert await sink.deliver([letter(b"x"), letter(b"y")]) == [timeout, None]

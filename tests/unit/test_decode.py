@@ -225,8 +225,8 @@ STARTED = json.dumps(ce())
             STARTED.replace('"/web/acme"', '"/web/acme\\n"').encode(),
             (R.INVALID_ENVELOPE, "source: String should match pattern"),
         ),
-        (STARTED.encode() + b" x", (R.INVALID_JSON, "extra data")),
-        (b"[" + STARTED.encode() + b" " + STARTED.encode() + b"]", (R.INVALID_JSON, "expected")),
+        (STARTED.encode() + b" x", (R.INVALID_JSON, "Extra data")),
+        (b"[" + STARTED.encode() + b" " + STARTED.encode() + b"]", (R.INVALID_JSON, "Expecting")),
     ],
 )
 def test_strict_json_refusals(record: bytes, expected: tuple[R, str]) -> None:
@@ -293,7 +293,10 @@ def test_a_batch_event_is_dead_lettered_as_the_bytes_sent() -> None:
     record = ("[ " + STARTED + " ,\n" + bad + "]").encode()
     result = decode(record)
     assert [r.payload for r in result.rejections] == [bad.encode()]
-    assert DECODER.event_payload(record, result, 0) == STARTED.encode()
+    assert DECODER.event_payloads([(record, result, 0), (record, result, 0)]) == [
+        STARTED.encode(),
+        STARTED.encode(),
+    ]
 
 
 def test_a_bug_while_decoding_dead_letters_the_event_as_unprocessable(

@@ -90,6 +90,23 @@ def test_alert_labels_and_annotations_are_shown_as_they_are() -> None:
     assert "pending" in text  # a malformed alert is still listed, not a crash
 
 
+def test_terminal_escape_sequences_in_alerts_and_names_never_reach_the_terminal() -> None:
+    alerts = Alerts(
+        [
+            {
+                "state": "firing",
+                "labels": {"alertname": "x"},
+                "annotations": {"summary": "a\x1b]0;pwned\x07b\x1b[2Jc\x9bd"},
+            }
+        ]
+    )
+    empty: dict[Window, dict] = {window: {} for window in Window}  # type: ignore[type-arg]
+    counts = {"web\x1b[31m": {**empty, Window.HOURS_24: WEB}}
+    text = render(build_report(Snapshot(NOW, counts), CARD), 1.0, Window.HOURS_24, alerts)
+    assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    assert "a\ufffd]0;pwned\ufffdb\ufffd[2Jc\ufffdd" in text
+
+
 def test_a_channel_name_from_redis_is_not_markup() -> None:
     empty: dict[Window, dict] = {window: {} for window in Window}  # type: ignore[type-arg]
     counts = {"[red]web[/red]": {**empty, Window.HOURS_24: WEB}}
