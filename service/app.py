@@ -17,6 +17,7 @@ import faust
 import mode
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from faust.types import TP
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -32,6 +33,7 @@ from service.monitor import (
     WATCH_INTERVAL_SECONDS,
     check_health,
     discover,
+    flush_unreadable,
     report_lag,
     set_resubscribe_delay,
 )
@@ -174,6 +176,8 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 topic_prefix=settings.topic_prefix,
                 max_lateness_seconds=settings.max_lateness_seconds,
                 max_channels=settings.max_channels,
+                on_progress=lambda: runtime.watch.progress(time.monotonic()),
+                highwater=lambda topic, partition: app.consumer.highwater(TP(topic, partition)),
             )
             runtime.started.set()
 
@@ -215,6 +219,7 @@ def _timers(app: faust.App, runtime: Runtime) -> None:
     @app.timer(WATCH_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def watchdog() -> None:
         await check_health(runtime)
+        await flush_unreadable(app, runtime)
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         runtime.watch.rebalanced(time.monotonic())

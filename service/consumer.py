@@ -28,21 +28,107 @@ on arrival: its new owner reads them again from the committed offset.
 
 from __future__ import annotations
 
+import inspect
+import logging
+from collections import deque
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
-from aiokafka.errors import IllegalStateError
+from aiokafka.errors import ConsumerStoppedError, IllegalStateError
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
+
+log = logging.getLogger(__name__)
 
 NOT_ASSIGNED = (AssertionError, IllegalStateError, AttributeError, KeyError)
 """What aiokafka raises when asked about a partition it holds no assignment for
 (AttributeError/KeyError: the same check when asserts are off)."""
 
 
+READ_COMMITTED: Final = "read_committed"
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A record the consumer could not read (a header name that is not UTF-8, a codec the
+    client lacks...): skipped, to be dead-lettered without its bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: str
+
+
 class GuardedConsumerThread(AIOKafkaConsumerThread):
-    """Faust's consumer thread, committing and seeking only what is assigned. Both run on
+    """Faust's consumer thread, committing and seeking only what is assigned (both run on
     the consumer thread, where the assignment cannot change between the check and aiokafka's
-    own (no await between them)."""
+    own: no await between them), reading committed records only, and skipping a record it
+    cannot read instead of crashing on it forever."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._unreadable_at: dict[Any, tuple[int, str]] = {}
+        """Partitions with a record that could not be read: its offset and the error."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust reads uncommitted records unless it runs transactions itself: aborted
+        # transactions of a publisher would count. aiokafka reads this when it starts.
+        consumer._isolation_level = READ_COMMITTED
+        return consumer
+
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: Any,
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Any:
+        """aiokafka's fetch, past records it cannot read. When one raises, the records of
+        its partition read before it in that call are lost to the caller (aiokafka does not
+        move the position), so the bad record is remembered: the next call reads just the
+        records before it, and the one after steps over it and reports it."""
+        if self._unreadable_at:
+            return await self._around_unreadable(consumer, timeout)
+        try:
+            return await super()._fetch_records(
+                consumer, active_partitions, timeout=timeout, max_records=max_records
+            )
+        except ConsumerStoppedError:
+            raise
+        except Exception as error:
+            found = _failed_partition(consumer)
+            if found is None:
+                raise
+            tp, offset = found
+            del consumer._fetcher._records[tp]  # its iterator is dead: fetched again
+            self._unreadable_at[tp] = (offset, f"{type(error).__name__}: {error}")
+            return {}
+
+    async def _around_unreadable(self, consumer: Any, timeout: float | None) -> Any:
+        tp, (offset, error) = next(iter(self._unreadable_at.items()))
+        if tp not in consumer.assignment():
+            del self._unreadable_at[tp]
+            return {}
+        position = await consumer.position(tp)
+        if position < offset:  # the records before the bad one, not the bad one
+            return await consumer._fetcher.fetched_records(
+                {tp}, timeout=timeout or 0, max_records=offset - position
+            )
+        del self._unreadable_at[tp]
+        consumer._fetcher._records.pop(tp, None)
+        consumer.seek(tp, offset + 1)
+        log.error(
+            "skipped unreadable record %s:%d@%d (%s); it goes to the dead letters",
+            tp.topic,
+            tp.partition,
+            offset,
+            error,
+        )
+        self.consumer.unreadable.append(  # type: ignore[attr-defined]
+            Unreadable(tp.topic, tp.partition, offset, error)
+        )
+        return {}
 
     async def _commit(self, offsets: Mapping[Any, int]) -> bool:
         assigned = self.assignment()
@@ -65,8 +151,25 @@ class GuardedConsumerThread(AIOKafkaConsumerThread):
             return {}
 
 
+def _failed_partition(consumer: Any) -> tuple[Any, int] | None:
+    """The partition whose record iterator an error just closed, and the offset it had
+    reached (the record it failed on); None if no iterator was closed by it."""
+    for tp, result in list(consumer._fetcher._records.items()):
+        records = getattr(result, "_partition_records", None)
+        iterator = getattr(records, "_records_iterator", None)
+        if iterator is not None and inspect.getgeneratorstate(iterator) == inspect.GEN_CLOSED:
+            offset: int = records.next_fetch_offset  # type: ignore[union-attr]
+            return tp, offset
+    return None
+
+
 class AssignedOnlyConsumer(Consumer):
     """The aiokafka driver's consumer, safe while the group rebalances."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.unreadable: deque[Unreadable] = deque(maxlen=100_000)
+        """Records the consumer thread skipped; the worker dead-letters them."""
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return GuardedConsumerThread(self, loop=self.loop, beacon=self.beacon)

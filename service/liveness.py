@@ -57,6 +57,12 @@ class Watch:
         self.holding_since, self.holding = now, partitions
         self.last_progress = now
 
+    def progress(self, now: float) -> None:
+        """Part of a long batch is done (dead letters sent): it is moving, not stalled."""
+        if self.holding_since is not None:
+            self.holding_since = now
+        self.last_progress = now
+
     def applied(self, now: float) -> None:
         self.holding_since, self.holding = None, set()
         self.last_progress = now

@@ -183,6 +183,21 @@ async def _check_eviction(runtime: Runtime) -> None:
         _exit(EXIT_BAD_STATE_STORE)
 
 
+async def flush_unreadable(app: faust.App, runtime: Runtime) -> None:
+    """Dead-letter the records the consumer skipped because it could not read them.
+    Never raises: what could not be sent is tried again next time."""
+    processor = runtime.processor
+    waiting = getattr(app.consumer, "unreadable", None)
+    if processor is None or not waiting:
+        return
+    records = [waiting.popleft() for _ in range(len(waiting))]
+    try:
+        await processor.dead_letter_unreadable(records)
+    except Exception as error:
+        log.warning("could not dead-letter %d unreadable records yet: %s", len(records), error)
+        waiting.extendleft(reversed(records))
+
+
 async def check_health(runtime: Runtime) -> None:
     """The watchdog: once the worker stalls, /readyz fails and the process exits. Any
     error of its own is logged and stops the worker too (a watchdog that cannot watch)."""

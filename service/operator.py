@@ -9,10 +9,10 @@ import contextlib
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, UnknownTopicOrPartitionError, for_code
 
+from service import jsonstrict
 from service.contract import CHANNEL_PATTERN
 from service.decode import Decoder
 from service.settings import Settings
@@ -174,53 +175,61 @@ class Checked:
 
 
 def _encode(value: Any) -> bytes:
-    """JSON with exact decimals: a number read as Decimal is written back as a decimal
-    string (the contract takes amounts as strings or numbers)."""
-    return json.dumps(value, separators=(",", ":"), default=str).encode()
+    """Compact JSON of an event the simulator made (its amounts are decimal strings)."""
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
-def read_events(text: str) -> list[tuple[str, Any | None, str | None]]:
-    """(where, event, problem) from a JSON document (one event or an array) or NDJSON."""
+def _parsed(raw: bytes) -> jsonstrict.Document | str:
+    """The strict parse of `raw`, or why it is not strict JSON (as the worker reads it)."""
     try:
-        document = json.loads(text, parse_float=Decimal)
-    except ValueError:
-        document = None
-    else:
-        items = document if isinstance(document, list) else [document]
-        return [(f"event {i}", item, None) for i, item in enumerate(items, 1)]
-    found: list[tuple[str, Any | None, str | None]] = []
+        return jsonstrict.parse(raw, sys.maxsize)
+    except jsonstrict.JsonError as error:
+        return str(error)
+
+
+def read_events(text: str) -> list[tuple[str, bytes | None, str | None]]:
+    """(where, the event's bytes as written, problem) from a JSON document (one event or an
+    array) or NDJSON. JSON is read strictly, as the worker reads it (duplicate member
+    names, NaN and other encodings are problems), and each event keeps its exact bytes."""
+    whole = _parsed(text.encode())
+    if isinstance(whole, jsonstrict.Document):
+        if not whole.batch:
+            return [("event 1", text.strip().encode(), None)]
+        return [(f"event {i + 1}", whole.raw(i), None) for i in range(len(whole.values))]
+    found: list[tuple[str, bytes | None, str | None]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
-        try:
-            item = json.loads(line, parse_float=Decimal)
-        except ValueError as error:
-            found.append((f"line {number}", None, f"not JSON: {error}"))
-            continue
-        for index, event in enumerate(item if isinstance(item, list) else [item], 1):
-            where = f"line {number}" if not isinstance(item, list) else f"line {number}#{index}"
-            found.append((where, event, None))
+        document = _parsed(line.strip().encode())
+        if isinstance(document, str):
+            found.append((f"line {number}", None, f"not strict JSON: {document}"))
+        elif not document.batch:
+            found.append((f"line {number}", line.strip().encode(), None))
+        else:
+            for index in range(len(document.values)):
+                found.append((f"line {number}#{index + 1}", document.raw(index), None))
     return found
 
 
 def check_events(
-    items: Iterable[tuple[str, Any | None, str | None]],
+    items: Iterable[tuple[str, bytes | None, str | None]],
     channel: str,
     currency: str,
     batch: int,
     now_micros: int | None = None,
 ) -> Checked:
-    """Validate each event as the worker would on `channel`'s topic; make the valid ones
-    records: one event each, or up to `batch` events of one conversation."""
+    """Validate each event as the worker would on `channel`'s topic (its own bytes through
+    the worker's decoder); make the valid ones records of those bytes: one event each, or
+    up to `batch` events of one conversation."""
     decoder = Decoder(currency)
     now = now_micros if now_micros is not None else time.time_ns() // 1000
     checked = Checked()
-    valid: list[tuple[bytes, Any]] = []
-    for where, item, problem in items:
-        if problem is not None:
-            checked.problems.append(Problem(where, "invalid_json", problem))
+    valid: list[tuple[bytes, bytes]] = []
+    for where, raw, problem in items:
+        if raw is None:
+            checked.problems.append(Problem(where, "invalid_json", problem or "not JSON"))
             continue
-        decoded = decoder.decode_record(_encode(item), channel, now)
+        decoded = decoder.decode_record(raw, channel, now)
         for rejection in decoded.rejections:
             checked.problems.append(Problem(where, rejection.reason.value, rejection.message))
         if decoded.ignored:
@@ -229,18 +238,18 @@ def check_events(
             )
         for event in decoded.events:
             checked.events += 1
-            valid.append((event.conversation_id.encode(), item))
+            valid.append((event.conversation_id.encode(), raw))
     if batch <= 1:
-        checked.records = [(key, _encode(item)) for key, item in valid]
+        checked.records = valid
         return checked
     # Batched: a conversation's events in order, up to `batch` a record (only the order
     # within a conversation matters: it is the record key and stays in one partition).
-    by_conversation: dict[bytes, list[Any]] = {}
-    for key, item in valid:
-        by_conversation.setdefault(key, []).append(item)
+    by_conversation: dict[bytes, list[bytes]] = {}
+    for key, raw in valid:
+        by_conversation.setdefault(key, []).append(raw)
     for key, events in by_conversation.items():
         for start in range(0, len(events), batch):
-            checked.records.append((key, _encode(events[start : start + batch])))
+            checked.records.append((key, b"[" + b",".join(events[start : start + batch]) + b"]"))
     return checked
 
 

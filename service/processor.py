@@ -13,10 +13,12 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from service.consumer import Unreadable
 from service.contract import DeadLetterReason
 from service.deadletter import DeadLetter, DeadLetterSink
 from service.decode import DecodedRecord, Decoder, Rejection, unexpected
@@ -34,6 +36,8 @@ from service.state.store import (
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
+LETTERS_PER_DELIVERY: Final = 2000
+"""Dead letters sent at once; the watchdog hears of progress after each such chunk."""
 LetterId = tuple[int, str, int]
 """(origin offset, kind, position): which rejection of which record a dead letter is."""
 
@@ -97,6 +101,8 @@ class BatchProcessor:
         max_channels: int = 200,
         clock: Callable[[], float] = time.time,
         max_backoff_seconds: float = 5.0,
+        on_progress: Callable[[], None] = lambda: None,
+        highwater: Callable[[str, int], int | None] = lambda topic, partition: None,
     ) -> None:
         self.decoder = decoder
         self.store = store
@@ -107,6 +113,11 @@ class BatchProcessor:
         self.max_channels = max_channels
         self.clock = clock
         self.max_backoff_seconds = max_backoff_seconds
+        self.on_progress = on_progress
+        self.highwater = highwater
+        """The partition's end offset as the consumer last saw it, None if not known."""
+        """Called whenever a part of a long batch is done (a chunk of dead letters sent):
+        a batch that keeps moving is not a stall."""
         self.ready = True
         self.applied_offsets: dict[tuple[str, int], int] = {}
         """Last applied offset of each (topic, partition) this process has seen."""
@@ -160,6 +171,33 @@ class BatchProcessor:
                 log.warning("state store reachable again, resuming")
             self._set_ready(True)
 
+    async def dead_letter_unreadable(self, records: Sequence[Unreadable]) -> None:
+        """Dead-letter records the consumer could not read (`unprocessable`, no key, no
+        payload: the record stays at its origin offset). DeadLettersPending if some could
+        not be sent (they are tried again)."""
+        letters = [
+            DeadLetter(
+                record.topic,
+                record.partition,
+                record.offset,
+                None,
+                DeadLetterReason.UNPROCESSABLE,
+                f"{record.error} (the record could not be read; it stays at its origin offset)",
+                b"",
+            )
+            for record in records
+        ]
+        outcomes = await self.dead_letters.deliver(letters)
+        failures = [failure for failure in outcomes if failure is not None]
+        for letter, failure in zip(letters, outcomes, strict=True):
+            if failure is None:
+                channel = self.channel_of(letter.topic)
+                label = channel if channel in self.metrics.known_channels else UNREGISTERED
+                self.metrics.outcome(label, Outcome.DEAD_LETTERED)
+                self.metrics.dead_letters.labels(label, letter.reason.value).inc()
+        if failures:
+            raise DeadLettersPending(f"{len(failures)} dead letters not sent: {failures[0]!r}")
+
     def _set_ready(self, ready: bool) -> None:
         self.ready = ready
         self.metrics.state_store_up.set(1 if ready else 0)
@@ -189,13 +227,35 @@ class BatchProcessor:
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         return retry
 
+    def _watermark(self, part: _Partition, state: PartitionState) -> int | None:
+        """The offset up to which the partition's records are applied: its watermark, unless
+        the partition now ends at or before it. Then the topic was deleted and created
+        again (or truncated) and the watermark names records that are gone: the new records
+        at those offsets are not redeliveries and count (the apply replaces the watermark)."""
+        watermark = state.watermark
+        if watermark is None or part.records[0][0].offset > watermark:
+            return watermark
+        end = self.highwater(part.topic, part.partition)
+        if end is None or end > watermark:
+            return watermark
+        log.error(
+            "%s partition %d ends at offset %d but its watermark says offset %d was applied: "
+            "the topic was deleted and created again (or truncated); its records count anew",
+            part.topic,
+            part.partition,
+            end,
+            watermark,
+        )
+        return None
+
     async def _plan(self, part: _Partition, state: PartitionState, now_micros: int) -> _Plan | None:
         """Fold a partition's fresh records and send their dead letters; None when another
         worker applied them all already."""
+        applied = self._watermark(part, state)
         fresh = [
             (record, decoded)
             for record, decoded in part.records
-            if state.watermark is None or record.offset > state.watermark
+            if applied is None or record.offset > applied
         ]
         if len(fresh) < len(part.records) and not part.counted_redelivery:
             part.counted_redelivery = True
@@ -315,17 +375,18 @@ class BatchProcessor:
         """Deliver the letters not delivered by an earlier attempt; DeadLettersPending when
         some could not be (they are tried again with the batch)."""
         unsent = [(identity, letter) for identity, letter in letters if identity not in part.sent]
-        if not unsent:
-            return
-        outcomes = await self.dead_letters.deliver([letter for _, letter in unsent])
         failures = []
-        for (identity, letter), failure in zip(unsent, outcomes, strict=True):
-            if failure is None:
-                part.sent.add(identity)
-                self.metrics.outcome(label, Outcome.DEAD_LETTERED)
-                self.metrics.dead_letters.labels(label, letter.reason.value).inc()
-            else:
-                failures.append(failure)
+        for start in range(0, len(unsent), LETTERS_PER_DELIVERY):
+            chunk = unsent[start : start + LETTERS_PER_DELIVERY]
+            outcomes = await self.dead_letters.deliver([letter for _, letter in chunk])
+            for (identity, letter), failure in zip(chunk, outcomes, strict=True):
+                if failure is None:
+                    part.sent.add(identity)
+                    self.metrics.outcome(label, Outcome.DEAD_LETTERED)
+                    self.metrics.dead_letters.labels(label, letter.reason.value).inc()
+                else:
+                    failures.append(failure)
+            self.on_progress()
         if failures:
             raise DeadLettersPending(f"{len(failures)} dead letters not sent: {failures[0]!r}")
 

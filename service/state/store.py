@@ -32,6 +32,13 @@ from service.state import keys
 APPLY_SCRIPT: Final = resources.files("service.state").joinpath("apply.lua").read_text()
 SEEN_SCRIPT: Final = resources.files("service.state").joinpath("seen.lua").read_text()
 REGISTER_SCRIPT: Final = resources.files("service.state").joinpath("register.lua").read_text()
+DROP_WATERMARK_SCRIPT: Final = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
+"""Deletes a partition's watermark only if it still holds the offset the caller read."""
 _EXPIRY: Final = {resolution.name: resolution for resolution in RESOLUTIONS}
 
 
@@ -121,6 +128,7 @@ class StateStore:
         self._apply = client.register_script(APPLY_SCRIPT)
         self._seen = client.register_script(SEEN_SCRIPT)
         self._register = client.register_script(REGISTER_SCRIPT)
+        self._drop_watermark = client.register_script(DROP_WATERMARK_SCRIPT)
 
     async def read(self, requests: Sequence[PartitionRead]) -> list[PartitionState]:
         """Watermarks, conversation states and dedup marks of every request, one round trip."""
@@ -211,6 +219,14 @@ class StateStore:
             (topic, partition): None if reply is None else int(reply)
             for (_, topic, partition), reply in zip(partitions, replies, strict=True)
         }
+
+    async def drop_watermark(self, channel: str, topic: str, partition: int, expected: int) -> bool:
+        """Delete the partition's watermark if it is still `expected`; True when deleted."""
+        deleted = await self._drop_watermark(
+            keys=[keys.watermarks(channel)],
+            args=[keys.watermark_field(topic, partition), expected],
+        )
+        return bool(deleted)
 
     async def register_channel(self, channel: str, max_channels: int) -> bool:
         """Add `channel` to the registry unless `max_channels` are known already; True when

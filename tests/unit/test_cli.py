@@ -335,3 +335,24 @@ def test_log_lines_and_error_lines_carry_no_secret() -> None:
     assert "100% sure: connecting to redis://127.0.0.1:1/12?password=****" in logged
     assert "ConnectionError: cannot connect to redis://127.0.0.1:1/12?password=****" in logged
     assert "l0g-s3cret" not in logged
+
+
+def test_publish_reads_as_the_worker_does_and_sends_the_bytes_as_written() -> None:
+    from service.operator import check_events, read_events  # noqa: PLC0415
+
+    spaced = (
+        '{ "specversion" : "1.0", "id": "é1", "source": "/w", "type": '
+        '"support.conversation.started", "time": "2026-01-01T00:00:00Z", "subject": "c",'
+        ' "data": {"handled_by": "ai"} }'
+    )
+    duplicate = spaced.replace('"id": "é1"', '"id": "a", "id": "b"')
+    nan = spaced.replace('"é1"', "NaN")
+    text = "\n".join([spaced, duplicate, nan, f"[{spaced} ,  {spaced}]"])
+    checked = check_events(read_events(text), "web", "USD", 1, now_micros=2 * 10**15)
+    assert [(p.where, p.reason) for p in checked.problems] == [
+        ("line 2", "invalid_json"),
+        ("line 3", "invalid_json"),
+    ]
+    assert checked.records == [(b"c", spaced.encode())] * 3  # exactly the bytes written
+    batched = check_events(read_events(text), "web", "USD", 10, now_micros=2 * 10**15)
+    assert batched.records == [(b"c", ("[" + ",".join([spaced] * 3) + "]").encode())]
