@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -74,6 +75,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 config_app = typer.Typer(help="Check configuration.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
@@ -203,14 +205,16 @@ def redis_client(settings: Settings, timeout: float = 5) -> Any:
     import redis  # noqa: PLC0415  (the worker's commands use the asyncio client)
 
     try:
-        return redis.Redis.from_url(
+        client = redis.Redis.from_url(
             settings.redis_url.get_secret_value(),
             socket_connect_timeout=2,
             socket_timeout=timeout,
             **settings.redis_options(),
         )
-    except ValueError as error:  # a query parameter redis-py cannot read
-        raise _fail(f"ROI_REDIS_URL: {error}") from None
+        client.connection_pool.make_connection()  # no I/O: refuses unknown parameters now
+    except (ValueError, TypeError) as error:  # a query parameter redis-py cannot read
+        raise _fail(f"ROI_REDIS_URL (or REDIS_URL): {error}") from None
+    return client
 
 
 def redis_unreachable(error: Exception, doing: str = "read") -> typer.Exit:
@@ -246,7 +250,7 @@ def refuse_evicting_redis(settings: Settings) -> None:
         _warn(f"cannot check Redis's eviction policy now ({type(error).__name__}: {error})")
         return
     except (TypeError, ValueError) as error:  # redis-py refused a query parameter
-        raise _fail(f"ROI_REDIS_URL: {error}") from None
+        raise _fail(f"ROI_REDIS_URL (or REDIS_URL): {error}") from None
     finally:
         client.close()
     problem = eviction_problem(info)
@@ -302,12 +306,19 @@ def exporter(
     bind, listen = host or settings.exporter_host, port or settings.exporter_port
     client = redis_client(settings, timeout=2)  # a scrape must not hang on Redis
 
+    said: list[str | None] = [None]
+
     def ready() -> bool:
-        """Redis answers and will not evict."""
+        """Redis answers and will not evict (a change of policy is said once, in one line)."""
         try:
-            return eviction_problem(client.info("memory")) is None
+            problem = eviction_problem(client.info("memory"))
         except redis.RedisError:
             return False
+        if problem != said[0]:
+            said[0] = problem
+            if problem is not None:
+                _warn(f"not ready: {problem}")
+        return problem is None
 
     refuse_evicting_redis(settings)
     print_banner("exporter", settings)
@@ -331,8 +342,22 @@ def _excepthook(
 
 
 def main() -> None:
+    """The entry point: a usage mistake is one line (what, and where to read more) and exit
+    2, not Click's framed message."""
     sys.excepthook = _excepthook
-    app()
+    try:
+        code = app(standalone_mode=False)
+    except typer.Abort:  # Ctrl-C at a prompt
+        sys.exit(130)
+    except typer.TyperException as error:  # Click's usage errors (Typer vendors Click)
+        context = getattr(error, "ctx", None)
+        if context is not None and type(error).__name__ != "NoArgsIsHelpError":
+            message = _one_line(error.format_message())
+            _say(err, f"error: {message} (see {context.command_path} --help)")
+        else:
+            error.show()  # type: ignore[attr-defined]  # the help asked for by no arguments
+        sys.exit(getattr(error, "exit_code", EXIT_BAD_CONFIG))
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 # --- operator commands ---------------------------------------------------------------------
@@ -689,9 +714,16 @@ def replay(
         {"events": outcomes, "refused": refused},
     )
     if not as_json:
-        _say(err, f"events: {outcomes or 'none'}; refused lines or events: {refused or 'none'}")
+        _say(err, f"events: {_counts(outcomes)}; refused lines or events: {_counts(refused)}")
         for example in engine.examples:
             _say(err, f"  line {example.line}: {example.reason}: {example.message}")
+    if refused:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    """`counted 15, duplicate 1`, or `none`."""
+    return ", ".join(f"{name} {count:,}" for name, count in counts.items()) or "none"
 
 
 @app.command()
@@ -700,7 +732,7 @@ def top(
     window: Annotated[str, typer.Option(help=f"Window shown: {WINDOW_NAMES}.")] = "24h",
     prometheus: Annotated[
         str, typer.Option(help="Prometheus to read alerts from.", envvar="ROI_PROMETHEUS_URL")
-    ] = "http://127.0.0.1:19090",
+    ] = f"http://127.0.0.1:{os.environ.get('ROI_PROMETHEUS_PORT') or 19090}",
     duration: Annotated[
         float, typer.Option(min=0, help="Stop after this many seconds (0: until Ctrl-C).")
     ] = 0.0,

@@ -9,6 +9,7 @@ scripts honour them.
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 from collections.abc import Iterable
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ROI_", frozen=True, extra="ignore")
 
     kafka_bootstrap_servers: str = Field(
-        default="127.0.0.1:19092",
+        default_factory=lambda: f"127.0.0.1:{os.environ.get('ROI_KAFKA_PORT') or 19092}",
         validation_alias=AliasChoices("ROI_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
     )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
@@ -43,7 +44,9 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_cafile: Path | None = None
     redis_url: SecretStr = Field(
-        default=SecretStr("redis://127.0.0.1:16379/0"),
+        default_factory=lambda: SecretStr(
+            f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT') or 16379}/0"
+        ),
         validation_alias=AliasChoices("ROI_REDIS_URL", "REDIS_URL"),
         description="redis:// or rediss:// (TLS); a password may be in the URL",
     )

@@ -4,9 +4,11 @@ rates, the per-channel table, and Prometheus's firing and pending alerts when it
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -33,10 +35,26 @@ class Alerts:
     error: str | None = None
 
 
+def _alerts_request(prometheus: str) -> urllib.request.Request:
+    """The alerts API request; credentials in the URL go in a Basic auth header (urllib
+    would read `user:password@host` as a host name)."""
+    parts = urllib.parse.urlsplit(prometheus)
+    if parts.username is None:
+        return urllib.request.Request(f"{prometheus}/api/v1/alerts")
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    netloc += f":{parts.port}" if parts.port else ""
+    url = urllib.parse.urlunsplit(parts._replace(netloc=netloc)) + "/api/v1/alerts"
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return urllib.request.Request(url, headers={"Authorization": f"Basic {token}"})
+
+
 def fetch_alerts(prometheus: str, timeout: float = 2.0) -> Alerts:
     """The alerts Prometheus has, or why not (the URL's password, if any, masked)."""
     try:
-        with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=timeout) as reply:
+        with urllib.request.urlopen(_alerts_request(prometheus), timeout=timeout) as reply:
             body = json.load(reply)
     except (OSError, ValueError) as error:
         reason = redact(str(getattr(error, "reason", error)), url_secrets(prometheus))
@@ -48,12 +66,13 @@ def fetch_alerts(prometheus: str, timeout: float = 2.0) -> Alerts:
     return Alerts([alert for alert in alerts if isinstance(alert, dict)])
 
 
-_CONTROLS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROLS: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def printable(text: str) -> str:
     """`text` with control characters (escape sequences a terminal would obey: ESC, BEL,
-    C1 controls) shown as U+FFFD, for untrusted text about to reach a terminal."""
+    CR, C1 controls; line breaks and tabs are kept) shown as U+FFFD, for untrusted text
+    about to reach a terminal."""
     return _CONTROLS.sub("\ufffd", text)
 
 

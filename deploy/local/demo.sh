@@ -52,7 +52,7 @@ cat >&2 <<TEXT
 The demo runs ($SCENARIO). Where to look:
   figures      http://127.0.0.1:$EXPORTER_PORT/metrics   (worker: http://127.0.0.1:$WORKER_PORT/metrics)
   Prometheus   http://127.0.0.1:$PROMETHEUS_PORT/graph?g0.expr=window%3Asupport_program_roi_ratio%3Amax
-  alerts       http://127.0.0.1:$PROMETHEUS_PORT/alerts
+  alerts       http://127.0.0.1:$PROMETHEUS_PORT/classic/alerts
   terminal     .venv/bin/roi-metrics top       (what follows), .venv/bin/roi-metrics report
   simulator    $STATE_DIR/simulator/simulator.log (the channel voice is plugged in after 90 s)
 Ctrl-C stops everything.

@@ -52,7 +52,7 @@ def test_the_demo_starts_everything_shows_figures_and_stops_everything(tmp_path:
     for started in ("kafka: Apache Kafka", "redis: ready", "prometheus: ready", "worker: ready"):
         assert started in err, started
     assert "simulator: running" in err and "The demo runs (normal)" in err
-    assert f"http://127.0.0.1:{ports['ROI_PROMETHEUS_PORT']}/alerts" in err
+    assert f"http://127.0.0.1:{ports['ROI_PROMETHEUS_PORT']}/classic/alerts" in err
     # live figures: frames of `top` with the simulator's channels in them
     assert out.count("roi-metrics top ·") >= 3
     assert "AI support ROI" in out

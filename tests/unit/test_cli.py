@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -254,7 +256,7 @@ def test_replay_computes_exact_figures_offline(tmp_path: Path) -> None:
     export = tmp_path / "export.ndjson"
     write_export(export)
     code, out, err = run("replay", str(export), "--json")
-    assert code == 0, err
+    assert code == 1, err  # one line was refused (no channel): exit 1, as publish does
     report = json.loads(out)
     assert report["at"] == "2026-05-28T20:26:50Z"  # the newest event: T0 + 10
     web = report["channels"]["web"]["1h"]
@@ -301,7 +303,7 @@ def test_replay_tells_hostile_lines_in_one_line_each(tmp_path: Path) -> None:
     ]
     export.write_text(export.read_text() + "\n".join(hostile) + "\n")
     code, out, err = run("replay", str(export), "--channel", "web", "--json")
-    assert code == 0, err
+    assert code == 1, err
     report = json.loads(out)
     assert report["refused"] == {"invalid_channel": 1, "invalid_envelope": 1, "invalid_json": 2}
     assert set(report["channels"]) == {"web", "whatsapp"}  # counted events only
@@ -356,3 +358,32 @@ def test_publish_reads_as_the_worker_does_and_sends_the_bytes_as_written() -> No
     assert checked.records == [(b"c", spaced.encode())] * 3  # exactly the bytes written
     batched = check_events(read_events(text), "web", "USD", 10, now_micros=2 * 10**15)
     assert batched.records == [(b"c", ("[" + ",".join([spaced] * 3) + "]").encode())]
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (["bogus"], "error: No such command 'bogus'. (see roi-metrics --help)"),
+        (
+            ["config", "check"],
+            "error: Missing argument 'cost_card'. (see roi-metrics config check --help)",
+        ),
+        (
+            ["report", "--widow", "1h"],
+            "error: No such option: --widow (Possible options: --window)"
+            " (see roi-metrics report --help)",
+        ),
+    ],
+)
+def test_usage_mistakes_are_one_line_and_exit_2(argv: list[str], line: str) -> None:
+    executable = Path(sys.executable).parent / "roi-metrics"
+    result = subprocess.run([str(executable), *argv], capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stderr) == (2, line + "\n")
+
+
+def test_a_redis_url_parameter_redis_py_does_not_know_is_one_line() -> None:
+    env = {**ENV, "ROI_REDIS_URL": "redis://127.0.0.1:1/0?PassWord=p4ss-s3cret"}
+    result = CliRunner().invoke(app, ["report"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ROI_REDIS_URL (or REDIS_URL): ")
+    assert "p4ss-s3cret" not in result.stderr and result.stderr.count("\n") == 1

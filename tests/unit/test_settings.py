@@ -278,7 +278,7 @@ def test_the_exporter_and_the_worker_print_no_password(
     outputs = _outputs(runs, env, tmp_path)
     _assert_no_secret(outputs, password)
     if "PassWord" in url:  # a parameter redis-py does not know: refused in one line
-        assert outputs["exporter"].startswith("error: ROI_REDIS_URL: ")
+        assert outputs["exporter"].startswith("error: ROI_REDIS_URL (or REDIS_URL): ")
         assert outputs["exporter"].count("\n") == 1
         return
     assert "serving http://" in outputs["exporter"]  # it started: the banner was printed
