@@ -271,7 +271,10 @@ def test_the_worker_on_real_kafka_prints_no_redis_password(
                     process.wait()
         output = log.read_text()
         if "PASSWORD" in url:  # a parameter redis-py does not know: refused in one line
-            assert output.startswith("error: ROI_REDIS_URL (or REDIS_URL): ") and output.count("\n") == 1
+            assert (
+                output.startswith("error: ROI_REDIS_URL (or REDIS_URL): ")
+                and output.count("\n") == 1
+            )
         else:
             assert "redis_url = " in output, output  # it got past its checks of Kafka
         assert "s3cret" not in output, output
