@@ -246,8 +246,10 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
         )
         runtime.agent_running = True
         try:
-            async for event in events.events():
-                await runtime.batcher.add(event, record_bytes(event))
+            async for _ in events:  # Stream.events() without its extra generator
+                event = events.current_event
+                if event is not None:
+                    await runtime.batcher.add(event, record_bytes(event))
         finally:
             runtime.agent_running = False
             runtime.applier.cancel()

@@ -35,7 +35,8 @@ class Batcher(Generic[T]):
 
     async def add(self, item: T, size: int) -> None:
         """Add one record of `size` bytes; waits while a full batch is not taken yet."""
-        await self._taken.wait()
+        if not self._taken.is_set():
+            await self._taken.wait()
         if self._first_at is None:
             self._first_at = asyncio.get_running_loop().time()
         self._filling.append(item)

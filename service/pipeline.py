@@ -37,13 +37,12 @@ def records_of(events: Sequence[Any]) -> list[Record]:
 def record_bytes(event: Any) -> int:
     """What one Faust event's record weighs in a batch: key, value and headers."""
     message = event.message
-    headers = message.headers or ()
-    pairs = headers.items() if isinstance(headers, dict) else headers
-    return (
-        len(message.value or b"")
-        + len(message.key or b"")
-        + sum(len(name) + len(value or b"") for name, value in pairs)
-    )
+    size = len(message.value or b"") + len(message.key or b"")
+    headers = message.headers
+    if headers:
+        pairs = headers.items() if isinstance(headers, dict) else headers
+        size += sum(len(name) + len(value or b"") for name, value in pairs)
+    return size
 
 
 async def apply_then_ack(processor: BatchProcessor, events: Sequence[Any], ack: Ack) -> None:
