@@ -18,7 +18,7 @@ from aiokafka.structs import ConsumerRecord
 from service.app import ensure_topic
 from service.settings import Settings
 from tests.conftest import redis_url
-from tests.integration.harness import ROOT, free_port
+from tests.integration.harness import ROOT, Deployment, free_port
 
 TEST_DB = 14
 
@@ -85,3 +85,24 @@ def own_redis(tmp_path: Path) -> Iterator[tuple[str, Callable[[str], None]]]:
     control("start")
     yield f"redis://127.0.0.1:{port}/0", control
     control("stop")
+
+
+@pytest.fixture
+def deployment(
+    bootstrap: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[Deployment]:
+    """Real workers and exporters of one test, on the Redis database its module names in
+    REDIS_DB (each module has its own, so modules never share state); all stopped after."""
+    base = redis_url().rsplit("/", 1)[0]
+    deployed = Deployment(bootstrap, f"{base}/{request.module.REDIS_DB}", tmp_path)
+    yield deployed
+    deployed.stop_all()
+
+
+@pytest.fixture
+async def state(deployment: Deployment) -> AsyncIterator[aioredis.Redis]:
+    """The deployment's Redis database, emptied first."""
+    client = aioredis.Redis.from_url(deployment.redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()

@@ -9,8 +9,6 @@ import subprocess
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -18,29 +16,12 @@ from aiokafka import AIOKafkaProducer
 
 from service.contract import DeadLetterHeader as H
 from tests.cloudevents import encode, event
-from tests.conftest import redis_url
 from tests.integration.conftest import read_topic
 from tests.integration.harness import EXECUTABLE, Deployment, WorkerProcess, free_port
 from tests.integration.pipeline import Offsets, create_channels, wait_applied
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-LIMIT_DB = 7
-
-
-@pytest.fixture
-def deployment(bootstrap: str, tmp_path: Path) -> Iterator[Deployment]:
-    base = redis_url().rsplit("/", 1)[0]
-    deployed = Deployment(bootstrap, f"{base}/{LIMIT_DB}", tmp_path)
-    yield deployed
-    deployed.stop_all()
-
-
-@pytest.fixture
-async def state(deployment: Deployment) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(deployment.redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
+REDIS_DB = 7  # this module's Redis database (the deployment and state fixtures)
 
 
 async def publish(deployment: Deployment, channel: str, first: int, count: int) -> Offsets:

@@ -6,8 +6,6 @@ is answered once with a headers-only letter, never retried: the partition moves 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -17,30 +15,13 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from service.contract import DeadLetterHeader as H
 from tests.cloudevents import encode, event
-from tests.conftest import redis_url
 from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment
 from tests.integration.pipeline import Offsets, create_channels, wait_applied
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-LETTERS_DB = 8
+REDIS_DB = 8  # this module's Redis database (the deployment and state fixtures)
 SMALL = 64 * 1024
-
-
-@pytest.fixture
-def deployment(bootstrap: str, tmp_path: Path) -> Iterator[Deployment]:
-    base = redis_url().rsplit("/", 1)[0]
-    deployed = Deployment(bootstrap, f"{base}/{LETTERS_DB}", tmp_path)
-    yield deployed
-    deployed.stop_all()
-
-
-@pytest.fixture
-async def state(deployment: Deployment) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(deployment.redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 async def dead_letter_topic(deployment: Deployment, max_message_bytes: int) -> AIOKafkaAdminClient:

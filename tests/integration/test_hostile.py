@@ -8,15 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 
 from service.contract import DeadLetterHeader as H
-from tests.conftest import redis_url
 from tests.corpus.hostile import GARBAGE_CHANNELS, OVERFLOW_CHANNEL, Corpus, Hostile
 from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment
@@ -24,24 +21,8 @@ from tests.integration.pipeline import Offsets, bucket_state, create_channels, w
 from tests.integration.traffic import Generator, Labelled, Traffic, recompute
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-HOSTILE_DB = 10
+REDIS_DB = 10  # this module's Redis database (the deployment and state fixtures)
 Origin = tuple[str, int, int]
-
-
-@pytest.fixture
-def deployment(bootstrap: str, tmp_path: Path) -> Iterator[Deployment]:
-    base = redis_url().rsplit("/", 1)[0]
-    deployed = Deployment(bootstrap, f"{base}/{HOSTILE_DB}", tmp_path)
-    yield deployed
-    deployed.stop_all()
-
-
-@pytest.fixture
-async def state(deployment: Deployment) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(deployment.redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 async def send_mixed(

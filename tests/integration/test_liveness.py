@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -20,12 +20,11 @@ from aiokafka import AIOKafkaProducer
 
 from service.liveness import EXIT_STALLED
 from tests.cloudevents import encode, event
-from tests.conftest import redis_url
 from tests.integration.harness import Deployment, WorkerProcess
 from tests.integration.pipeline import Offsets, create_channels, wait_applied
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-LIVENESS_DB = 9
+REDIS_DB = 9  # this module's Redis database (the deployment and state fixtures)
 BUG = """
 import service.pipeline as pipeline
 real = pipeline.records_of
@@ -37,22 +36,6 @@ pipeline.records_of = records_of
 from service.cli import main
 main()
 """
-
-
-@pytest.fixture
-def deployment(bootstrap: str, tmp_path: Path) -> Iterator[Deployment]:
-    base = redis_url().rsplit("/", 1)[0]
-    deployed = Deployment(bootstrap, f"{base}/{LIVENESS_DB}", tmp_path)
-    yield deployed
-    deployed.stop_all()
-
-
-@pytest.fixture
-async def state(deployment: Deployment) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(deployment.redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
 
 
 async def send(deployment: Deployment, channel: str, values: list[bytes]) -> Offsets:

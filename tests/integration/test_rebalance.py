@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
-from tests.conftest import redis_url
 from tests.integration.harness import Deployment
 from tests.integration.pipeline import (
     Offsets,
@@ -30,23 +27,7 @@ from tests.integration.traffic import Generator, Traffic, recompute
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 CHANNELS = ["whatsapp", "slack", "web", "email"]
 NEW_CHANNELS = [f"new-{number:02d}" for number in range(12)]
-REBALANCE_DB = 11
-
-
-@pytest.fixture
-def deployment(bootstrap: str, tmp_path: Path) -> Iterator[Deployment]:
-    base = redis_url().rsplit("/", 1)[0]
-    deployed = Deployment(bootstrap, f"{base}/{REBALANCE_DB}", tmp_path)
-    yield deployed
-    deployed.stop_all()
-
-
-@pytest.fixture
-async def state(deployment: Deployment) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(deployment.redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
+REDIS_DB = 11  # this module's Redis database (the deployment and state fixtures)
 
 
 def only(traffic: Traffic, channel: str) -> Traffic:

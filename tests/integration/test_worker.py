@@ -7,14 +7,13 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from service.contract import DeadLetterHeader
-from tests.conftest import redis_url
 from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment
 from tests.integration.pipeline import bucket_state, create_channels, publish, wait_applied
@@ -22,23 +21,7 @@ from tests.integration.traffic import Generator, recompute
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 CHANNELS = ["whatsapp", "slack", "web", "email"]
-WORKER_DB = 13
-
-
-@pytest.fixture
-def deployment(bootstrap: str, tmp_path: Path) -> Iterator[Deployment]:
-    base = redis_url().rsplit("/", 1)[0]
-    deployed = Deployment(bootstrap, f"{base}/{WORKER_DB}", tmp_path)
-    yield deployed
-    deployed.stop_all()
-
-
-@pytest.fixture
-async def state(deployment: Deployment) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.Redis.from_url(deployment.redis_url)
-    await client.flushdb()
-    yield client
-    await client.aclose()
+REDIS_DB = 13  # this module's Redis database (the deployment and state fixtures)
 
 
 async def test_fifty_thousand_events_match_the_oracle_exactly(
