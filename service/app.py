@@ -219,6 +219,9 @@ def _timers(app: faust.App, runtime: Runtime) -> None:
     @app.timer(WATCH_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
     async def watchdog() -> None:
         await check_health(runtime)
+
+    @app.timer(WATCH_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def unreadable_letters() -> None:  # apart: a slow Kafka must not delay the watchdog
         await flush_unreadable(app, runtime)
 
     async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

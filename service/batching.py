@@ -1,10 +1,10 @@
 """Batches bounded by records, bytes and time, handed from the stream to the applier.
 
 The agent pumps events in; the applier takes a batch when it holds `max_records` records
-or `max_bytes` bytes (keys, values and headers), or `within` seconds after its first record. While a
-full batch waits to be taken, the pump waits too, so at most two batches are in memory at
-once: the one being applied and the one filling (plus the one record that filled it, which
-may be larger than the rest: a single record is never split).
+or `max_bytes` bytes (keys, values and headers), or `within` seconds after its first
+record. While a full batch waits to be taken, the pump waits too, so at most two batches
+are in memory at once: the one being applied and the one filling (plus the one record that
+filled it, which may be larger than the rest: a single record is never split).
 """
 
 from __future__ import annotations
@@ -55,8 +55,9 @@ class Batcher(Generic[T]):
                 self._full.is_set() or loop.time() - first_at >= self.within_seconds
             ):
                 return self._swap()
-            wait = self.within_seconds if first_at is None else first_at + self.within_seconds
-            timeout = wait if first_at is None else max(0.0, wait - loop.time())
+            timeout = self.within_seconds
+            if first_at is not None:
+                timeout = max(0.0, first_at + self.within_seconds - loop.time())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._full.wait(), timeout)
 

@@ -116,6 +116,8 @@ class GuardedConsumerThread(AIOKafkaConsumerThread):
                 {tp}, timeout=timeout or 0, max_records=offset - position
             )
         del self._unreadable_at[tp]
+        if position > offset:  # moved past it meanwhile (a rebalance seek): nothing to skip
+            return {}
         consumer._fetcher._records.pop(tp, None)
         consumer.seek(tp, offset + 1)
         log.error(
@@ -125,9 +127,13 @@ class GuardedConsumerThread(AIOKafkaConsumerThread):
             offset,
             error,
         )
-        self.consumer.unreadable.append(  # type: ignore[attr-defined]
-            Unreadable(tp.topic, tp.partition, offset, error)
-        )
+        waiting = self.consumer.unreadable  # type: ignore[attr-defined]
+        if len(waiting) == waiting.maxlen:
+            log.error(
+                "%d unreadable records wait for their dead letters; the oldest is dropped",
+                len(waiting),
+            )
+        waiting.append(Unreadable(tp.topic, tp.partition, offset, error))
         return {}
 
     async def _commit(self, offsets: Mapping[Any, int]) -> bool:

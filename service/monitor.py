@@ -112,6 +112,7 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
     for topic, partition in runtime.lag_labels - {(tp.topic, tp.partition) for tp in assigned}:
         gauge.remove(topic, str(partition))
         progress.remove(topic, str(partition))
+        processor.applied_offsets.pop((topic, partition), None)  # its new owner moves it
     runtime.lag_labels = {(tp.topic, tp.partition) for tp in assigned}
     if not assigned:
         runtime.fetch_behind = False

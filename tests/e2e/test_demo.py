@@ -4,13 +4,12 @@ everything it started is stopped."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import free_port
+from tests.integration.harness import stack_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -18,25 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_demo_starts_everything_shows_figures_and_stops_everything(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    ports = {
-        name: str(free_port())
-        for name in (
-            "ROI_KAFKA_PORT",
-            "ROI_KAFKA_CONTROLLER_PORT",
-            "ROI_REDIS_PORT",
-            "ROI_PROMETHEUS_PORT",
-            "ROI_EXPORTER_PORT",
-            "ROI_WORKER_PORT",
-        )
-    }
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("ROI_", "KAFKA_", "REDIS_"))},
-        **ports,
-        "ROI_STATE_DIR": str(state),
-        "DEMO_SECONDS": "25",
-        "RATE": "50",
-        "COLUMNS": "200",
-    }
+    env = stack_env(state, DEMO_SECONDS="25", RATE="50", COLUMNS="200")
+    ports = {name: value for name, value in env.items() if name.startswith("ROI_")}
     result = subprocess.run(
         [str(ROOT / "deploy/local/demo.sh")],
         env=env,

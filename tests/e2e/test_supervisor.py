@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import UnknownTopicOrPartitionError
 
-from tests.integration.harness import free_port, wait_http
+from tests.integration.harness import stack_env, wait_http
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,25 +37,6 @@ RESTART_LINE = re.compile(
 def need(program: str) -> None:
     if shutil.which(program) is None:
         pytest.fail(f"{program} is not installed; run deploy/local/install.sh (or make install)")
-
-
-def stack_env(state: Path, **extra: str) -> dict[str, str]:
-    """The environment of a stack of its own: nothing inherited that points elsewhere."""
-    inherited = {
-        k: v for k, v in os.environ.items() if not k.startswith(("ROI_", "KAFKA_", "REDIS_"))
-    }
-    ports = {
-        name: str(free_port())
-        for name in (
-            "ROI_KAFKA_PORT",
-            "ROI_KAFKA_CONTROLLER_PORT",
-            "ROI_REDIS_PORT",
-            "ROI_PROMETHEUS_PORT",
-            "ROI_EXPORTER_PORT",
-            "ROI_WORKER_PORT",
-        )
-    }
-    return {**inherited, **ports, "ROI_STATE_DIR": str(state), **extra}
 
 
 def script(env: dict[str, str], name: str, *args: str, timeout: float = 150) -> tuple[int, str]:

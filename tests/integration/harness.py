@@ -29,6 +29,25 @@ def free_port() -> int:
         return port
 
 
+def stack_env(state: Path, **extra: str) -> dict[str, str]:
+    """The environment of a stack of its own: nothing inherited that points elsewhere."""
+    inherited = {
+        k: v for k, v in os.environ.items() if not k.startswith(("ROI_", "KAFKA_", "REDIS_"))
+    }
+    ports = {
+        name: str(free_port())
+        for name in (
+            "ROI_KAFKA_PORT",
+            "ROI_KAFKA_CONTROLLER_PORT",
+            "ROI_REDIS_PORT",
+            "ROI_PROMETHEUS_PORT",
+            "ROI_EXPORTER_PORT",
+            "ROI_WORKER_PORT",
+        )
+    }
+    return {**inherited, **ports, "ROI_STATE_DIR": str(state), **extra}
+
+
 def wait_http(url: str, seconds: float, what: str, log: Path | None = None) -> None:
     """Wait until `url` answers 200; AssertionError (with the log's tail) when it does not
     within `seconds`."""
