@@ -50,8 +50,8 @@ from service.operator import (
     check_kafka,
     create_channel,
     delete_channel_topic,
+    read_bytes,
     read_events,
-    read_text,
     send_records,
 )
 from service.operator import Progress as SimulationProgress
@@ -237,6 +237,10 @@ LogLevel = Annotated[
 ]
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def refuse_evicting_redis(settings: Settings) -> None:
     """Exit 2 with one line that names the fix when Redis may evict keys. A Redis that does
     not answer yet is waited for: the worker checks again while it runs, the exporter's
@@ -321,6 +325,7 @@ def exporter(
         return problem is None
 
     refuse_evicting_redis(settings)
+    signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop: exit 0, as Ctrl-C does
     print_banner("exporter", settings)
     _say(err, f"serving http://{bind}:{listen}/metrics")
     try:
@@ -351,11 +356,12 @@ def main() -> None:
         sys.exit(130)
     except typer.TyperException as error:  # Click's usage errors (Typer vendors Click)
         context = getattr(error, "ctx", None)
-        if context is not None and type(error).__name__ != "NoArgsIsHelpError":
-            message = _one_line(error.format_message())
-            _say(err, f"error: {message} (see {context.command_path} --help)")
+        if type(error).__name__ == "NoArgsIsHelpError":
+            error.show()  # type: ignore[attr-defined]  # a bare command: its help
         else:
-            error.show()  # type: ignore[attr-defined]  # the help asked for by no arguments
+            message = _one_line(error.format_message())
+            where = context.command_path if context is not None else "roi-metrics"
+            _say(err, f"error: {message} (see {where} --help)")
         sys.exit(getattr(error, "exit_code", EXIT_BAD_CONFIG))
     sys.exit(code if isinstance(code, int) else 0)
 
@@ -597,10 +603,10 @@ def publish(
     card = load_card(settings)
     check_channel(channel)
     try:
-        text = read_text(file, sys.stdin)
+        data = read_bytes(file, sys.stdin.buffer)
     except OperatorError as error:
         raise _fail(str(error)) from None
-    checked = check_events(read_events(text), channel, card.currency, batch)
+    checked = check_events(read_events(data), channel, card.currency, batch)
     topic = settings.topic_prefix + channel
     if checked.records and not dry_run:
         _run(send_records(settings, topic, checked.records))
@@ -610,12 +616,9 @@ def publish(
         f"{verb} {checked.events} events in {len(checked.records)} records to {topic}; "
         f"refused {len(checked.problems)}",
     )
+    for problem in checked.problems:  # one line each, as replay says them; never markup
+        _say(err, f"  {problem.where}: {problem.reason}: {_one_line(problem.message)}")
     if checked.problems:
-        table = Table("where", "reason", "why", title="Refused", title_justify="left")
-        for problem in checked.problems:  # the file's text, as it is: never markup
-            cells = (problem.where, problem.reason, problem.message)
-            table.add_row(*(Text(printable(cell)) for cell in cells))
-        err.print(table)
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -686,7 +689,7 @@ def replay(
     if channel is not None:
         check_channel(channel)
     try:
-        lines = read_text(file, sys.stdin).encode().splitlines()
+        lines = read_bytes(file, sys.stdin.buffer).splitlines()
     except OperatorError as error:
         raise _fail(str(error)) from None
     if at == "last":

@@ -87,6 +87,9 @@ class DeadLetterHeader(StrEnum):
     """Present only when the payload was cut: the original payload's size in bytes."""
     KEY_TRUNCATED = "dlq.key.truncated"
     """Present only when the key was cut: the original key's size in bytes."""
+    ORIGIN_EVENT = "dlq.origin.event"
+    """Present only for an event of a batch: its position in the batch, from 0 (with the
+    origin offset, what makes a dead letter unique)."""
 
 
 DEAD_LETTER_TOPIC: Final = "support.deadletter"

@@ -48,6 +48,8 @@ class DeadLetter:
     reason: DeadLetterReason
     message: str
     payload: bytes
+    event: int | None = None
+    """The position of the rejected event in its batch; None for a whole record."""
 
 
 Headers = list[tuple[str, bytes]]
@@ -59,13 +61,16 @@ def truncate_utf8(text: str, limit: int = MAX_ERROR_BYTES) -> bytes:
 
 
 def base_headers(letter: DeadLetter) -> Headers:
-    return [
+    headers = [
         (DeadLetterHeader.ORIGIN_TOPIC.value, letter.topic.encode()),
         (DeadLetterHeader.ORIGIN_PARTITION.value, str(letter.partition).encode()),
         (DeadLetterHeader.ORIGIN_OFFSET.value, str(letter.offset).encode()),
         (DeadLetterHeader.REASON.value, letter.reason.value.encode()),
         (DeadLetterHeader.ERROR.value, truncate_utf8(letter.message)),
     ]
+    if letter.event is not None:
+        headers.append((DeadLetterHeader.ORIGIN_EVENT.value, str(letter.event).encode()))
+    return headers
 
 
 def record_size(key: bytes | None, value: bytes, headers: Headers) -> int:

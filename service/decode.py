@@ -59,6 +59,8 @@ class Rejection:
     payload: bytes
     """The bytes that were sent: the whole record value, or the rejected event's own text
     within a batch."""
+    position: int | None = None
+    """The rejected event's position in its batch; None for a whole record."""
 
 
 @dataclass(slots=True)
@@ -138,28 +140,34 @@ class Decoder:
     def __init__(self, currency: str) -> None:
         self.currency = currency
 
-    def decode_record(self, value: bytes | None, channel: str, now_micros: int) -> DecodedRecord:
-        """Decode one record of `channel`'s topic: one CloudEvent or a JSON array of them.
+    def decode_record(
+        self, value: bytes | None, channel: str, now_micros: int, key_bytes: int = 0
+    ) -> DecodedRecord:
+        """Decode one record of `channel`'s topic: one CloudEvent or a JSON array of them;
+        `key_bytes` is the size of its key (a record over 1 MiB, key and value, is refused).
 
         Never raises: whatever cannot be counted becomes a Rejection, and anything
         unexpected (a bug included) rejects the record as `unprocessable`.
         """
         try:
-            return self._decode(value, channel, now_micros)
+            return self._decode(value, channel, now_micros, key_bytes)
         except Exception as error:
             log.exception("unprocessable record on channel %s", channel)
             rejection = Rejection(DeadLetterReason.UNPROCESSABLE, unexpected(error), value or b"")
             return DecodedRecord(rejections=[rejection])
 
-    def _decode(self, value: bytes | None, channel: str, now_micros: int) -> DecodedRecord:
+    def _decode(
+        self, value: bytes | None, channel: str, now_micros: int, key_bytes: int
+    ) -> DecodedRecord:
         result = DecodedRecord()
         if value is None:
             result.rejections.append(
                 Rejection(DeadLetterReason.INVALID_JSON, "record has no value", b"")
             )
             return result
-        if len(value) > MAX_RECORD_BYTES:
-            message = f"record is {len(value)} bytes, more than {MAX_RECORD_BYTES}"
+        if len(value) + key_bytes > MAX_RECORD_BYTES:
+            size = len(value) + key_bytes
+            message = f"record is {size} bytes (key and value), more than {MAX_RECORD_BYTES}"
             result.rejections.append(Rejection(DeadLetterReason.TOO_LARGE, message, value))
             return result
         try:
@@ -176,14 +184,16 @@ class Decoder:
             try:
                 event = self._validate(item, channel, now_micros)
             except _Rejected as rejected:
+                at = position if document.batch else None
                 raw = document.raw(position) if document.batch else value
-                result.rejections.append(Rejection(rejected.reason, rejected.message, raw))
+                result.rejections.append(Rejection(rejected.reason, rejected.message, raw, at))
                 continue
             except Exception as error:
                 log.exception("unprocessable event on channel %s", channel)
+                at = position if document.batch else None
                 raw = document.raw(position) if document.batch else value
                 result.rejections.append(
-                    Rejection(DeadLetterReason.UNPROCESSABLE, unexpected(error), raw)
+                    Rejection(DeadLetterReason.UNPROCESSABLE, unexpected(error), raw, at)
                 )
                 continue
             if event is None:

@@ -124,7 +124,8 @@ def parse(value: bytes, max_items: int) -> Document:
     try:
         parsed = _DECODER.decode(text)
     except json.JSONDecodeError as error:
-        raise JsonError(f"{error.msg} at character {error.pos}") from None
+        message = error.msg.removesuffix(" at")  # "Invalid control character at"
+        raise JsonError(f"{message} at character {error.pos}") from None
     except RecursionError:
         raise JsonError("nested too deeply") from None
     batch = isinstance(parsed, list)

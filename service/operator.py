@@ -187,24 +187,25 @@ def _parsed(raw: bytes) -> jsonstrict.Document | str:
         return str(error)
 
 
-def read_events(text: str) -> list[tuple[str, bytes | None, str | None]]:
+def read_events(data: bytes) -> list[tuple[str, bytes | None, str | None]]:
     """(where, the event's bytes as written, problem) from a JSON document (one event or an
-    array) or NDJSON. JSON is read strictly, as the worker reads it (duplicate member
-    names, NaN and other encodings are problems), and each event keeps its exact bytes."""
-    whole = _parsed(text.encode())
+    array) or NDJSON. JSON is read strictly, as the worker reads it (a line that is not
+    UTF-8, duplicate member names, NaN are problems of that line only), and each event
+    keeps its exact bytes."""
+    whole = _parsed(data.strip())
     if isinstance(whole, jsonstrict.Document):
         if not whole.batch:
-            return [("event 1", text.strip().encode(), None)]
+            return [("event 1", data.strip(), None)]
         return [(f"event {i + 1}", whole.raw(i), None) for i in range(len(whole.values))]
     found: list[tuple[str, bytes | None, str | None]] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(data.splitlines(), 1):
         if not line.strip():
             continue
-        document = _parsed(line.strip().encode())
+        document = _parsed(line.strip())
         if isinstance(document, str):
             found.append((f"line {number}", None, f"not strict JSON: {document}"))
         elif not document.batch:
-            found.append((f"line {number}", line.strip().encode(), None))
+            found.append((f"line {number}", line.strip(), None))
         else:
             for index in range(len(document.values)):
                 found.append((f"line {number}#{index + 1}", document.raw(index), None))
@@ -368,14 +369,14 @@ class Simulation:
             self._last_report = time.monotonic()
 
 
-def read_text(path: Path | None, stdin: IO[str]) -> str:
+def read_bytes(path: Path | None, stdin: IO[bytes]) -> bytes:
+    """A file's bytes, or stdin's ('-' or no path); each line is judged on its own later
+    (a line that is not UTF-8 is refused as the worker would refuse it)."""
     if path is None or str(path) == "-":
         return stdin.read()
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes()
     except FileNotFoundError:
         raise OperatorError(f"{path}: no such file") from None
-    except UnicodeDecodeError:
-        raise OperatorError(f"{path}: not UTF-8 text") from None
     except OSError as error:
         raise OperatorError(f"{path}: {error.strerror}") from None

@@ -140,9 +140,10 @@ class BatchProcessor:
             if tp not in partitions:
                 partitions[tp] = _Partition(record.topic, record.partition, self.channel_of(tp[0]))
             part = partitions[tp]
-            part.records.append(
-                (record, self.decoder.decode_record(record.value, part.channel, now_micros))
+            decoded = self.decoder.decode_record(
+                record.value, part.channel, now_micros, len(record.key or b"")
             )
+            part.records.append((record, decoded))
         return Prepared(list(partitions.values()))
 
     async def apply(self, prepared: Prepared) -> None:
@@ -330,7 +331,10 @@ class BatchProcessor:
     ) -> list[tuple[LetterId, DeadLetter]]:
         """The dead letters of the fresh records not yet sent, each with its identity."""
         letters = [
-            ((record.offset, "record", position), self._letter(record, rejection))
+            (
+                (record.offset, "record", position),
+                self._letter(record, rejection, rejection.position),
+            )
             for record, decoded in fresh
             for position, rejection in enumerate(decoded.rejections)
             if (record.offset, "record", position) not in part.sent
@@ -352,13 +356,16 @@ class BatchProcessor:
         payloads = self.decoder.event_payloads(
             [(record.value or b"", decoded, index) for (record, decoded, index), _, _ in wanted]
         )
-        for ((record, _, index), reason, message), payload in zip(wanted, payloads, strict=True):
+        for ((record, decoded, index), reason, message), payload in zip(
+            wanted, payloads, strict=True
+        ):
             rejection = Rejection(reason, message, payload)
-            letters.append(((record.offset, "event", index), self._letter(record, rejection)))
+            at = None if decoded.positions is None else decoded.positions[index]
+            letters.append(((record.offset, "event", index), self._letter(record, rejection, at)))
         return letters
 
     @staticmethod
-    def _letter(record: Record, rejection: Rejection) -> DeadLetter:
+    def _letter(record: Record, rejection: Rejection, event: int | None) -> DeadLetter:
         return DeadLetter(
             record.topic,
             record.partition,
@@ -367,6 +374,7 @@ class BatchProcessor:
             rejection.reason,
             rejection.message,
             rejection.payload,
+            event,
         )
 
     async def _send(

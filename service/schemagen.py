@@ -25,7 +25,11 @@ from service.decode import MAX_BATCH_EVENTS, MAX_RECORD_BYTES
 from service.domain.events import EventType
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
-OPTIONAL_HEADERS = (DeadLetterHeader.TRUNCATED, DeadLetterHeader.KEY_TRUNCATED)
+OPTIONAL_HEADERS = (
+    DeadLetterHeader.TRUNCATED,
+    DeadLetterHeader.KEY_TRUNCATED,
+    DeadLetterHeader.ORIGIN_EVENT,
+)
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 
@@ -93,6 +97,11 @@ def asyncapi() -> dict[str, Any]:
                     "type": "string",
                     "pattern": "^[0-9]+$",
                     "description": "The key was cut to fit; its original size in bytes.",
+                },
+                DeadLetterHeader.ORIGIN_EVENT.value: {
+                    "type": "string",
+                    "pattern": "^[0-9]+$",
+                    "description": "For an event of a batch: its position in the batch, from 0.",
                 },
             },
         },

@@ -350,13 +350,13 @@ def test_publish_reads_as_the_worker_does_and_sends_the_bytes_as_written() -> No
     duplicate = spaced.replace('"id": "é1"', '"id": "a", "id": "b"')
     nan = spaced.replace('"é1"', "NaN")
     text = "\n".join([spaced, duplicate, nan, f"[{spaced} ,  {spaced}]"])
-    checked = check_events(read_events(text), "web", "USD", 1, now_micros=2 * 10**15)
+    checked = check_events(read_events(text.encode()), "web", "USD", 1, now_micros=2 * 10**15)
     assert [(p.where, p.reason) for p in checked.problems] == [
         ("line 2", "invalid_json"),
         ("line 3", "invalid_json"),
     ]
     assert checked.records == [(b"c", spaced.encode())] * 3  # exactly the bytes written
-    batched = check_events(read_events(text), "web", "USD", 10, now_micros=2 * 10**15)
+    batched = check_events(read_events(text.encode()), "web", "USD", 10, now_micros=2 * 10**15)
     assert batched.records == [(b"c", ("[" + ",".join([spaced] * 3) + "]").encode())]
 
 
@@ -387,3 +387,24 @@ def test_a_redis_url_parameter_redis_py_does_not_know_is_one_line() -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ROI_REDIS_URL (or REDIS_URL): ")
     assert "p4ss-s3cret" not in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_publish_refuses_a_line_that_is_not_utf8_and_keeps_the_others(tmp_path: Path) -> None:
+    good = encode(event("conversation.started", "u1", "c", T0, "/w", handled_by="ai"))
+    path = tmp_path / "mixed.ndjson"
+    path.write_bytes(good + b"\n\xff{}\n" + good.replace(b"u1", b"u2") + b"\n")
+    code, out, err = run("publish", "web", str(path), "--dry-run")
+    assert code == 1
+    assert "would send 2 events in 2 records" in out
+    assert err == "  line 2: invalid_json: not strict JSON: not UTF-8: byte 0 is invalid\n"
+
+
+def test_a_missing_option_value_is_one_line_too() -> None:
+    executable = Path(sys.executable).parent / "roi-metrics"
+    result = subprocess.run(
+        [str(executable), "report", "--window"], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stderr) == (
+        2,
+        "error: Option '--window' requires an argument. (see roi-metrics --help)\n",
+    )

@@ -162,7 +162,7 @@ def test_a_record_over_1_mib_is_too_large_whole() -> None:
     record = json.dumps(ce(padding="x" * MAX_RECORD_BYTES)).encode()
     [(reason, message)] = reasons(record)
     assert reason is R.TOO_LARGE
-    assert message == f"record is {len(record)} bytes, more than {MAX_RECORD_BYTES}"
+    assert message == f"record is {len(record)} bytes (key and value), more than {MAX_RECORD_BYTES}"
 
 
 def test_a_tombstone_is_invalid_json() -> None:
@@ -316,3 +316,13 @@ def test_a_bug_while_decoding_dead_letters_the_event_as_unprocessable(
     monkeypatch.setattr("service.jsonstrict.parse", broken)
     [rejection] = decode(record).rejections
     assert (rejection.reason, rejection.payload) == (R.UNPROCESSABLE, record)
+
+
+def test_the_key_counts_in_the_record_size() -> None:
+    value = json.dumps(ce()).encode()
+    fits = DECODER.decode_record(value, "web", NOW, MAX_RECORD_BYTES - len(value))
+    assert len(fits.events) == 1
+    [rejection] = DECODER.decode_record(
+        value, "web", NOW, MAX_RECORD_BYTES - len(value) + 1
+    ).rejections
+    assert rejection.reason is R.TOO_LARGE
