@@ -36,20 +36,20 @@ stack-status: ## Say what runs where
 lint: install ## ruff, ruff format --check, mypy --strict
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
-	$(BIN)/mypy service
+	$(BIN)/mypy service/roi_metrics
 
 format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix service tests bench
 	$(BIN)/ruff format service tests bench
 
 schemas: install ## Regenerate schemas/ from the contract models
-	$(BIN)/python -m service.schemagen
+	$(BIN)/python -m roi_metrics.codegen.schemas
 
 rules: install ## Regenerate the Prometheus rules from deploy/prometheus/thresholds.toml
-	$(BIN)/python -m service.rulegen
+	$(BIN)/python -m roi_metrics.codegen.rules
 
-dashboards: install ## Regenerate grafana/dashboards/*.json from service/dashboards.py
-	$(BIN)/python -m service.dashboards
+dashboards: install ## Regenerate grafana/dashboards/*.json from service/roi_metrics/codegen/dashboards.py
+	$(BIN)/python -m roi_metrics.codegen.dashboards
 
 test-unit: install ## The pure tests only (seconds, no services)
 	$(BIN)/pytest -q tests/unit

@@ -7,12 +7,11 @@ import sys
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
-
-from service.deadletter import DeadLetter
-from service.decode import Decoder
-from service.metrics import WorkerMetrics
-from service.processor import BatchProcessor
-from service.state.store import StateStore
+from roi_metrics.ingest.decode import Decoder
+from roi_metrics.state.store import StateStore
+from roi_metrics.worker.deadletter import DeadLetter
+from roi_metrics.worker.metrics import WorkerMetrics
+from roi_metrics.worker.processor import BatchProcessor
 
 
 class NoDeadLetters:

@@ -27,10 +27,10 @@ import psutil
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from rich.console import Console
+from roi_metrics.ingest.topics import ensure_topic
+from roi_metrics.settings import Settings
 
 from bench.common import local_redis
-from service.settings import Settings
-from service.topics import ensure_topic
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

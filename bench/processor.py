@@ -15,10 +15,10 @@ import pstats
 import time
 
 from rich.console import Console
+from roi_metrics.worker.processor import Record
 
 from bench.common import local_processor, local_redis
 from bench.throughput import events
-from service.processor import Record
 
 console = Console()
 

@@ -29,13 +29,13 @@ from pathlib import Path
 import redis
 from rich.console import Console
 from rich.progress import track
+from roi_metrics.domain.costcard import load_cost_card
+from roi_metrics.domain.events import Counter
+from roi_metrics.domain.timebuckets import ROLLING_WINDOWS
+from roi_metrics.export.collector import RoiCollector, render_text
+from roi_metrics.state import keys
+from roi_metrics.state.reader import StateReader
 
-from service.domain.costcard import load_cost_card
-from service.domain.events import Counter
-from service.domain.timebuckets import ROLLING_WINDOWS
-from service.exporter import RoiCollector, render_text
-from service.state import keys
-from service.state.reader import StateReader
 from tests.integration.harness import EXECUTABLE, free_port, wait_http
 
 ROOT = Path(__file__).resolve().parent.parent

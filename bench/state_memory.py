@@ -18,10 +18,10 @@ import time
 import redis.asyncio as aioredis
 from rich.console import Console
 from rich.progress import track
+from roi_metrics.worker.processor import Record
 
 from bench.common import local_processor, local_redis
 from bench.throughput import events
-from service.processor import Record
 
 console = Console()
 

@@ -30,10 +30,10 @@ from aiokafka.errors import KafkaConnectionError
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from roi_metrics.settings import Settings
+from roi_metrics.worker.app import ensure_topic
 
 from bench.common import local_redis
-from service.app import ensure_topic
-from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -20,7 +20,7 @@ rules_dir() {
         return
     fi
     mkdir -p "$DIR/rules"
-    "${ROI_PYTHON:-$ROOT/.venv/bin/python}" -m service.rulegen --for-scale "$scale" \
+    "${ROI_PYTHON:-$ROOT/.venv/bin/python}" -m roi_metrics.codegen.rules --for-scale "$scale" \
         --out "$DIR/rules/roi.yml" || die "prometheus: cannot render rules with for-scale $scale"
     echo "$DIR/rules"
 }

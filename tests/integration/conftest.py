@@ -14,9 +14,9 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
+from roi_metrics.settings import Settings
+from roi_metrics.worker.app import ensure_topic
 
-from service.app import ensure_topic
-from service.settings import Settings
 from tests.conftest import redis_url
 from tests.integration.harness import ROOT, Deployment, free_port
 

@@ -9,9 +9,9 @@ from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from roi_metrics.settings import Settings
+from roi_metrics.worker.app import ensure_topic
 
-from service.app import ensure_topic
-from service.settings import Settings
 from tests.integration.harness import Deployment
 from tests.integration.traffic import Traffic
 

@@ -13,8 +13,8 @@ from collections import Counter
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from roi_metrics.ingest.contract import DeadLetterHeader as H
 
-from service.contract import DeadLetterHeader as H
 from tests.cloudevents import encode, event
 from tests.integration.conftest import read_topic
 from tests.integration.harness import EXECUTABLE, Deployment, WorkerProcess, free_port

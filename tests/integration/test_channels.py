@@ -1,5 +1,5 @@
 """`roi-metrics channel list` and `channel remove` against the real Kafka and Redis: two
-channels' state seeded as the worker writes it (service/state/keys.py) in Redis database 12,
+channels' state seeded as the worker writes it (state/keys.py) in Redis database 12,
 their topics (and a topic-only channel) under a topic prefix of the test's own. Checks which
 keys remain, to the key, that the other channel is untouched and that the real exporter stops
 showing the removed channel.
@@ -21,12 +21,12 @@ from pathlib import Path
 import pytest
 import redis
 from aiokafka.admin import AIOKafkaAdminClient
+from roi_metrics.cli.main import app
+from roi_metrics.ingest.topics import ensure_topic
+from roi_metrics.settings import Settings
+from roi_metrics.state import keys
 from typer.testing import CliRunner
 
-from service.cli import app
-from service.settings import Settings
-from service.state import keys
-from service.topics import ensure_topic
 from tests.conftest import redis_url
 from tests.integration.harness import EXECUTABLE, Deployment, free_port
 

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 from aiokafka.admin import AIOKafkaAdminClient
+from roi_metrics.cli.main import app
 from typer.testing import CliRunner
 
-from service.cli import app
 from tests.cloudevents import event
 from tests.conftest import redis_url
 from tests.integration.harness import EXECUTABLE, Deployment, free_port

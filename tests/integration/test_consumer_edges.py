@@ -13,8 +13,8 @@ import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from roi_metrics.ingest.contract import DeadLetterHeader as H
 
-from service.contract import DeadLetterHeader as H
 from tests.cloudevents import encode, event
 from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment

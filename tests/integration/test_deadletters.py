@@ -12,8 +12,8 @@ import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from roi_metrics.ingest.contract import DeadLetterHeader as H
 
-from service.contract import DeadLetterHeader as H
 from tests.cloudevents import encode, event
 from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment

@@ -15,11 +15,11 @@ import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
+from roi_metrics.domain.events import Counter
+from roi_metrics.domain.timebuckets import Window
+from roi_metrics.state.reader import StateReader
+from roi_metrics.worker.processor import Record
 
-from service.domain.events import Counter
-from service.domain.timebuckets import Window
-from service.processor import Record
-from service.state.reader import StateReader
 from tests.cloudevents import encode, event
 from tests.conftest import redis_url
 from tests.integration.conftest import TEST_DB

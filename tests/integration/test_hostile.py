@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from roi_metrics.ingest.contract import DeadLetterHeader as H
 
-from service.contract import DeadLetterHeader as H
 from tests.corpus.hostile import GARBAGE_CHANNELS, OVERFLOW_CHANNEL, Corpus, Hostile
 from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment

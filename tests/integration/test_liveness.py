@@ -17,8 +17,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from roi_metrics.worker.liveness import EXIT_STALLED
 
-from service.liveness import EXIT_STALLED
 from tests.cloudevents import encode, event
 from tests.integration.harness import Deployment, WorkerProcess
 from tests.integration.pipeline import Offsets, create_channels, wait_applied
@@ -26,14 +26,14 @@ from tests.integration.pipeline import Offsets, create_channels, wait_applied
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 REDIS_DB = 9  # this module's Redis database (the deployment and state fixtures)
 BUG = """
-import service.pipeline as pipeline
+import roi_metrics.worker.pipeline as pipeline
 real = pipeline.records_of
 def records_of(events):
     if any(b"boom" in (e.message.value or b"") for e in events):
         raise RuntimeError("an injected bug")
     return real(events)
 pipeline.records_of = records_of
-from service.cli import main
+from roi_metrics.cli.main import main
 main()
 """
 

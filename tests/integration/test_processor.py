@@ -8,15 +8,21 @@ import time
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from roi_metrics.domain.aggregate import BatchDelta, fold
+from roi_metrics.domain.events import Counter
+from roi_metrics.ingest.contract import DeadLetterHeader
+from roi_metrics.ingest.decode import Decoder
+from roi_metrics.state.store import (
+    ApplyResult,
+    PartitionApply,
+    PartitionRead,
+    StateCorrupt,
+    StateStore,
+)
+from roi_metrics.worker.deadletter import KafkaDeadLetters
+from roi_metrics.worker.metrics import WorkerMetrics
+from roi_metrics.worker.processor import BatchProcessor, Record
 
-from service.contract import DeadLetterHeader
-from service.deadletter import KafkaDeadLetters
-from service.decode import Decoder
-from service.domain.aggregate import BatchDelta, fold
-from service.domain.events import Counter
-from service.metrics import WorkerMetrics
-from service.processor import BatchProcessor, Record
-from service.state.store import ApplyResult, PartitionApply, PartitionRead, StateCorrupt, StateStore
 from tests.cloudevents import encode, event
 from tests.integration.conftest import read_topic
 

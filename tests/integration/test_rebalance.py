@@ -1,7 +1,7 @@
 """Rebalances never kill a worker: channel topics plugged in while two workers consume.
 
 Each new topic makes the workers resubscribe, so the group rebalances twelve times under
-steady traffic. Before service.consumer, Faust's fetcher crashed on such a rebalance
+steady traffic. Before roi_metrics.worker.consumer, Faust's fetcher crashed on such a rebalance
 (`AssertionError: Partition is not assigned`, from `highwater` on a partition revoked while
 its records were in flight) and took the worker with it.
 """

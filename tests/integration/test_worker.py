@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
+from roi_metrics.ingest.contract import DeadLetterHeader
 
-from service.contract import DeadLetterHeader
 from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment
 from tests.integration.pipeline import bucket_state, create_channels, publish, wait_applied

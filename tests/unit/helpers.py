@@ -3,7 +3,7 @@
 import datetime as dt
 import itertools
 
-from service.domain.events import (
+from roi_metrics.domain.events import (
     Actor,
     Confirmation,
     CostCategory,

@@ -1,7 +1,8 @@
 """Folding batches: dedup, lateness, bucket targets, joins across a batch."""
 
-from service.domain.aggregate import CUMULATIVE, Outcome, bucket_targets, fold, is_future
-from service.domain.events import UNRESOLVED, Actor, ConversationState, Counter
+from roi_metrics.domain.aggregate import CUMULATIVE, Outcome, bucket_targets, fold, is_future
+from roi_metrics.domain.events import UNRESOLVED, Actor, ConversationState, Counter
+
 from tests.unit.helpers import DAY, HOUR, T0, csat, reopened, resolved, started
 
 SEVEN_DAYS = 7 * DAY

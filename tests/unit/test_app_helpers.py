@@ -2,10 +2,9 @@
 
 import faust
 from pydantic import SecretStr
-
-from service.app import broker_credentials
-from service.monitor import channel_topics
-from service.settings import Settings
+from roi_metrics.settings import Settings
+from roi_metrics.worker.app import broker_credentials
+from roi_metrics.worker.monitor import channel_topics
 
 
 def test_only_prefix_plus_a_valid_channel_name_is_a_channel_topic() -> None:

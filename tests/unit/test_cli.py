@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from roi_metrics.cli.main import app
 from typer.testing import CliRunner
 
-from service.cli import app
 from tests.cloudevents import encode, event
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -340,7 +340,7 @@ def test_log_lines_and_error_lines_carry_no_secret() -> None:
 
 
 def test_publish_reads_as_the_worker_does_and_sends_the_bytes_as_written() -> None:
-    from service.operator import check_events, read_events  # noqa: PLC0415
+    from roi_metrics.traffic.publish import check_events, read_events  # noqa: PLC0415
 
     spaced = (
         '{ "specversion" : "1.0", "id": "é1", "source": "/w", "type": '

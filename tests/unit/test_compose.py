@@ -6,9 +6,8 @@ import sys
 from pathlib import Path
 
 import yaml
+from roi_metrics.cli.main import app
 from typer.testing import CliRunner
-
-from service.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())

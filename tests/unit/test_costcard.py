@@ -5,10 +5,9 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from roi_metrics.cli.main import app
+from roi_metrics.domain.costcard import CostCardError, load_cost_card, parse_cost_card
 from typer.testing import CliRunner
-
-from service.cli import app
-from service.domain.costcard import CostCardError, load_cost_card, parse_cost_card
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "deploy" / "costs.toml").read_text()

@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import yaml
-
-from service.dashboards import DASHBOARDS, DEFAULT_DIR, expressions, main, render
+from roi_metrics.codegen.dashboards import DASHBOARDS, DEFAULT_DIR, expressions, main, render
 
 ROOT = Path(__file__).resolve().parents[2]
 

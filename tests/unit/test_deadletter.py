@@ -4,9 +4,8 @@ import asyncio
 
 import pytest
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
-
-from service.contract import DeadLetterReason
-from service.deadletter import (
+from roi_metrics.ingest.contract import DeadLetterReason
+from roi_metrics.worker.deadletter import (
     MAX_KEY_BYTES,
     PRODUCER_MAX_REQUEST_BYTES,
     DeadLetter,

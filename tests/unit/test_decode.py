@@ -8,10 +8,9 @@ import pytest
 from cloudevents.core.bindings.kafka import to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
-
-from service.contract import DeadLetterReason as R
-from service.decode import MAX_RECORD_BYTES, Decoder
-from service.domain.events import Actor, CostCategory, EventType, SupportEvent
+from roi_metrics.domain.events import Actor, CostCategory, EventType, SupportEvent
+from roi_metrics.ingest.contract import DeadLetterReason as R
+from roi_metrics.ingest.decode import MAX_RECORD_BYTES, Decoder
 
 NOW = int(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC).timestamp()) * 1_000_000
 DECODER = Decoder("USD")
@@ -306,14 +305,14 @@ def test_a_bug_while_decoding_dead_letters_the_event_as_unprocessable(
         raise KeyError("a bug")
 
     record = ("[" + STARTED + "," + json.dumps(ce(id="e-2")) + "]").encode()
-    monkeypatch.setattr("service.decode._domain_event", broken)
+    monkeypatch.setattr("roi_metrics.ingest.decode._domain_event", broken)
     result = decode(record)
     assert result.events == []
     assert [(r.reason, r.message) for r in result.rejections] == [
         (R.UNPROCESSABLE, "KeyError: 'a bug'"),
         (R.UNPROCESSABLE, "KeyError: 'a bug'"),
     ]
-    monkeypatch.setattr("service.jsonstrict.parse", broken)
+    monkeypatch.setattr("roi_metrics.ingest.jsonstrict.parse", broken)
     [rejection] = decode(record).rejections
     assert (rejection.reason, rejection.payload) == (R.UNPROCESSABLE, record)
 

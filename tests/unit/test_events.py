@@ -1,6 +1,6 @@
 """The effect of each event type (CONTRACT.md §3), joins included."""
 
-from service.domain.events import (
+from roi_metrics.domain.events import (
     UNRESOLVED,
     Actor,
     Confirmation,
@@ -10,6 +10,7 @@ from service.domain.events import (
     EventType,
     effect,
 )
+
 from tests.unit.helpers import (
     DAY,
     HOUR,

@@ -10,11 +10,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
+from roi_metrics.domain.costcard import load_cost_card
+from roi_metrics.domain.timebuckets import Window
+from roi_metrics.export.collector import RoiCollector, render_text
+from roi_metrics.state.reader import Snapshot
 
-from service.domain.costcard import load_cost_card
-from service.domain.timebuckets import Window
-from service.exporter import RoiCollector, render_text
-from service.state.reader import Snapshot
 from tests.unit.test_figures import SLACK, WEB
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -3,8 +3,8 @@ out in the comments, not produced by the code under test."""
 
 from fractions import Fraction
 
-from service.domain.events import Counter
-from service.domain.figures import channel_figures, program_figures
+from roi_metrics.domain.events import Counter
+from roi_metrics.domain.figures import channel_figures, program_figures
 
 C = Counter
 WEB = {

@@ -8,9 +8,8 @@ import datetime as dt
 from fractions import Fraction
 
 import pytest
-
-from service.domain.costcard import OneOffCost, ProgramCosts, fixed_cost_micros
-from service.domain.timebuckets import Window
+from roi_metrics.domain.costcard import OneOffCost, ProgramCosts, fixed_cost_micros
+from roi_metrics.domain.timebuckets import Window
 
 PROGRAM = ProgramCosts(
     go_live=dt.date(2026, 1, 15),

@@ -6,9 +6,8 @@ from fractions import Fraction
 
 from hypothesis import given
 from hypothesis import strategies as st
-
-from service.domain.events import Counter
-from service.domain.figures import (
+from roi_metrics.domain.events import Counter
+from roi_metrics.domain.figures import (
     channel_figures,
     channel_gauges,
     program_figures,

@@ -1,13 +1,12 @@
-"""The watchdog's decision (service.liveness) and the batcher's bounds (service.batching)."""
+"""The watchdog's decision (worker.liveness) and the batcher's bounds (worker.batching)."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-
-from service.batching import Batcher
-from service.liveness import QUERY_TIMEOUT_SECONDS, Watch
+from roi_metrics.worker.batching import Batcher
+from roi_metrics.worker.liveness import QUERY_TIMEOUT_SECONDS, Watch
 
 STALL = 20.0
 

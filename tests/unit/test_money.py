@@ -1,8 +1,7 @@
 from decimal import Decimal
 
 import pytest
-
-from service.domain.money import AmountError, micros_to_units, parse_amount_micros
+from roi_metrics.domain.money import AmountError, micros_to_units, parse_amount_micros
 
 
 @pytest.mark.parametrize(

@@ -13,9 +13,8 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from service.domain.aggregate import BatchDelta, fold
-from service.domain.events import (
+from roi_metrics.domain.aggregate import BatchDelta, fold
+from roi_metrics.domain.events import (
     Actor,
     Confirmation,
     ConversationState,
@@ -23,7 +22,7 @@ from service.domain.events import (
     EventType,
     SupportEvent,
 )
-from service.domain.timebuckets import ROLLING_WINDOWS
+from roi_metrics.domain.timebuckets import ROLLING_WINDOWS
 
 NOW = 1_772_366_400 * 1_000_000  # 2026-03-01T12:00:00Z
 SEVEN_DAYS = 7 * 86_400 * 1_000_000

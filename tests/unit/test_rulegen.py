@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from service.rulegen import (
+from roi_metrics.codegen.rules import (
     DEFAULT_RULES,
     DEFAULT_THRESHOLDS,
     ThresholdsError,

@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
-
-from service.domain.events import EventType
-from service.schemagen import drift, render
+from roi_metrics.codegen.schemas import drift, render
+from roi_metrics.domain.events import EventType
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from roi_metrics.cli.main import app
+from roi_metrics.settings import Settings, mask_url, url_secrets
 from typer.testing import CliRunner
-
-from service.cli import app
-from service.settings import Settings, mask_url, url_secrets
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTABLE = Path(sys.executable).parent / "roi-metrics"

@@ -8,10 +8,9 @@ import random
 import statistics
 
 import pytest
-
-from service.contract import rfc3339_micros
-from service.decode import Decoder
-from service.simulator import (
+from roi_metrics.ingest.contract import rfc3339_micros
+from roi_metrics.ingest.decode import Decoder
+from roi_metrics.traffic.simulator import (
     DEFAULT_CHANNELS,
     EVENTS_PER_CONVERSATION,
     PROFILES,

@@ -20,10 +20,9 @@ from check_jsonschema.regex_variants import RegexImplementation, RegexVariantNam
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator, validators
-
-from service.contract import DeadLetterReason as R
-from service.decode import Decoder
-from service.domain.events import EventType
+from roi_metrics.domain.events import EventType
+from roi_metrics.ingest.contract import DeadLetterReason as R
+from roi_metrics.ingest.decode import Decoder
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 NOW = 253_402_300_799 * 1_000_000  # 9999-12-31T23:59:59Z: no generated time is in the future

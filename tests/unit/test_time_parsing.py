@@ -6,8 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
-
-from service.contract import TimeMicros
+from roi_metrics.ingest.contract import TimeMicros
 
 PARSE = TypeAdapter(TimeMicros).validate_python
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -1,6 +1,6 @@
 import datetime as dt
 
-from service.domain.timebuckets import DAY, HOUR, MINUTE, ROLLING_BY_WINDOW, Window
+from roi_metrics.domain.timebuckets import DAY, HOUR, MINUTE, ROLLING_BY_WINDOW, Window
 
 
 def ts(text: str) -> int:

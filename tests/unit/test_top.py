@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from roi_metrics.cli.top import Alerts, fetch_alerts, frame
+from roi_metrics.domain.costcard import load_cost_card
+from roi_metrics.domain.report import build_report
+from roi_metrics.domain.timebuckets import Window
+from roi_metrics.state.reader import Snapshot
 
-from service.domain.costcard import load_cost_card
-from service.domain.timebuckets import Window
-from service.report import build_report
-from service.state.reader import Snapshot
-from service.top import Alerts, fetch_alerts, frame
 from tests.unit.test_figures import SLACK, WEB
 
 ROOT = Path(__file__).resolve().parents[2]

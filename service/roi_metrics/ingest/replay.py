@@ -1,0 +1,159 @@
+"""Offline replay: the figures of an NDJSON export of events, without Kafka or Redis.
+
+Each line is what a record of a channel topic holds: one CloudEvent or a JSON array of them.
+The channel of a line is its events' `data.channel`, else the `--channel` given. Lines go
+through the worker's decoder and fold in file order, with the same dedup, joins and
+lateness, all at one clock (`at`); state is kept in memory. The result is a Snapshot, so the
+figures come from the same code the exporter uses (roi_metrics.domain.report).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter as Tally
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from roi_metrics.domain.aggregate import (
+    CUMULATIVE,
+    BucketKey,
+    ConversationKey,
+    DedupMark,
+    Outcome,
+    fold,
+)
+from roi_metrics.domain.events import MICROS_PER_SECOND, ConversationState, Counter
+from roi_metrics.domain.timebuckets import ROLLING_WINDOWS, Window
+from roi_metrics.ingest import jsonstrict
+from roi_metrics.ingest.contract import CHANNEL_PATTERN, DeadLetterReason, rfc3339_micros
+from roi_metrics.ingest.decode import MAX_BATCH_EVENTS, Decoder, unexpected
+from roi_metrics.state.reader import Snapshot
+
+CHANNEL = re.compile(CHANNEL_PATTERN)
+MAX_EXAMPLES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    line: int
+    reason: str
+    message: str
+
+
+@dataclass
+class Replay:
+    """Feed lines, then take the snapshot at `at_micros`."""
+
+    currency: str
+    at_micros: int
+    max_lateness_seconds: int
+    default_channel: str | None = None
+    buckets: dict[tuple[str, BucketKey], dict[Counter, int]] = field(default_factory=dict)
+    states: dict[ConversationKey, ConversationState] = field(default_factory=dict)
+    seen: set[DedupMark] = field(default_factory=set)
+    outcomes: Tally[tuple[str, Outcome]] = field(default_factory=Tally)
+    refused: Tally[str] = field(default_factory=Tally)
+    examples: list[Refused] = field(default_factory=list)
+    channels: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.decoder = Decoder(self.currency)
+
+    def _refuse(self, number: int, reason: str, message: str) -> None:
+        self.refused[reason] += 1
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(Refused(number, reason, message))
+
+    def _channel_of(self, line: bytes) -> str | None:
+        try:
+            values = jsonstrict.parse(line, MAX_BATCH_EVENTS).values
+        except jsonstrict.JsonError:
+            return self.default_channel  # the decoder reports it
+        first = values[0] if values else None
+        data = first.get("data") if isinstance(first, dict) else None
+        named = data.get("channel") if isinstance(data, dict) else None
+        return named if isinstance(named, str) else self.default_channel
+
+    def feed(self, lines: Iterable[tuple[int, bytes]]) -> None:
+        """Decode and fold numbered lines (blank ones are skipped), in order."""
+        for number, raw in lines:
+            line = raw.strip()
+            if not line:
+                continue
+            channel = self._channel_of(line)
+            if channel is None:
+                self._refuse(number, "no_channel", "no data.channel; pass --channel")
+                continue
+            if not CHANNEL.match(channel):
+                self._refuse(number, "invalid_channel", f"{channel!r} is not a channel name")
+                continue
+            decoded = self.decoder.decode_record(line, channel, self.at_micros)
+            for rejection in decoded.rejections:
+                self._refuse(number, rejection.reason.value, rejection.message)
+                self.outcomes[(channel, Outcome.DEAD_LETTERED)] += 1
+            if decoded.ignored:
+                self.outcomes[(channel, Outcome.IGNORED)] += decoded.ignored
+            self._fold(number, channel, decoded.events)
+
+    def _fold(self, number: int, channel: str, events: list[Any]) -> None:
+        if not events:
+            return
+        delta = fold(
+            events,
+            self.states,
+            self.seen,
+            self.at_micros,
+            self.max_lateness_seconds * MICROS_PER_SECOND,
+        )
+        for key, increments in delta.increments.items():
+            counters = self.buckets.setdefault(key, {})
+            for counter, amount in increments.items():
+                counters[counter] = counters.get(counter, 0) + amount
+        self.states.update(delta.states)
+        self.seen |= delta.dedup_marks
+        self.outcomes.update(delta.outcomes)
+        for _, error in delta.failed:
+            self._refuse(number, DeadLetterReason.UNPROCESSABLE.value, unexpected(error))
+            self.outcomes[(channel, Outcome.DEAD_LETTERED)] += 1
+        if delta.dedup_marks:  # a channel is known from its first counted event
+            self.channels.add(channel)
+
+    def snapshot(self) -> Snapshot:
+        """Every channel's window sums at the replay clock, as the exporter reads Redis."""
+        now = self.at_micros // MICROS_PER_SECOND
+        counts: dict[str, dict[Window, dict[Counter, int]]] = {}
+        for channel in sorted(self.channels):
+            per_window: dict[Window, dict[Counter, int]] = {}
+            for rolling in ROLLING_WINDOWS:
+                total: dict[Counter, int] = {}
+                for start in rolling.bucket_starts(now):
+                    for counter, amount in self.buckets.get(
+                        (channel, (rolling.resolution.name, start)), {}
+                    ).items():
+                        total[counter] = total.get(counter, 0) + amount
+                per_window[rolling.window] = total
+            per_window[Window.ALL] = dict(self.buckets.get((channel, CUMULATIVE), {}))
+            counts[channel] = per_window
+        return Snapshot(now, counts)
+
+
+def newest_time_micros(lines: Iterable[bytes]) -> int | None:
+    """The newest `time` among the lines' events (unparseable ones are skipped), for a
+    replay "as of the end of the export"."""
+    newest = None
+    for line in lines:
+        try:
+            values = jsonstrict.parse(line, MAX_BATCH_EVENTS).values
+        except jsonstrict.JsonError:
+            continue
+        for item in values:
+            stamp = item.get("time") if isinstance(item, dict) else None
+            if not isinstance(stamp, str):
+                continue
+            try:
+                micros = rfc3339_micros(stamp)
+            except ValueError:
+                continue
+            newest = micros if newest is None else max(newest, micros)
+    return newest

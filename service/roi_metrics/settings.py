@@ -1,0 +1,221 @@
+"""One frozen settings object, read from the environment with the prefix ROI_.
+
+Secrets (the Kafka SASL password, the Redis password, the Redis URL whole: its password may
+be in the user information or in a `password` query parameter) are SecretStr: never logged,
+shown masked by `describe()`; `redact()` takes them out of any other text (an error message,
+a log line). KAFKA_BOOTSTRAP_SERVERS and REDIS_URL are honoured too, as the local stack
+scripts honour them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import ssl
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, unquote_plus, urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from roi_metrics.ingest.contract import DEAD_LETTER_TOPIC, DEFAULT_TOPIC_PREFIX
+
+DAY_SECONDS = 86_400
+MASK = "****"
+SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token", re.IGNORECASE)
+"""Query parameters whose value is masked in a URL: `password`, `PASSWORD`, `sentinel_password`."""
+
+
+class Settings(BaseSettings):
+    """Everything the worker and exporter can be told; every field has a sane default for
+    the local stack."""
+
+    model_config = SettingsConfigDict(env_prefix="ROI_", frozen=True, extra="ignore")
+
+    kafka_bootstrap_servers: str = Field(
+        default_factory=lambda: f"127.0.0.1:{os.environ.get('ROI_KAFKA_PORT') or 19092}",
+        validation_alias=AliasChoices("ROI_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    )
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    redis_url: SecretStr = Field(
+        default_factory=lambda: SecretStr(
+            f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT') or 16379}/0"
+        ),
+        validation_alias=AliasChoices("ROI_REDIS_URL", "REDIS_URL"),
+        description="redis:// or rediss:// (TLS); a password may be in the URL",
+    )
+    redis_password: SecretStr | None = None
+    topic_prefix: str = DEFAULT_TOPIC_PREFIX
+    dead_letter_topic: str = DEAD_LETTER_TOPIC
+    topic_replication_factor: int = Field(default=1, ge=1, le=7)
+    """For the topics the service creates (dead letters, `channel add`); 3 in production."""
+    group_id: str = "roi-metrics"
+    cost_card: Path = Path("deploy/costs.toml")
+    max_lateness_seconds: int = Field(default=7 * DAY_SECONDS, gt=0, le=30 * DAY_SECONDS)
+    dedup_horizon_seconds: int = Field(default=DAY_SECONDS, gt=0)
+    conversation_ttl_seconds: int = Field(default=30 * DAY_SECONDS, gt=0)
+    batch_max_records: int = Field(default=500, ge=1, le=100_000)
+    batch_max_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+    """A batch is applied once it holds this many bytes of keys, values and headers (a larger
+    record still makes a batch of its own)."""
+    batch_wait_seconds: float = Field(default=0.2, gt=0, le=60)
+    max_channels: int = Field(default=200, ge=1, le=100_000)
+    """Channels known at most; events of further channels are dead-lettered channel_limit."""
+    stall_seconds: float = Field(default=20.0, ge=2, le=600)
+    """A worker that stops counting for this long (Redis answering) exits to be restarted."""
+    discovery_interval_seconds: float = Field(default=5.0, gt=0, le=60)
+    consumer_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
+    consumer_heartbeat_seconds: float = Field(default=3.0, gt=0, le=60)
+    rebalance_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    data_dir: Path = Path(".state/worker")
+    """Where Faust keeps its small local files."""
+    worker_host: str = "127.0.0.1"
+    worker_port: int = Field(default=19465, ge=1, le=65535)
+    exporter_host: str = "127.0.0.1"
+    exporter_port: int = Field(default=19464, ge=1, le=65535)
+
+    @field_validator("topic_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not value or any(char.isspace() for char in value):
+            raise ValueError("must be a non-empty topic name prefix without spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _sasl(self) -> Settings:
+        if self.kafka_security_protocol.startswith("SASL") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password
+        ):
+            raise ValueError(
+                "kafka_sasl_username and kafka_sasl_password are required with "
+                f"kafka_security_protocol={self.kafka_security_protocol}"
+            )
+        scheme = urlsplit(self.redis_url.get_secret_value()).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """A TLS context for Kafka when the protocol uses TLS, else None."""
+        if self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
+        return ssl.create_default_context(cafile=cafile)
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka clients (producer, admin)."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_bootstrap_servers,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        context = self.ssl_context()
+        if context is not None:
+            options["ssl_context"] = context
+        if self.kafka_security_protocol.startswith("SASL"):
+            assert self.kafka_sasl_password is not None
+            options["sasl_mechanism"] = self.kafka_sasl_mechanism
+            options["sasl_plain_username"] = self.kafka_sasl_username
+            options["sasl_plain_password"] = self.kafka_sasl_password.get_secret_value()
+        return options
+
+    def redis_options(self) -> dict[str, Any]:
+        """Keyword arguments for redis.asyncio.Redis.from_url besides the URL."""
+        options: dict[str, Any] = {}
+        if self.redis_password is not None:
+            options["password"] = self.redis_password.get_secret_value()
+        return options
+
+    def describe(self) -> dict[str, str]:
+        """Every setting as text, secrets masked (for the start-up banner)."""
+        shown = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                text = mask_url(value.get_secret_value()) if name == "redis_url" else "********"
+            else:
+                text = "" if value is None else str(value)
+            shown[name] = text
+        return shown
+
+    def secrets(self) -> list[str]:
+        """Every secret these settings hold, as it may appear in a message: the passwords
+        (as written in the Redis URL and decoded) and that URL whole when it holds one."""
+        url = self.redis_url.get_secret_value()
+        found = url_secrets(url)
+        if found:
+            found.append(url)
+        for secret in (self.redis_password, self.kafka_sasl_password):
+            if secret is not None:
+                found.append(secret.get_secret_value())
+        return found
+
+    def redact(self, text: str) -> str:
+        """`text` without any of `secrets()`: the Redis URL shown masked, each password as
+        ****. For error messages and log lines that might carry them."""
+        url = self.redis_url.get_secret_value()
+        return redact(text.replace(url, mask_url(url)) if url else text, self.secrets())
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ****, wherever it is: in the user information
+    (`redis://user:pw@host`, `rediss://:pw@host`) and in any query parameter whose name
+    says password, secret or token, in any case (`?password=pw`, `?PassWord=pw`); the rest
+    is kept as written. A URL that cannot be parsed is shown as its scheme and ****."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        scheme, separator, _ = url.partition("://")
+        return f"{scheme}://{MASK}" if separator else MASK
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.partition(':')[0]}:{MASK}@{host}"
+    shown = f"{parts.scheme}:" if parts.scheme else ""
+    if url[len(shown) :].startswith("//"):  # kept even when empty: unix:///run/redis.sock
+        shown += f"//{netloc}"
+    shown += parts.path
+    if parts.query:
+        shown += "?" + "&".join(_mask_parameter(p) for p in parts.query.split("&"))
+    if parts.fragment:
+        shown += f"#{parts.fragment}"
+    return shown
+
+
+def _mask_parameter(parameter: str) -> str:
+    name, equals, value = parameter.partition("=")
+    if equals and value and SECRET_PARAMETER.search(unquote_plus(name)):
+        return f"{name}={MASK}"
+    return parameter
+
+
+def url_secrets(url: str) -> list[str]:
+    """The passwords a URL holds (user information and secret query parameters), each as
+    written and decoded; empty when it holds none; the URL whole when it cannot be parsed."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found: list[str] = []
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at and ":" in userinfo:
+        password = userinfo.partition(":")[2]
+        found += [password, unquote(password)]
+    for parameter in parts.query.split("&"):
+        name, equals, value = parameter.partition("=")
+        if equals and value and SECRET_PARAMETER.search(unquote_plus(name)):
+            found += [value, unquote_plus(value), unquote(value)]
+    return [secret for secret in found if secret]
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of each secret replaced by **** (longest first, so a
+    secret that contains another goes whole)."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text

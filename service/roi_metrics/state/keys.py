@@ -1,0 +1,60 @@
+"""The Redis key layout. Every key of a channel carries the hash tag `{channel}`, so one
+atomic apply touches one Redis Cluster slot.
+
+    roi:channels                      set of known channels (outside any tag; written apart)
+    roi:{web}:b:m:1772366400          hash: counters of a 1-minute bucket (expires)
+    roi:{web}:b:h:1772366400          hash: counters of a 1-hour bucket (expires)
+    roi:{web}:b:d:1772323200          hash: counters of a 1-day bucket (expires)
+    roi:{web}:b:all:0                 hash: cumulative counters
+    roi:{web}:c:<conversation id>     string "ai:<micros>" / "human:<micros>" (TTL)
+    roi:{web}:s:<16-byte digest>      dedup mark of one (source, id) (TTL)
+    roi:{web}:wm                      hash: "<topic>:<partition>" -> last applied offset
+    roi:{web}:cw                      counter: applies that wrote a closed bucket (see below)
+
+A bucket is closed once it is older than the one before the current one (by the worker's
+clock): only late events write there, and each apply that does bumps `cw`, so the exporter
+may keep closed buckets' sums for as long as `cw` stands.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Final
+
+from roi_metrics.domain.aggregate import BucketKey
+
+CHANNELS: Final = "roi:channels"
+
+
+def bucket(channel: str, key: BucketKey) -> str:
+    resolution, start = key
+    return f"roi:{{{channel}}}:b:{resolution}:{start}"
+
+
+def closed_writes(channel: str) -> str:
+    return f"roi:{{{channel}}}:cw"
+
+
+def conversation(channel: str, conversation_id: str) -> str:
+    return f"roi:{{{channel}}}:c:{conversation_id}"
+
+
+DIGEST_BYTES: Final = 16
+
+
+def dedup_prefix(channel: str) -> bytes:
+    return f"roi:{{{channel}}}:s:".encode()
+
+
+def dedup_digest(source: str, event_id: str) -> bytes:
+    """A fixed-size (128-bit) name for an event identity, whatever its length. The scripts
+    take a batch's digests as one concatenated argument and add the channel's prefix."""
+    return hashlib.blake2b(f"{source}\x1f{event_id}".encode(), digest_size=DIGEST_BYTES).digest()
+
+
+def watermarks(channel: str) -> str:
+    return f"roi:{{{channel}}}:wm"
+
+
+def watermark_field(topic: str, partition: int) -> str:
+    return f"{topic}:{partition}"

@@ -1,0 +1,382 @@
+"""What the operator commands do against Kafka: create, list and delete channels' topics,
+publish a file of events, run the simulator. Failures a user can cause raise OperatorError
+with one line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError, UnknownTopicOrPartitionError, for_code
+
+from roi_metrics.ingest import jsonstrict
+from roi_metrics.ingest.contract import CHANNEL_PATTERN
+from roi_metrics.ingest.decode import Decoder
+from roi_metrics.ingest.topics import TopicCreationError, ensure_topic
+from roi_metrics.settings import Settings
+from roi_metrics.traffic.simulator import Options, Simulator
+
+
+class OperatorError(Exception):
+    """One line for the user: what went wrong and how to fix it."""
+
+
+@contextlib.contextmanager
+def _quiet_kafka() -> Iterator[None]:
+    """aiokafka logs each failed connection attempt; the user gets one line from us."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _unreachable(settings: Settings, error: Exception) -> OperatorError:
+    return OperatorError(
+        f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({error.__class__.__name__})"
+        "; start it (`make stack-up`) or set ROI_KAFKA_BOOTSTRAP_SERVERS"
+    )
+
+
+async def create_channel(settings: Settings, channel: str, partitions: int) -> bool:
+    """Create `<prefix><channel>`; False when it already existed."""
+    try:
+        with _quiet_kafka():
+            return await ensure_topic(settings, settings.topic_prefix + channel, partitions)
+    except (KafkaConnectionError, OSError) as error:
+        raise _unreachable(settings, error) from None
+    except (KafkaError, TopicCreationError) as error:
+        raise OperatorError(
+            f"cannot create topic {settings.topic_prefix}{channel}: {error} (does this "
+            "principal have Create on the topic prefix? see docs/security.md)"
+        ) from None
+
+
+async def _admin(settings: Settings) -> AIOKafkaAdminClient:
+    """A started admin client; OperatorError (and nothing left open) when Kafka is away."""
+    admin = AIOKafkaAdminClient(request_timeout_ms=10_000, **settings.kafka_client_options())
+    try:
+        with _quiet_kafka():
+            await admin.start()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        await admin.close()
+        raise _unreachable(settings, error) from None
+    return admin
+
+
+async def channel_topics(settings: Settings) -> set[str]:
+    """The channels that have a topic: the names after the topic prefix that are channel
+    names. OperatorError (one line) when Kafka cannot be reached or answer."""
+    admin = await _admin(settings)
+    try:
+        with _quiet_kafka():
+            names = await admin.list_topics()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        raise _unreachable(settings, error) from None
+    finally:
+        await admin.close()
+    prefix, channel = settings.topic_prefix, re.compile(CHANNEL_PATTERN)
+    return {
+        name[len(prefix) :]
+        for name in names
+        if name.startswith(prefix) and channel.match(name[len(prefix) :])
+    }
+
+
+async def delete_channel_topic(settings: Settings, channel: str, wait: float = 10.0) -> bool:
+    """Delete the topic `<prefix><channel>`; False when there is none. Kafka deletes
+    asynchronously: waits up to `wait` seconds until the brokers no longer list it.
+    OperatorError (one line) when Kafka cannot be reached or refuses (e.g. the brokers run
+    with delete.topic.enable=false, or this client may not delete topics)."""
+    topic = settings.topic_prefix + channel
+    admin = await _admin(settings)
+    try:
+        with _quiet_kafka():
+            if topic not in await admin.list_topics():
+                return False
+            response = await admin.delete_topics([topic], timeout_ms=int(wait * 1000))
+            for _, code in response.topic_error_codes:
+                if code == UnknownTopicOrPartitionError.errno:
+                    return False
+                if code:
+                    raise OperatorError(f"cannot delete topic {topic}: {for_code(code).__name__}")
+            deadline = time.monotonic() + wait
+            while topic in await admin.list_topics() and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            return True
+    except KafkaConnectionError as error:
+        raise _unreachable(settings, error) from None
+    except (KafkaError, OSError) as error:
+        raise OperatorError(f"cannot delete topic {topic}: {error.__class__.__name__}") from None
+    finally:
+        await admin.close()
+
+
+async def check_kafka(settings: Settings) -> None:
+    """Fail with one line unless the brokers answer (before a long-running command starts)."""
+    admin = AIOKafkaAdminClient(request_timeout_ms=10_000, **settings.kafka_client_options())
+    try:
+        with _quiet_kafka():
+            await admin.start()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        raise _unreachable(settings, error) from None
+    finally:
+        await admin.close()
+
+
+async def _producer(settings: Settings) -> AIOKafkaProducer:
+    producer = AIOKafkaProducer(
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        max_request_size=2 * 1024 * 1024,
+        request_timeout_ms=15_000,
+        **settings.kafka_client_options(),
+    )
+    try:
+        with _quiet_kafka():
+            await producer.start()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        await producer.stop()
+        raise _unreachable(settings, error) from None
+    return producer
+
+
+# --- publish -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    where: str  # "line 3", "event 7"
+    reason: str
+    message: str
+
+
+@dataclass
+class Checked:
+    """A file's events: the valid ones as records to send, the others with why."""
+
+    records: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value)
+    events: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+
+def _encode(value: Any) -> bytes:
+    """Compact JSON of an event the simulator made (its amounts are decimal strings)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _parsed(raw: bytes) -> jsonstrict.Document | str:
+    """The strict parse of `raw`, or why it is not strict JSON (as the worker reads it)."""
+    try:
+        return jsonstrict.parse(raw, sys.maxsize)
+    except jsonstrict.JsonError as error:
+        return str(error)
+
+
+def read_events(data: bytes) -> list[tuple[str, bytes | None, str | None]]:
+    """(where, the event's bytes as written, problem) from a JSON document (one event or an
+    array) or NDJSON. JSON is read strictly, as the worker reads it (a line that is not
+    UTF-8, duplicate member names, NaN are problems of that line only), and each event
+    keeps its exact bytes."""
+    whole = _parsed(data.strip())
+    if isinstance(whole, jsonstrict.Document):
+        if not whole.batch:
+            return [("event 1", data.strip(), None)]
+        return [(f"event {i + 1}", whole.raw(i), None) for i in range(len(whole.values))]
+    found: list[tuple[str, bytes | None, str | None]] = []
+    for number, line in enumerate(data.splitlines(), 1):
+        if not line.strip():
+            continue
+        document = _parsed(line.strip())
+        if isinstance(document, str):
+            found.append((f"line {number}", None, f"not strict JSON: {document}"))
+        elif not document.batch:
+            found.append((f"line {number}", line.strip(), None))
+        else:
+            for index in range(len(document.values)):
+                found.append((f"line {number}#{index + 1}", document.raw(index), None))
+    return found
+
+
+def check_events(
+    items: Iterable[tuple[str, bytes | None, str | None]],
+    channel: str,
+    currency: str,
+    batch: int,
+    now_micros: int | None = None,
+) -> Checked:
+    """Validate each event as the worker would on `channel`'s topic (its own bytes through
+    the worker's decoder); make the valid ones records of those bytes: one event each, or
+    up to `batch` events of one conversation."""
+    decoder = Decoder(currency)
+    now = now_micros if now_micros is not None else time.time_ns() // 1000
+    checked = Checked()
+    valid: list[tuple[bytes, bytes]] = []
+    for where, raw, problem in items:
+        if raw is None:
+            checked.problems.append(Problem(where, "invalid_json", problem or "not JSON"))
+            continue
+        decoded = decoder.decode_record(raw, channel, now)
+        for rejection in decoded.rejections:
+            checked.problems.append(Problem(where, rejection.reason.value, rejection.message))
+        if decoded.ignored:
+            checked.problems.append(
+                Problem(where, "ignored", "unknown type: the worker ignores it; not sent")
+            )
+        for event in decoded.events:
+            checked.events += 1
+            valid.append((event.conversation_id.encode(), raw))
+    if batch <= 1:
+        checked.records = valid
+        return checked
+    # Batched: a conversation's events in order, up to `batch` a record (only the order
+    # within a conversation matters: it is the record key and stays in one partition).
+    by_conversation: dict[bytes, list[bytes]] = {}
+    for key, raw in valid:
+        by_conversation.setdefault(key, []).append(raw)
+    for key, events in by_conversation.items():
+        for start in range(0, len(events), batch):
+            checked.records.append((key, b"[" + b",".join(events[start : start + batch]) + b"]"))
+    return checked
+
+
+async def send_records(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Send records to an existing topic: the broker does not create topics (auto-creation
+    is off), so a missing one is said in one line with how to create it."""
+    channel = topic.removeprefix(settings.topic_prefix)
+    if channel not in await channel_topics(settings):
+        raise OperatorError(
+            f"topic {topic} does not exist; create the channel first: "
+            f"roi-metrics channel add {channel}"
+        )
+    producer = await _producer(settings)
+    try:
+        pending = [await producer.send(topic, key=key, value=value) for key, value in records]
+        await asyncio.gather(*pending)
+    except KafkaError as error:
+        raise OperatorError(f"publishing to {topic} failed: {error}") from None
+    finally:
+        await producer.stop()
+
+
+# --- simulate ------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    started: float
+    sent: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+    topics: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class Limits:
+    duration: float = 0.0  # seconds; 0: until stopped
+    max_events: int = 0  # 0: no limit
+    partitions: int = 3  # for the topics the simulator creates
+    report_every: float = 5.0  # seconds between progress reports
+
+
+class Simulation:
+    """Publishes the simulator's events to the channel topics (and to `output`, as NDJSON
+    an offline replay reads) until a limit is reached or `stop` is set."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        options: Options,
+        limits: Limits,
+        report: Callable[[Progress, Simulator], None],
+        output: IO[str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.simulator = Simulator(options)
+        self.limits = limits
+        self.report = report
+        self.output = output
+        self.progress = Progress(self.simulator.started)
+        self.stop = asyncio.Event()
+        self._last_report = time.monotonic()
+
+    @property
+    def full(self) -> bool:
+        limit = self.limits.max_events
+        return bool(limit and self.progress.sent >= limit)
+
+    async def run(self) -> Progress:
+        self.producer = await _producer(self.settings)
+        try:
+            for channel in self.simulator.channels:
+                await self._topic(channel)
+            await self._send(self.simulator.backfill(time.time()))
+            while not self.full and not self.stop.is_set():
+                now = time.time()
+                if self.limits.duration and now - self.simulator.started >= self.limits.duration:
+                    break
+                await self._send(self.simulator.due(now))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), timeout=0.1)
+            # conversations under way end as planned (their last events are at most about a
+            # minute ahead, well inside the 5 minutes the worker accepts)
+            await self._send(self.simulator.drain())
+            self.report(self.progress, self.simulator)
+        except KafkaError as error:
+            raise OperatorError(f"publishing failed: {error}") from None
+        finally:
+            await self.producer.stop()
+            if self.output is not None:
+                self.output.flush()
+        return self.progress
+
+    async def _topic(self, channel: str) -> str:
+        topic = self.settings.topic_prefix + channel
+        if topic not in self.progress.topics:
+            await create_channel(self.settings, channel, self.limits.partitions)
+            self.progress.topics.add(topic)
+        return topic
+
+    async def _send(self, events: Iterable[tuple[str, str, dict[str, Any]]]) -> None:
+        pending = []
+        for channel, key, event in events:
+            if self.full:
+                break
+            value = _encode(event)
+            topic = await self._topic(channel)
+            pending.append(await self.producer.send(topic, key=key.encode(), value=value))
+            if self.output is not None:
+                self.output.write(value.decode() + "\n")
+            self.progress.sent += 1
+            self.progress.by_channel[channel] = self.progress.by_channel.get(channel, 0) + 1
+        if pending:
+            await asyncio.gather(*pending)
+        if time.monotonic() - self._last_report >= self.limits.report_every:
+            self.report(self.progress, self.simulator)
+            self._last_report = time.monotonic()
+
+
+def read_bytes(path: Path | None, stdin: IO[bytes]) -> bytes:
+    """A file's bytes, or stdin's ('-' or no path); each line is judged on its own later
+    (a line that is not UTF-8 is refused as the worker would refuse it)."""
+    if path is None or str(path) == "-":
+        return stdin.read()
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise OperatorError(f"{path}: no such file") from None
+    except OSError as error:
+        raise OperatorError(f"{path}: {error.strerror}") from None

@@ -1,0 +1,262 @@
+"""The Faust worker: one agent counts every channel topic; a timer discovers new channels.
+
+Faust does the consumer group, rebalancing, offset commits and the web server; the state is
+ours (roi_metrics.state). A record is acknowledged only after its batch is applied, so offsets
+are never committed past what Redis holds (see roi_metrics.worker.pipeline).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+import mode
+import redis.asyncio as aioredis
+from aiokafka import AIOKafkaProducer
+from faust.types import TP
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from roi_metrics.domain.costcard import CostCard
+from roi_metrics.ingest.decode import Decoder
+from roi_metrics.ingest.topics import ensure_topic, topic_config
+from roi_metrics.settings import Settings
+from roi_metrics.state.store import StateStore
+from roi_metrics.worker.batching import Batcher
+from roi_metrics.worker.consumer import AssignedOnlyConsumer
+from roi_metrics.worker.deadletter import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
+from roi_metrics.worker.liveness import Watch
+from roi_metrics.worker.metrics import WorkerMetrics
+from roi_metrics.worker.monitor import (
+    LAG_INTERVAL_SECONDS,
+    WATCH_INTERVAL_SECONDS,
+    check_health,
+    discover,
+    flush_unreadable,
+    report_lag,
+    set_resubscribe_delay,
+)
+from roi_metrics.worker.pipeline import applier, record_bytes
+from roi_metrics.worker.processor import BatchProcessor
+
+log = logging.getLogger(__name__)
+
+
+def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+    context = settings.ssl_context()
+    if settings.kafka_security_protocol.startswith("SASL"):
+        assert settings.kafka_sasl_password is not None
+        return faust.SASLCredentials(
+            username=settings.kafka_sasl_username,
+            password=settings.kafka_sasl_password.get_secret_value(),
+            mechanism=settings.kafka_sasl_mechanism,
+            ssl_context=context,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+@dataclass
+class Runtime:
+    """What the agent, timers and pages share; filled in when the worker starts."""
+
+    settings: Settings
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    processor: BatchProcessor | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    subscribed: list[str] = field(default_factory=list)
+    discovered_once: bool = False
+    watch: Watch = field(init=False)
+    batcher: Batcher[Any] = field(init=False)
+    agent_running: bool = False
+    applier: asyncio.Task[None] | None = None
+    fetch_behind: bool = False
+    lag_labels: set[tuple[str, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.watch = Watch(self.settings.stall_seconds, time.monotonic())
+        self.batcher = Batcher(
+            self.settings.batch_max_records,
+            self.settings.batch_max_bytes,
+            self.settings.batch_wait_seconds,
+        )
+
+    @property
+    def running(self) -> bool:
+        """The agent iterates its stream and its applier lives."""
+        return self.agent_running and self.applier is not None and not self.applier.done()
+
+    @property
+    def ready(self) -> bool:
+        return bool(
+            self.processor
+            and self.processor.ready
+            and self.discovered_once
+            and self.running
+            and self.watch.stalled is None
+        )
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    app = faust.App(
+        settings.group_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap_servers.split(",")],
+        broker_credentials=broker_credentials(settings),
+        store="memory://",
+        autodiscover=False,
+        web_enabled=True,
+        web_bind=settings.worker_host,
+        web_host=settings.worker_host,
+        web_port=settings.worker_port,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        broker_session_timeout=settings.consumer_session_timeout_seconds,
+        broker_heartbeat_interval=settings.consumer_heartbeat_seconds,
+        broker_rebalance_timeout=settings.rebalance_timeout_seconds,
+        datadir=str(settings.data_dir),
+        # On stop, Faust would wait for every unacknowledged event without limit (forever
+        # while Redis is away); unapplied events stay unacknowledged, hence uncommitted.
+        stream_wait_empty=False,
+    )
+    # The transport builds the consumer from this class attribute (roi_metrics.worker.consumer).
+    app.transport.Consumer = AssignedOnlyConsumer  # type: ignore[misc]
+    set_resubscribe_delay(app)
+    return app
+
+
+async def _dead_letter_limit(settings: Settings) -> int:
+    """The largest dead letter the producer and the topic both take."""
+    topic_limit = await topic_config(settings, settings.dead_letter_topic, "max.message.bytes")
+    return min(PRODUCER_MAX_REQUEST_BYTES, int(topic_limit or PRODUCER_MAX_REQUEST_BYTES))
+
+
+def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
+    """Registers the service that opens Redis and the dead-letter producer and builds the
+    batch processor when the worker starts."""
+    settings = runtime.settings
+
+    @app.service
+    class Resources(mode.Service):
+        """Redis client, dead-letter producer and the batch processor."""
+
+        async def on_start(self) -> None:
+            client = aioredis.Redis.from_url(
+                settings.redis_url.get_secret_value(), **settings.redis_options()
+            )
+            self.redis = client
+            # Not idempotent: after the broker refuses a letter's size, an idempotent
+            # aiokafka producer fails every later send to that partition (out of order
+            # sequence). Dead letters are at least once anyway (count distinct origins).
+            self.producer = AIOKafkaProducer(
+                acks="all",
+                enable_idempotence=False,
+                max_request_size=PRODUCER_MAX_REQUEST_BYTES,
+                **settings.kafka_client_options(),
+            )
+            await self.producer.start()
+            await ensure_topic(settings, settings.dead_letter_topic)
+            letters = KafkaDeadLetters(
+                self.producer,
+                settings.dead_letter_topic,
+                await _dead_letter_limit(settings),
+                on_dropped=lambda letter: runtime.metrics.undeliverable.inc(),
+            )
+            runtime.processor = BatchProcessor(
+                decoder=Decoder(card.currency),
+                store=StateStore(
+                    client, settings.dedup_horizon_seconds, settings.conversation_ttl_seconds
+                ),
+                dead_letters=letters,
+                metrics=runtime.metrics,
+                topic_prefix=settings.topic_prefix,
+                max_lateness_seconds=settings.max_lateness_seconds,
+                max_channels=settings.max_channels,
+                on_progress=lambda: runtime.watch.progress(time.monotonic()),
+                highwater=lambda topic, partition: app.consumer.highwater(TP(topic, partition)),
+            )
+            runtime.started.set()
+
+        async def on_stop(self) -> None:
+            await self.producer.stop()
+            await self.redis.aclose()
+
+
+def _pages(app: faust.App, runtime: Runtime) -> None:
+    """/metrics (the worker's own registry), /healthz and /readyz."""
+
+    @app.page("/metrics")
+    async def metrics_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        body = generate_latest(runtime.metrics.registry).decode()
+        return web.text(body, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+    @app.page("/healthz")
+    async def health_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.text("ok\n")
+
+    @app.page("/readyz")
+    async def ready_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        if runtime.ready:
+            return web.text("ready\n")
+        return web.text("not ready\n", status=503)
+
+
+def _timers(app: faust.App, runtime: Runtime) -> None:
+    """Channel discovery, lag, the watchdog, and rebalances for the watchdog."""
+
+    @app.timer(runtime.settings.discovery_interval_seconds)  # type: ignore[untyped-decorator]
+    async def discover_channels() -> None:
+        await discover(app, runtime)
+
+    @app.timer(LAG_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def measure_lag() -> None:
+        await report_lag(app, runtime)
+
+    @app.timer(WATCH_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def watchdog() -> None:
+        await check_health(runtime)
+
+    @app.timer(WATCH_INTERVAL_SECONDS)  # type: ignore[untyped-decorator]
+    async def unreadable_letters() -> None:  # apart: a slow Kafka must not delay the watchdog
+        await flush_unreadable(app, runtime)
+
+    async def on_assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        runtime.watch.rebalanced(time.monotonic())
+
+    app.on_partitions_assigned.connect(on_assigned)
+
+
+def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
+    """The worker's Faust app and its shared runtime."""
+    runtime = Runtime(settings)
+    app = _faust_app(settings)
+    topic = app.topic(value_serializer="raw", key_serializer="raw", allow_empty=True)
+    _resources(app, runtime, card)
+
+    @app.agent(topic, name="count-events")
+    async def count_events(stream: Any) -> None:
+        """Pumps records into the batcher; the applier task applies the batches."""
+        await runtime.started.wait()
+        processor = runtime.processor
+        assert processor is not None
+        events = stream.noack()
+        runtime.applier = asyncio.ensure_future(
+            applier(runtime.batcher, processor, events.ack, runtime.watch)
+        )
+        runtime.agent_running = True
+        try:
+            async for _ in events:  # Stream.events() without its extra generator
+                event = events.current_event
+                if event is not None:
+                    await runtime.batcher.add(event, record_bytes(event))
+        finally:
+            runtime.agent_running = False
+            runtime.applier.cancel()
+
+    _timers(app, runtime)
+    _pages(app, runtime)
+    return app, runtime

@@ -1,0 +1,239 @@
+"""The worker's timers: channel discovery, consumer lag, the watchdog.
+
+Lag is exported for every assigned partition from the moment it is assigned: the records
+after the last one applied, whether this process applied it (its own bookkeeping) or an
+earlier one did (the partition's watermark in Redis), or from the partition's first offset
+when nothing was ever applied. Records past the consumer's fetch position make the
+partition "behind"; the watchdog (roi_metrics.worker.liveness) decides when that is a stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import faust
+from aiokafka.admin import AIOKafkaAdminClient
+
+from roi_metrics.ingest.contract import CHANNEL_PATTERN
+from roi_metrics.state.memory import eviction_problem
+from roi_metrics.worker.liveness import EXIT_STALLED
+
+if TYPE_CHECKING:
+    from roi_metrics.worker.app import Runtime
+
+log = logging.getLogger(__name__)
+CHANNEL: Final = re.compile(CHANNEL_PATTERN)
+RESUBSCRIBE_DELAY_SECONDS: Final = 1.0
+"""Faust coalesces subscription changes for 45 s by default; a new channel should count
+within seconds."""
+LAG_INTERVAL_SECONDS: Final = 5.0
+"""Each consumer query waits for the consumer thread's current fetch (up to half a second)."""
+LAG_TIMEOUT_SECONDS: Final = 15.0
+WATCH_INTERVAL_SECONDS: Final = 1.0
+EXIT_BAD_STATE_STORE: Final = 2
+EXIT_GRACE_SECONDS: Final = 1.0
+
+
+def channel_topics(names: set[str], prefix: str) -> list[str]:
+    """The topics among `names` that are channel topics: the prefix, then a channel name."""
+    return sorted(
+        name for name in names if name.startswith(prefix) and CHANNEL.match(name[len(prefix) :])
+    )
+
+
+def _conductor(app: faust.App) -> Any:
+    """Faust's topic conductor, for the two private hooks channel discovery needs: its
+    resubscribe delay and its change flag. Faust's pattern subscription subscribes to
+    nothing (faust-streaming issue #62), so this is how new channels are picked up."""
+    return app.topics
+
+
+def set_resubscribe_delay(app: faust.App) -> None:
+    _conductor(app)._resubscribe_sleep_lock_seconds = RESUBSCRIBE_DELAY_SECONDS
+
+
+async def discover(app: faust.App, runtime: Runtime) -> None:
+    """Subscribe to channel topics that appeared since the last look. Never raises (a
+    timer that raises crashes the whole Faust app): a failure waits for the next look."""
+    try:
+        await _discover(app, runtime)
+    except Exception as error:
+        log.warning("could not discover channel topics: %s", error)
+
+
+async def _discover(app: faust.App, runtime: Runtime) -> None:
+    settings = runtime.settings
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    try:
+        await admin.start()
+        names = set(await admin.list_topics())
+    finally:
+        await admin.close()
+    found = channel_topics(names, settings.topic_prefix)
+    runtime.discovered_once = True
+    if found == runtime.subscribed:
+        return
+    log.info("channel topics: %d (%s)", len(found), ", ".join(found[:20]))
+    # The agent iterates a clone of its topic; update every copy the conductor holds.
+    for candidate in list(app.topics):
+        if list(candidate.topics) == runtime.subscribed:
+            candidate.topics = list(found)
+    runtime.subscribed = found
+    runtime.metrics.channels.set(len(found))
+    _conductor(app)._flag_changes()
+
+
+async def report_lag(app: faust.App, runtime: Runtime) -> None:
+    """Export the lag of every assigned partition; note whether any is behind its fetch.
+    Never raises: a timer that raises crashes the whole Faust app, and a partition may be
+    revoked between any two awaits here (then it is measured next time, by its owner)."""
+    try:
+        await asyncio.wait_for(_report_lag(app, runtime), LAG_TIMEOUT_SECONDS)
+    except TimeoutError:  # the consumer thread does not answer: the watchdog decides
+        log.warning("the consumer did not answer the lag query in %.0f s", LAG_TIMEOUT_SECONDS)
+        return
+    except Exception as error:
+        log.warning("could not measure lag: %s", error)
+    runtime.watch.answered(time.monotonic())
+
+
+async def _report_lag(app: faust.App, runtime: Runtime) -> None:
+    processor = runtime.processor
+    if processor is None:
+        return
+    channels = set(runtime.subscribed)  # not Faust's own assignor topic
+    assigned = sorted(tp for tp in app.consumer.assignment() if tp.topic in channels)
+    gauge, progress = runtime.metrics.lag, runtime.metrics.applied_offset
+    for topic, partition in runtime.lag_labels - {(tp.topic, tp.partition) for tp in assigned}:
+        gauge.remove(topic, str(partition))
+        progress.remove(topic, str(partition))
+        processor.applied_offsets.pop((topic, partition), None)  # its new owner moves it
+    runtime.lag_labels = {(tp.topic, tp.partition) for tp in assigned}
+    if not assigned:
+        runtime.fetch_behind = False
+        return
+    ends = await app.consumer.highwaters(*assigned)
+    applied = await _applied_offsets(app, runtime, assigned)
+    await _check_eviction(runtime)
+    in_hand = {(e.message.topic, e.message.partition) for e in runtime.batcher.filling}
+    in_hand |= runtime.watch.holding
+    lags = {tp: max(0, ends[tp] - applied[tp] - 1) for tp in assigned if ends.get(tp) is not None}
+    waiting = [tp for tp, lag in lags.items() if lag and (tp.topic, tp.partition) not in in_hand]
+    found = await asyncio.gather(*(_position(app, tp) for tp in waiting))
+    positions = dict(zip(waiting, found, strict=True))
+    behind = False
+    for tp in assigned:
+        progress.labels(tp.topic, str(tp.partition)).set(applied[tp])
+        if tp not in lags:
+            continue
+        position = positions.get(tp)
+        if position is not None and position >= ends[tp]:
+            lags[tp] = 0  # fetched to the end: what is left are transaction markers
+        elif position is not None:
+            behind = True
+        gauge.labels(tp.topic, str(tp.partition)).set(lags[tp])
+    runtime.fetch_behind = behind
+
+
+async def _position(app: faust.App, tp: Any) -> int | None:
+    """The consumer's fetch position in `tp`; None if unknown or no longer assigned."""
+    try:
+        position: int | None = await asyncio.wait_for(app.consumer.position(tp), 2.0)
+    except Exception:  # revoked, not known yet (it waits for an offset reset), or slow
+        return None
+    return position
+
+
+async def _applied_offsets(app: faust.App, runtime: Runtime, assigned: list[Any]) -> dict[Any, int]:
+    """The last applied offset of each partition (first offset - 1 when none ever was)."""
+    processor = runtime.processor
+    assert processor is not None
+    known = processor.applied_offsets
+    applied: dict[Any, int] = {}
+    unknown = []
+    for tp in assigned:
+        offset = known.get((tp.topic, tp.partition))
+        if offset is None:
+            unknown.append(tp)
+        else:
+            applied[tp] = offset
+    if unknown:
+        marks = await processor.store.watermarks(
+            [(processor.channel_of(tp.topic), tp.topic, tp.partition) for tp in unknown]
+        )
+        never = [tp for tp in unknown if marks[(tp.topic, tp.partition)] is None]
+        firsts = await app.consumer.earliest_offsets(*never) if never else {}
+        for tp in unknown:
+            mark = marks[(tp.topic, tp.partition)]
+            applied[tp] = mark if mark is not None else firsts.get(tp, 0) - 1
+    return applied
+
+
+async def _check_eviction(runtime: Runtime) -> None:
+    """Exit when Redis was switched to a policy that evicts (checked with the lag)."""
+    processor = runtime.processor
+    assert processor is not None
+    problem = eviction_problem(await processor.store.client.info("memory"))
+    if problem is not None:
+        log.critical("stopping: %s", problem)
+        _exit(EXIT_BAD_STATE_STORE)
+
+
+async def flush_unreadable(app: faust.App, runtime: Runtime) -> None:
+    """Dead-letter the records the consumer skipped because it could not read them.
+    Never raises: what could not be sent is tried again next time."""
+    processor = runtime.processor
+    waiting = getattr(app.consumer, "unreadable", None)
+    if processor is None or not waiting:
+        return
+    records = [waiting.popleft() for _ in range(len(waiting))]
+    try:
+        await processor.dead_letter_unreadable(records)
+    except Exception as error:
+        log.warning("could not dead-letter %d unreadable records yet: %s", len(records), error)
+        waiting.extendleft(reversed(records))
+
+
+async def check_health(runtime: Runtime) -> None:
+    """The watchdog: once the worker stalls, /readyz fails and the process exits. Any
+    error of its own is logged and stops the worker too (a watchdog that cannot watch)."""
+    try:
+        _check_health(runtime)
+    except Exception:
+        log.exception("the watchdog failed; stopping")
+        _exit(EXIT_STALLED)
+
+
+def _check_health(runtime: Runtime) -> None:
+    processor = runtime.processor
+    if processor is None or runtime.watch.stalled is not None:
+        return
+    stalled = runtime.watch.check(
+        time.monotonic(),
+        running=runtime.running,
+        store_up=processor.ready,
+        fetch_behind=runtime.fetch_behind,
+    )
+    if stalled is None:
+        return
+    log.critical(
+        "stalled: %s; exiting with status %d so that a supervisor restarts the worker",
+        stalled,
+        EXIT_STALLED,
+    )
+    if runtime.applier is not None and runtime.applier.done() and not runtime.applier.cancelled():
+        error = runtime.applier.exception()
+        if error is not None:
+            log.critical("the applier failed", exc_info=error)
+    asyncio.get_running_loop().call_later(EXIT_GRACE_SECONDS, _exit, EXIT_STALLED)
+
+
+def _exit(status: int) -> None:
+    """Leave now: no commit (what was not applied is read again), logs flushed."""
+    logging.shutdown()
+    os._exit(status)
