@@ -29,10 +29,11 @@ from pathlib import Path
 import redis
 from rich.console import Console
 from rich.progress import track
-from roi_metrics.domain.costcard import load_cost_card
+from roi_metrics.cardfile import load_cost_card
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.timebuckets import ROLLING_WINDOWS
-from roi_metrics.export.collector import RoiCollector, render_text
+from roi_metrics.export.collector import RoiCollector
+from roi_metrics.export.http import render_text
 from roi_metrics.state import keys
 from roi_metrics.state.reader import StateReader
 

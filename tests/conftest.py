@@ -1,4 +1,4 @@
-"""Where the real services of the local stack are; the same variables as deploy/local/*.sh.
+"""Fixtures on the real services of the local stack, whose addresses are in tests/stack.py.
 
 Integration and e2e tests talk to real Kafka, Redis and Prometheus started by
 `make stack-up`; they fail with a hint, never skip, when a service is not there.
@@ -6,28 +6,13 @@ Integration and e2e tests talk to real Kafka, Redis and Prometheus started by
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 
-
-def kafka_bootstrap() -> str:
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or (
-        f"127.0.0.1:{os.environ.get('ROI_KAFKA_PORT', '19092')}"
-    )
-
-
-def redis_url() -> str:
-    return os.environ.get("REDIS_URL") or (
-        f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}/15"
-    )
-
-
-def prometheus_url() -> str:
-    return f"http://127.0.0.1:{os.environ.get('ROI_PROMETHEUS_PORT', '19090')}"
+from tests.stack import kafka_bootstrap, prometheus_url, redis_url
 
 
 def _require(host_port: str, what: str) -> None:

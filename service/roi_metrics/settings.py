@@ -20,7 +20,7 @@ from urllib.parse import unquote, unquote_plus, urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from roi_metrics.ingest.contract import DEAD_LETTER_TOPIC, DEFAULT_TOPIC_PREFIX
+from roi_metrics.domain.channels import DEAD_LETTER_TOPIC, DEFAULT_TOPIC_PREFIX
 
 DAY_SECONDS = 86_400
 MASK = "****"

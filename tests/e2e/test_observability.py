@@ -34,10 +34,10 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.cloudevents import encode, event
-from tests.conftest import redis_url
 from tests.e2e.alertmanager import Webhook, running_alertmanager
 from tests.integration.harness import Deployment, WorkerProcess, free_port
 from tests.integration.pipeline import create_channels
+from tests.stack import redis_url
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,9 +1,8 @@
-"""Fixtures on the real stack: a clean Redis database, a fresh dead-letter topic and a
-reader for topics."""
+"""Fixtures on the real stack: a clean Redis database, a producer, a fresh topic, a Redis of
+a test's own and a deployment of workers. Plain helpers live in harness.py and pipeline.py."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import uuid
@@ -12,15 +11,12 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.structs import ConsumerRecord
+from aiokafka import AIOKafkaProducer
 from roi_metrics.settings import Settings
 from roi_metrics.worker.app import ensure_topic
 
-from tests.conftest import redis_url
-from tests.integration.harness import ROOT, Deployment, free_port
-
-TEST_DB = 14
+from tests.integration.harness import ROOT, TEST_DB, Deployment, free_port
+from tests.stack import redis_url
 
 
 @pytest.fixture
@@ -47,27 +43,6 @@ async def topic_name(bootstrap: str) -> str:
     name = f"test.{uuid.uuid4().hex[:10]}"
     await ensure_topic(Settings(kafka_bootstrap_servers=bootstrap), name)
     return name
-
-
-async def read_topic(
-    bootstrap: str, topic: str, at_least: int, seconds: float = 30
-) -> list[ConsumerRecord]:
-    """Every record of `topic` from the start, once at least `at_least` are there."""
-    consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    records: list[ConsumerRecord] = []
-    try:
-        async with asyncio.timeout(seconds):
-            while len(records) < at_least:
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend(batch)
-        for batch in (await consumer.getmany(timeout_ms=500)).values():
-            records.extend(batch)
-    finally:
-        await consumer.stop()
-    return records
 
 
 @pytest.fixture

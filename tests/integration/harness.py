@@ -20,6 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 ROOT = Path(__file__).resolve().parents[2]
 EXECUTABLE = Path(sys.executable).parent / "roi-metrics"
+TEST_DB = 14
+"""The Redis database of the `redis_db` fixture, for tests that deploy no workers."""
 
 
 def free_port() -> int:

@@ -8,7 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.structs import ConsumerRecord
 from roi_metrics.settings import Settings
 from roi_metrics.worker.app import ensure_topic
 
@@ -94,3 +95,24 @@ async def bucket_state(client: aioredis.Redis) -> dict[str, dict[str, int]]:
         raw = await client.hgetall(key)
         state[key.decode()] = {k.decode(): int(v) for k, v in raw.items() if int(v)}
     return state
+
+
+async def read_topic(
+    bootstrap: str, topic: str, at_least: int, seconds: float = 30
+) -> list[ConsumerRecord]:
+    """Every record of `topic` from the start, once at least `at_least` are there."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        async with asyncio.timeout(seconds):
+            while len(records) < at_least:
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    records.extend(batch)
+        for batch in (await consumer.getmany(timeout_ms=500)).values():
+            records.extend(batch)
+    finally:
+        await consumer.stop()
+    return records

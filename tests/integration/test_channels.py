@@ -27,8 +27,8 @@ from roi_metrics.settings import Settings
 from roi_metrics.state import keys
 from typer.testing import CliRunner
 
-from tests.conftest import redis_url
 from tests.integration.harness import EXECUTABLE, Deployment, free_port
+from tests.stack import redis_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 DB = 12  # this test's database: flushed before and after; never 0, 13, 14 or 15

@@ -20,8 +20,8 @@ from roi_metrics.cli.main import app
 from typer.testing import CliRunner
 
 from tests.cloudevents import event
-from tests.conftest import redis_url
 from tests.integration.harness import EXECUTABLE, Deployment, free_port
+from tests.stack import redis_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 DB = 12

@@ -16,9 +16,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from roi_metrics.ingest.contract import DeadLetterHeader as H
 
 from tests.cloudevents import encode, event
-from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment
-from tests.integration.pipeline import Offsets, create_channels, wait_applied
+from tests.integration.pipeline import Offsets, create_channels, read_topic, wait_applied
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 REDIS_DB = 4  # this module's Redis database (the deployment and state fixtures)

@@ -21,10 +21,9 @@ from roi_metrics.state.reader import StateReader
 from roi_metrics.worker.processor import Record
 
 from tests.cloudevents import encode, event
-from tests.conftest import redis_url
-from tests.integration.conftest import TEST_DB
-from tests.integration.harness import EXECUTABLE, ROOT, free_port, wait_http
-from tests.integration.test_processor import TOPIC, processor, records
+from tests.integration.batches import TOPIC, processor, records
+from tests.integration.harness import EXECUTABLE, ROOT, TEST_DB, free_port, wait_http
+from tests.stack import redis_url
 
 pytestmark = pytest.mark.integration
 WINDOWS = {

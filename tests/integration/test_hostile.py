@@ -15,9 +15,14 @@ from aiokafka import AIOKafkaProducer
 from roi_metrics.ingest.contract import DeadLetterHeader as H
 
 from tests.corpus.hostile import GARBAGE_CHANNELS, OVERFLOW_CHANNEL, Corpus, Hostile
-from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment
-from tests.integration.pipeline import Offsets, bucket_state, create_channels, wait_applied
+from tests.integration.pipeline import (
+    Offsets,
+    bucket_state,
+    create_channels,
+    read_topic,
+    wait_applied,
+)
 from tests.integration.traffic import Generator, Labelled, Traffic, recompute
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

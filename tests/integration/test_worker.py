@@ -14,9 +14,14 @@ import pytest
 import redis.asyncio as aioredis
 from roi_metrics.ingest.contract import DeadLetterHeader
 
-from tests.integration.conftest import read_topic
 from tests.integration.harness import Deployment
-from tests.integration.pipeline import bucket_state, create_channels, publish, wait_applied
+from tests.integration.pipeline import (
+    bucket_state,
+    create_channels,
+    publish,
+    read_topic,
+    wait_applied,
+)
 from tests.integration.traffic import Generator, recompute
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]

@@ -1,4 +1,4 @@
-"""Builders of domain events for unit tests."""
+"""Builders of domain events, and hand-built counters of two channels, for unit tests."""
 
 import datetime as dt
 import itertools
@@ -7,6 +7,7 @@ from roi_metrics.domain.events import (
     Actor,
     Confirmation,
     CostCategory,
+    Counter,
     EventType,
     SupportEvent,
 )
@@ -76,3 +77,33 @@ def cost(
 
 def revenue(micros: int, conversation: str = "c1", **kw: object) -> SupportEvent:
     return event(EventType.REVENUE, conversation, amount_micros=micros, **kw)  # type: ignore[arg-type]
+
+
+# Hand-built 24h counters of two channels. The figures they give are worked out by hand in
+# the comments of test_figures.py (web: value 878, AI cost 280, net AI resolutions 112;
+# slack: net 20, value 20 x 5 = 100, AI cost 50) and checked again, rendered, by
+# test_exporter.py and test_top.py; change a number here and those expectations change too.
+C = Counter
+WEB = {
+    C.CONVERSATIONS: 200,
+    C.AI_CONVERSATIONS: 160,
+    C.ESCALATIONS: 24,
+    C.AI_RESOLUTIONS_ASSUMED: 90,
+    C.AI_RESOLUTIONS_CONFIRMED: 30,
+    C.AI_REOPENS: 8,
+    C.HUMAN_RESOLUTIONS: 40,
+    C.AI_COST_MICROS: 280_000_000,
+    C.HUMAN_COST_MICROS: 260_000_000,
+    C.AI_REVENUE_MICROS: 150_000_000,
+    C.HUMAN_REVENUE_MICROS: 99_000_000,
+    C.CSAT_COUNT_AI: 40,
+    C.CSAT_SUM_AI: 170,
+    C.CSAT_COUNT_HUMAN: 10,
+    C.CSAT_SUM_HUMAN: 38,
+}
+SLACK = {
+    C.CONVERSATIONS: 100,
+    C.AI_CONVERSATIONS: 50,
+    C.AI_RESOLUTIONS_ASSUMED: 20,
+    C.AI_COST_MICROS: 50_000_000,
+}

@@ -5,8 +5,10 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
+from roi_metrics.cardfile import load_cost_card, parse_cost_card
 from roi_metrics.cli.main import app
-from roi_metrics.domain.costcard import CostCardError, load_cost_card, parse_cost_card
+from roi_metrics.domain.costcard import CostCardError
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,3 +112,65 @@ def test_config_check_of_a_good_card() -> None:
     assert result.exit_code == 0
     assert "currency USD, go-live 2026-01-15, target ROI 1.0" in result.stdout
     assert "recurring 3,500.00/month, one-off 16,000.00 over 12 months" in result.stdout
+
+
+NEVER_FIRES = (
+    "target_roi: must be greater than -1 (an ROI is never below -1, so the programme ROI "
+    "alert would never fire), got "
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("nan", "target_roi: must be a finite number, got nan"),
+        ("inf", "target_roi: must be a finite number, got inf"),
+        ("-inf", "target_roi: must be a finite number, got -inf"),
+        ("-5", NEVER_FIRES + "-5"),
+        ("-1", NEVER_FIRES + "-1"),
+        ("-1.0", NEVER_FIRES + "-1.0"),
+        ("true", "target_roi: must be a number, got True"),
+    ],
+)
+def test_a_target_roi_the_alert_could_use_is_required(value: str, message: str) -> None:
+    text = GOOD.replace("target_roi = 1.0", f"target_roi = {value}", 1)
+    with pytest.raises(CostCardError) as caught:
+        parse_cost_card(text, Path("costs.toml"))
+    assert str(caught.value) == f"costs.toml: {message}"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("-0.5", -0.5), ("3", 3.0), ("0", 0.0)])
+def test_a_target_roi_above_minus_one_is_kept(value: str, expected: float) -> None:
+    text = GOOD.replace("target_roi = 1.0", f"target_roi = {value}", 1)
+    assert parse_cost_card(text, Path("costs.toml")).target_roi == expected
+
+
+@pytest.mark.parametrize("code", ["XYZ", "usd", "US", "USDX"])
+def test_a_currency_that_is_not_iso_4217_is_refused(code: str) -> None:
+    text = GOOD.replace('currency = "USD"', f'currency = "{code}"', 1)
+    with pytest.raises(CostCardError) as caught:
+        parse_cost_card(text, Path("costs.toml"))
+    assert str(caught.value) == (
+        f"costs.toml: currency: must be an ISO 4217 code such as \"USD\", got '{code}'"
+    )
+
+
+@pytest.mark.parametrize("code", ["EUR", "JPY"])
+def test_any_iso_4217_currency_is_accepted(code: str) -> None:
+    text = GOOD.replace('currency = "USD"', f'currency = "{code}"', 1)
+    assert parse_cost_card(text, Path("costs.toml")).currency == code
+
+
+def test_the_card_is_frozen() -> None:
+    card = parse_cost_card(GOOD, Path("costs.toml"))
+    with pytest.raises(ValidationError) as caught:
+        card.target_roi = 2.0  # type: ignore[misc]
+    assert caught.value.errors()[0]["msg"] == "Instance is frozen"
+    with pytest.raises(ValidationError):
+        card.program.amortize_months = 1  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        card.channels["whatsapp"] = card.channels["default"]  # type: ignore[index]
+    with pytest.raises(TypeError):
+        card.human_cost_per_resolution["web"] = 1  # type: ignore[index]
+    assert card.target_roi == 1.0
+    assert card.human_cost_per_resolution == {"default": 6_500_000, "whatsapp": 5_000_000}

@@ -10,12 +10,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
-from roi_metrics.domain.costcard import load_cost_card
+from roi_metrics.cardfile import load_cost_card
 from roi_metrics.domain.timebuckets import Window
-from roi_metrics.export.collector import RoiCollector, render_text
+from roi_metrics.export.collector import RoiCollector
+from roi_metrics.export.http import render_text
 from roi_metrics.state.reader import Snapshot
 
-from tests.unit.test_figures import SLACK, WEB
+from tests.unit.helpers import SLACK, WEB
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = load_cost_card(ROOT / "deploy" / "costs.toml")  # default 6.50, whatsapp 5.00
@@ -72,6 +73,7 @@ def test_program_figures_are_fully_loaded() -> None:
     assert samples[key("support_fixed_cost", **day)] == float(Fraction(1450, 9))
     assert samples[key("support_program_cost", **day)] == float(Fraction(4420, 9))
     assert samples[key("support_program_value", **day)] == 978.0
+    assert samples[key("support_program_net_value", **day)] == float(Fraction(4382, 9))
     assert samples[key("support_program_roi_ratio", **day)] == float(Fraction(4382, 4420))
     assert samples[key("support_program_cost_per_resolution", **day)] == float(
         Fraction(4420, 9 * 132)

@@ -1,35 +1,14 @@
-"""Derived figures of CONTRACT.md §7 on hand-built counters; every expected value is worked
-out in the comments, not produced by the code under test."""
+"""Derived figures of CONTRACT.md §7 on hand-built counters (WEB and SLACK of helpers.py);
+every expected value is worked out in the comments, not produced by the code under test."""
 
 from fractions import Fraction
 
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.figures import channel_figures, program_figures
 
+from tests.unit.helpers import SLACK, WEB
+
 C = Counter
-WEB = {
-    C.CONVERSATIONS: 200,
-    C.AI_CONVERSATIONS: 160,
-    C.ESCALATIONS: 24,
-    C.AI_RESOLUTIONS_ASSUMED: 90,
-    C.AI_RESOLUTIONS_CONFIRMED: 30,
-    C.AI_REOPENS: 8,
-    C.HUMAN_RESOLUTIONS: 40,
-    C.AI_COST_MICROS: 280_000_000,
-    C.HUMAN_COST_MICROS: 260_000_000,
-    C.AI_REVENUE_MICROS: 150_000_000,
-    C.HUMAN_REVENUE_MICROS: 99_000_000,
-    C.CSAT_COUNT_AI: 40,
-    C.CSAT_SUM_AI: 170,
-    C.CSAT_COUNT_HUMAN: 10,
-    C.CSAT_SUM_HUMAN: 38,
-}
-SLACK = {
-    C.CONVERSATIONS: 100,
-    C.AI_CONVERSATIONS: 50,
-    C.AI_RESOLUTIONS_ASSUMED: 20,
-    C.AI_COST_MICROS: 50_000_000,
-}
 
 
 def test_channel_figures_hand_computed() -> None:
@@ -77,19 +56,24 @@ def test_more_reopens_than_resolutions_gives_negative_value_and_no_cost_per_reso
 def test_program_figures_are_fully_loaded_and_computed_from_sums() -> None:
     web = channel_figures(WEB, 6_500_000)  # value 878, ai cost 280, net 112
     slack = channel_figures(SLACK, 5_000_000)  # net 20, value 20 x 5 = 100, ai cost 50
-    fixed = Fraction(1450, 9)  # the 24h fixed cost of test_fixed_cost.py
-    program = program_figures([web, slack], fixed)
+    fixed_micros = Fraction(1450, 9) * 1_000_000  # the 24h fixed cost of test_fixed_cost.py
+    program = program_figures([web, slack], fixed_micros)
     assert program.value == 978
     assert program.ai_cost == 330
     assert program.cost == Fraction(4420, 9)  # 330 + 1450/9
     # (978 - 4420/9) / (4420/9) = (8802 - 4420) / 4420
     assert program.roi == Fraction(4382, 4420)
     assert program.cost_per_resolution == Fraction(4420, 9 * 132)  # cost / (112 + 20)
+    assert program.net_value == Fraction(4382, 9)  # 978 - 4420/9
+    assert program.conversations == 300  # 200 + 100
+    assert program.automation_rate == Fraction(11, 25)  # 132 / 300
     # never the average of channel ratios: web 2.136 and slack 1.0 average 1.568
-    assert program.roi != (web.roi + slack.roi) / 2  # type: ignore[operator]
+    assert web.roi is not None and slack.roi is not None
+    assert program.roi != (web.roi.exact + slack.roi.exact) / 2
 
 
 def test_program_with_no_cost_has_no_roi() -> None:
-    program = program_figures([], Fraction(0))
+    program = program_figures([], 0)
     assert program.roi is None
     assert program.cost_per_resolution is None
+    assert program.automation_rate is None

@@ -11,12 +11,12 @@ import pytest
 from roi_metrics.domain.costcard import OneOffCost, ProgramCosts, fixed_cost_micros
 from roi_metrics.domain.timebuckets import Window
 
-PROGRAM = ProgramCosts(
+PROGRAM = ProgramCosts(  # built as the card spells it: amounts in currency units
     go_live=dt.date(2026, 1, 15),
-    subscription_per_month_micros=2000_000000,
-    optimisation_per_month_micros=1500_000000,
+    subscription_per_month=2000,
+    optimisation_per_month=1500,
     amortize_months=12,
-    one_off=(OneOffCost("setup", 12000_000000), OneOffCost("training", 4000_000000)),
+    one_off=(OneOffCost(name="setup", amount=12000), OneOffCost(name="training", amount=4000)),
 )
 GO_LIVE = int(dt.datetime(2026, 1, 15, tzinfo=dt.UTC).timestamp())
 DAY = 86400
@@ -28,6 +28,12 @@ def units(window: Window, now: int) -> Fraction:
 
 def test_go_live_is_midnight_utc() -> None:
     assert PROGRAM.go_live_seconds == GO_LIVE == 1768435200
+
+
+def test_amounts_are_kept_as_micro_units() -> None:
+    assert PROGRAM.subscription_per_month_micros == 2000_000000
+    assert PROGRAM.monthly_micros == 3500_000000
+    assert PROGRAM.one_off_total_micros == 16000_000000
 
 
 def test_24h_window_well_after_go_live() -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
+from roi_metrics.cardfile import load_cost_card
 from roi_metrics.cli.top import Alerts, fetch_alerts, frame
-from roi_metrics.domain.costcard import load_cost_card
 from roi_metrics.domain.report import build_report
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.state.reader import Snapshot
 
-from tests.unit.test_figures import SLACK, WEB
+from tests.unit.helpers import SLACK, WEB
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = load_cost_card(ROOT / "deploy" / "costs.toml")

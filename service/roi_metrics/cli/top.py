@@ -6,25 +6,39 @@ from __future__ import annotations
 
 import base64
 import json
-import re
+import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Any, Final
+from typing import Annotated, Any, Final
 
+import typer
 from rich.console import Group, RenderableType
-from rich.markup import escape
+from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from roi_metrics.domain.events import Counter
-from roi_metrics.domain.report import Report, amount, channel_table, percent
+from roi_metrics.cli.common import (
+    WINDOW_NAMES,
+    load_card,
+    load_settings,
+    out,
+    parse_window,
+    redis_client,
+)
+from roi_metrics.cli.common import redact as redact_secrets
+from roi_metrics.cli.render import amount, channel_table, escaped_names, percent, printable
+from roi_metrics.domain.report import Report, build_report
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.settings import mask_url, redact, url_secrets
+
+DEFAULT_PROMETHEUS: Final = f"http://127.0.0.1:{os.environ.get('ROI_PROMETHEUS_PORT') or 19090}"
+"""The local stack's Prometheus (deploy/local)."""
 
 
 @dataclass(frozen=True)
@@ -66,33 +80,9 @@ def fetch_alerts(prometheus: str, timeout: float = 2.0) -> Alerts:
     return Alerts([alert for alert in alerts if isinstance(alert, dict)])
 
 
-_CONTROLS: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """`text` with control characters (escape sequences a terminal would obey: ESC, BEL,
-    CR, C1 controls; line breaks and tabs are kept) shown as U+FFFD, for untrusted text
-    about to reach a terminal."""
-    return _CONTROLS.sub("\ufffd", text)
-
-
-def escaped_names(report: Report) -> Report:
-    """The report with its channel names escaped for Rich markup, for the tables of
-    roi_metrics.domain.report, which render names as markup strings (a name read from Redis may be
-    any text; a valid channel name is left as it is)."""
-    channels = {escape(printable(name)): f for name, f in report.channels.items()}
-    return replace(report, channels=channels)
-
-
-def _automation(report: Report, window: Window) -> Fraction | None:
-    conversations = sum(f[window].counts[Counter.CONVERSATIONS] for f in report.channels.values())
-    net = sum(f[window].net_ai_resolutions for f in report.channels.values())
-    return Fraction(net, conversations) if conversations else None
-
-
 def headline(report: Report, target_roi: float, window: Window) -> Panel:
     program, since = report.program[window], report.program[Window.ALL]
-    net_position = since.value - since.cost
+    net_position = since.net_value
     roi_style = "green" if program.roi is not None and program.roi >= target_roi else "red"
     cells = [
         (f"Programme ROI {window.value}", percent(program.roi), roi_style),
@@ -104,7 +94,7 @@ def headline(report: Report, target_roi: float, window: Window) -> Panel:
             "green" if net_position >= 0 else "red",
         ),
         (f"cost / resolution {window.value}", amount(program.cost_per_resolution), ""),
-        (f"automation {window.value}", percent(_automation(report, window)), ""),
+        (f"automation {window.value}", percent(program.automation_rate), ""),
     ]
     grid = Table.grid(expand=True)
     for _ in cells:
@@ -165,3 +155,57 @@ def frame(
             parts.append(Text("No channel has counted an event yet.", style="yellow"))
     parts.append(alerts_table(alerts))
     return Group(*parts)
+
+
+def top(
+    interval: Annotated[float, typer.Option(min=0.5, help="Seconds between refreshes.")] = 5.0,
+    window: Annotated[str, typer.Option(help=f"Window shown: {WINDOW_NAMES}.")] = "24h",
+    prometheus: Annotated[
+        str, typer.Option(help="Prometheus to read alerts from.", envvar="ROI_PROMETHEUS_URL")
+    ] = DEFAULT_PROMETHEUS,
+    duration: Annotated[
+        float, typer.Option(min=0, help="Stop after this many seconds (0: until Ctrl-C).")
+    ] = 0.0,
+) -> None:
+    """A live terminal view of the headline figures and alerts, refreshed every few seconds."""
+    import redis  # noqa: PLC0415
+
+    from roi_metrics.state.reader import StateReader  # noqa: PLC0415
+
+    settings = load_settings()
+    card = load_card(settings)
+    chosen = parse_window(window)
+    client = redis_client(settings)
+    reader = StateReader(client)
+
+    def screen() -> RenderableType:
+        try:
+            current: Report | None = build_report(reader.snapshot(int(time.time())), card)
+            problem = None
+        except redis.RedisError as error:
+            current, problem = None, redact_secrets(f"cannot read Redis: {error}")
+        return frame(current, card.target_roi, chosen, fetch_alerts(prometheus), problem)
+
+    started = time.monotonic()
+
+    def pause() -> bool:
+        """Sleep until the next refresh; False once the duration is over."""
+        left = duration - (time.monotonic() - started) if duration else interval
+        if left <= 0:
+            return False
+        time.sleep(min(interval, left))
+        return True
+
+    try:
+        if out.is_terminal:
+            with Live(screen(), console=out, refresh_per_second=4) as live:
+                while pause():
+                    live.update(screen())
+        else:  # piped or logged: one frame after the other
+            out.print(screen())
+            while pause():
+                out.print(screen())
+    except KeyboardInterrupt:
+        pass
+    finally:
+        client.close()

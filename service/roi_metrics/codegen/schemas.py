@@ -14,11 +14,9 @@ import yaml
 
 from roi_metrics import __version__
 from roi_metrics.codegen import PROJECT_ROOT
+from roi_metrics.domain.channels import CHANNEL_PATTERN, DEAD_LETTER_TOPIC, DEFAULT_TOPIC_PREFIX
 from roi_metrics.domain.events import EventType
 from roi_metrics.ingest.contract import (
-    CHANNEL_PATTERN,
-    DEAD_LETTER_TOPIC,
-    DEFAULT_TOPIC_PREFIX,
     DeadLetterHeader,
     DeadLetterReason,
     event_model,

@@ -1,47 +1,161 @@
 """The cost card (CONTRACT.md §5): what the programme costs besides per-event AI costs, and
-what a human resolution costs per channel. Loaded from TOML and validated field by field;
-a bad card raises CostCardError naming the file, the field and the problem.
+what a human resolution costs per channel, as frozen pydantic models.
+
+The models take a card as its TOML spells it (`subscription_per_month = "2000"`,
+`[channels.NAME] human_cost_per_resolution = "6.50"`, amounts in currency units) and keep
+every amount as integer micro-units (`subscription_per_month_micros`). A broken rule is a
+FieldProblem whose text is the problem; roi_metrics.cardfile reads the file and makes the
+first problem one line naming the file, the field and the problem. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
-import tomllib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import reprlib
+from collections.abc import Mapping
 from fractions import Fraction
-from pathlib import Path
-from typing import Any, Final
+from types import MappingProxyType
+from typing import Annotated, Final
 
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+)
+from pydantic_extra_types.currency_code import ISO4217
+
+from roi_metrics.domain.channels import CHANNEL_PATTERN, is_channel_name
 from roi_metrics.domain.money import AmountError, parse_amount_micros
 from roi_metrics.domain.timebuckets import ROLLING_BY_WINDOW, Window
 
 SECONDS_PER_MONTH: Final = 2_592_000
 """A month is 30 days."""
-CHANNEL_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-CURRENCY_PATTERN: Final = re.compile(r"^[A-Z]{3}$")
-DATE_PATTERN: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DEFAULT_CHANNEL: Final = "default"
+MIN_TARGET_ROI: Final = -1.0
+"""ROI = (value - cost) / cost is never below -1 while value is not negative, so a target of
+-1 or less would never fire the programme ROI alert: refused."""
+_DATE: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class CostCardError(ValueError):
     """A cost card that cannot be used; str() is one line: file, field, problem."""
 
 
-@dataclass(frozen=True, slots=True)
-class OneOffCost:
-    name: str
-    amount_micros: int
+class FieldProblem(ValueError):
+    """One field of a card breaks a rule; str() is the problem ("must be a table"), `key` the
+    entry of the field it is about when that entry is absent (channels -> default)."""
+
+    def __init__(self, problem: str, key: str | None = None) -> None:
+        super().__init__(problem)
+        self.key = key
 
 
-@dataclass(frozen=True, slots=True)
-class ProgramCosts:
-    go_live: dt.date
-    subscription_per_month_micros: int
-    optimisation_per_month_micros: int
-    amortize_months: int
-    one_off: tuple[OneOffCost, ...] = ()
+def _got(value: object) -> str:
+    return f"got {reprlib.repr(value)}"
+
+
+def _amount(value: object) -> int:
+    try:
+        return parse_amount_micros(value)
+    except AmountError as error:
+        raise FieldProblem(f"amount {error}") from None
+
+
+def _date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        raise FieldProblem("must be a date (YYYY-MM-DD), not a date-time")
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise FieldProblem(f"must be a date (YYYY-MM-DD), {_got(value)}")
+
+
+def _whole_months(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FieldProblem(f"must be a whole number >= 1, {_got(value)}")
+    return value
+
+
+def _name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FieldProblem(f"must be a non-empty string, {_got(value)}")
+    return value
+
+
+def _array_of_tables(value: object) -> tuple[object, ...]:
+    if not isinstance(value, list | tuple):
+        raise FieldProblem("must be an array of tables ([[program.one_off]])")
+    return tuple(value)
+
+
+def _channel(value: object) -> str:
+    if not isinstance(value, str) or not is_channel_name(value):
+        raise FieldProblem(f"not a channel name (must match {CHANNEL_PATTERN})")
+    return value
+
+
+def _currency(value: object, iso4217: ValidatorFunctionWrapHandler) -> str:
+    """An ISO 4217 code as pycountry lists it, written in capitals ("usd" is refused)."""
+    problem = FieldProblem(f'must be an ISO 4217 code such as "USD", {_got(value)}')
+    if not isinstance(value, str) or value != value.upper():
+        raise problem
+    try:
+        code: str = iso4217(value)
+    except ValidationError:
+        raise problem from None
+    return code
+
+
+def _target_roi(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FieldProblem(f"must be a number, {_got(value)}")
+    try:
+        target = float(value)
+    except OverflowError:  # an integer past the largest float
+        target = math.inf
+    if not math.isfinite(target):
+        raise FieldProblem(f"must be a finite number, {_got(value)}")
+    if target <= MIN_TARGET_ROI:
+        raise FieldProblem(
+            f"must be greater than -1 (an ROI is never below -1, so the programme ROI alert "
+            f"would never fire), {_got(value)}"
+        )
+    return target
+
+
+Micros = Annotated[int, BeforeValidator(_amount)]
+"""An amount written in currency units (a decimal string or a number), kept as micro-units."""
+Currency = Annotated[ISO4217, WrapValidator(_currency)]
+ChannelName = Annotated[str, BeforeValidator(_channel)]
+
+
+class _CardModel(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class OneOffCost(_CardModel):
+    name: Annotated[str, BeforeValidator(_name)]
+    amount_micros: Micros = Field(validation_alias="amount")
+
+
+class ProgramCosts(_CardModel):
+    go_live: Annotated[dt.date, BeforeValidator(_date)]
+    """A UTC date: a TOML date or a "YYYY-MM-DD" string, never a date-time."""
+    subscription_per_month_micros: Micros = Field(validation_alias="subscription_per_month")
+    optimisation_per_month_micros: Micros = Field(validation_alias="optimisation_per_month")
+    amortize_months: Annotated[int, BeforeValidator(_whole_months)]
+    one_off: Annotated[tuple[OneOffCost, ...], BeforeValidator(_array_of_tables)] = ()
 
     @property
     def go_live_seconds(self) -> int:
@@ -50,21 +164,43 @@ class ProgramCosts:
         return int(midnight.timestamp())
 
     @property
+    def monthly_micros(self) -> int:
+        """The recurring costs of a month: subscription and optimisation."""
+        return self.subscription_per_month_micros + self.optimisation_per_month_micros
+
+    @property
     def one_off_total_micros(self) -> int:
         return sum(cost.amount_micros for cost in self.one_off)
 
 
-@dataclass(frozen=True, slots=True)
-class CostCard:
-    currency: str
-    target_roi: float
+class ChannelCosts(_CardModel):
+    human_cost_per_resolution_micros: Micros = Field(validation_alias="human_cost_per_resolution")
+
+
+def _priced_by_default(channels: Mapping[str, ChannelCosts]) -> Mapping[str, ChannelCosts]:
+    if DEFAULT_CHANNEL not in channels:
+        raise FieldProblem("missing (it prices every channel not listed)", key=DEFAULT_CHANNEL)
+    return MappingProxyType(dict(channels))
+
+
+class CostCard(_CardModel):
+    currency: Currency
+    target_roi: Annotated[float, BeforeValidator(_target_roi)] = 1.0
+    """The programme ROI alert threshold (24h window); above -1."""
     program: ProgramCosts
-    human_cost_per_resolution: Mapping[str, int]
-    """Micro-units per channel; the `default` entry serves every channel not listed."""
+    channels: Annotated[Mapping[ChannelName, ChannelCosts], AfterValidator(_priced_by_default)]
+    """The `[channels.NAME]` tables; `default` serves every channel not listed."""
+
+    @property
+    def human_cost_per_resolution(self) -> Mapping[str, int]:
+        """Micro-units per channel; the `default` entry serves every channel not listed."""
+        return MappingProxyType(
+            {name: costs.human_cost_per_resolution_micros for name, costs in self.channels.items()}
+        )
 
     def human_cost_per_resolution_micros(self, channel: str) -> int:
-        table = self.human_cost_per_resolution
-        return table[channel] if channel in table else table[DEFAULT_CHANNEL]
+        listed = channel if channel in self.channels else DEFAULT_CHANNEL
+        return self.channels[listed].human_cost_per_resolution_micros
 
 
 def _overlap_seconds(start: int, end: int, other_start: int, other_end: int) -> int:
@@ -82,7 +218,7 @@ def fixed_cost_micros(program: ProgramCosts, window: Window, now_seconds: int) -
     go_live = program.go_live_seconds
     if now_seconds <= go_live:
         return Fraction(0)
-    monthly = program.subscription_per_month_micros + program.optimisation_per_month_micros
+    monthly = program.monthly_micros
     if window is Window.ALL:
         recurring_seconds = now_seconds - go_live
         return Fraction(monthly * recurring_seconds, SECONDS_PER_MONTH) + Fraction(
@@ -95,154 +231,3 @@ def fixed_cost_micros(program: ProgramCosts, window: Window, now_seconds: int) -
     return Fraction(monthly * recurring_seconds, SECONDS_PER_MONTH) + Fraction(
         program.one_off_total_micros * amortised_seconds, period
     )
-
-
-class _Reader:
-    """Validates one TOML document, raising the first problem as one line."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def fail(self, field: str, problem: str) -> CostCardError:
-        return CostCardError(f"{self.path}: {field}: {problem}")
-
-    def table(self, doc: Mapping[str, Any], key: str, field: str) -> Mapping[str, Any]:
-        value = self.require(doc, key, field)
-        if not isinstance(value, dict):
-            raise self.fail(field, "must be a table")
-        return value
-
-    def require(self, doc: Mapping[str, Any], key: str, field: str) -> Any:
-        if key not in doc:
-            raise self.fail(field, "missing")
-        return doc[key]
-
-    def only(self, doc: Mapping[str, Any], allowed: set[str], prefix: str) -> None:
-        for key in doc:
-            if key not in allowed:
-                raise self.fail(
-                    f"{prefix}{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})"
-                )
-
-    def amount(self, doc: Mapping[str, Any], key: str, field: str) -> int:
-        try:
-            return parse_amount_micros(self.require(doc, key, field))
-        except AmountError as error:
-            raise self.fail(field, f"amount {error}") from None
-
-    def typed(self, value: Any, field: str, check: Callable[[Any], bool], what: str) -> Any:
-        if isinstance(value, bool) or not check(value):
-            raise self.fail(field, f"must be {what}, got {value!r}")
-        return value
-
-
-def _go_live(reader: _Reader, value: Any) -> dt.date:
-    field = "program.go_live"
-    if isinstance(value, dt.datetime):
-        raise reader.fail(field, "must be a date (YYYY-MM-DD), not a date-time")
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str) and DATE_PATTERN.match(value):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise reader.fail(field, f"must be a date (YYYY-MM-DD), got {value!r}")
-
-
-def _program(reader: _Reader, doc: Mapping[str, Any]) -> ProgramCosts:
-    program = reader.table(doc, "program", "program")
-    allowed = {
-        "go_live",
-        "subscription_per_month",
-        "optimisation_per_month",
-        "amortize_months",
-        "one_off",
-    }
-    reader.only(program, allowed, "program.")
-    months = reader.typed(
-        reader.require(program, "amortize_months", "program.amortize_months"),
-        "program.amortize_months",
-        lambda v: isinstance(v, int) and v >= 1,
-        "a whole number >= 1",
-    )
-    one_off = program.get("one_off", [])
-    if not isinstance(one_off, list):
-        raise reader.fail("program.one_off", "must be an array of tables ([[program.one_off]])")
-    costs = []
-    for index, item in enumerate(one_off):
-        field = f"program.one_off[{index}]"
-        if not isinstance(item, dict):
-            raise reader.fail(field, "must be a table with name and amount")
-        reader.only(item, {"name", "amount"}, f"{field}.")
-        name = reader.typed(
-            reader.require(item, "name", f"{field}.name"),
-            f"{field}.name",
-            lambda v: isinstance(v, str) and v.strip() != "",
-            "a non-empty string",
-        )
-        costs.append(OneOffCost(name, reader.amount(item, "amount", f"{field}.amount")))
-    return ProgramCosts(
-        go_live=_go_live(reader, reader.require(program, "go_live", "program.go_live")),
-        subscription_per_month_micros=reader.amount(
-            program, "subscription_per_month", "program.subscription_per_month"
-        ),
-        optimisation_per_month_micros=reader.amount(
-            program, "optimisation_per_month", "program.optimisation_per_month"
-        ),
-        amortize_months=months,
-        one_off=tuple(costs),
-    )
-
-
-def _channels(reader: _Reader, doc: Mapping[str, Any]) -> dict[str, int]:
-    channels = reader.table(doc, "channels", "channels")
-    if DEFAULT_CHANNEL not in channels:
-        raise reader.fail("channels.default", "missing (it prices every channel not listed)")
-    prices = {}
-    for channel, entry in channels.items():
-        field = f"channels.{channel}"
-        if channel != DEFAULT_CHANNEL and not CHANNEL_PATTERN.match(channel):
-            raise reader.fail(field, f"not a channel name (must match {CHANNEL_PATTERN.pattern})")
-        if not isinstance(entry, dict):
-            raise reader.fail(field, "must be a table")
-        reader.only(entry, {"human_cost_per_resolution"}, f"{field}.")
-        prices[channel] = reader.amount(
-            entry, "human_cost_per_resolution", f"{field}.human_cost_per_resolution"
-        )
-    return prices
-
-
-def parse_cost_card(text: str, path: Path) -> CostCard:
-    """Validate a cost card's TOML text; `path` only names the file in errors."""
-    reader = _Reader(path)
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as error:
-        raise CostCardError(f"{path}: not valid TOML: {error}") from None
-    reader.only(doc, {"currency", "target_roi", "program", "channels"}, "")
-    currency = reader.typed(
-        reader.require(doc, "currency", "currency"),
-        "currency",
-        lambda v: isinstance(v, str) and CURRENCY_PATTERN.match(v) is not None,
-        'an ISO 4217 code such as "USD"',
-    )
-    target_roi = reader.typed(
-        doc.get("target_roi", 1.0), "target_roi", lambda v: isinstance(v, int | float), "a number"
-    )
-    return CostCard(
-        currency=currency,
-        target_roi=float(target_roi),
-        program=_program(reader, doc),
-        human_cost_per_resolution=_channels(reader, doc),
-    )
-
-
-def load_cost_card(path: Path) -> CostCard:
-    """Read and validate the cost card at `path`; CostCardError on any problem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-        raise CostCardError(f"{path}: cannot read: {reason}") from None
-    return parse_cost_card(text, path)

@@ -1,42 +1,96 @@
-"""Derived figures of CONTRACT.md §7, exact (fractions of currency units).
+"""Derived figures of CONTRACT.md §7: each decided once here, from integer sums.
 
-A ratio whose denominator is 0 is None ("no sample"): it is not exported, never shown as 0.
-Programme figures are computed from sums over channels, never from channel ratios.
+Every figure is a `Quotient`: the exact numerator and denominator it is defined by, which
+gives the exact value (`.exact`, a Fraction: for `report --json` and `replay`) and the
+correctly rounded float (`float()`: for the exporter) from the same terms. A ratio whose
+denominator is 0 is None ("no sample"): it is not exported, never shown as 0. Programme
+figures are computed from sums over channels, never from channel ratios.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
 
 from roi_metrics.domain.events import CSAT_COUNTERS, Counter
-from roi_metrics.domain.money import micros_to_units
+from roi_metrics.domain.money import MICROS_PER_UNIT
+
+DEFINITIONS_VERSION: Final = "1"
+"""The version of the definitions the figures follow (CONTRACT.md §7), exported in
+support_info and written in `report --json`."""
 
 Counts = Mapping[Counter, int]
+Term = int | Fraction
+"""An integer sum, or a fraction of micro-units (the programme's amortised fixed cost)."""
 
 
-def sum_counts(many: Iterable[Counts]) -> dict[Counter, int]:
-    """Counter-wise sum; every counter is present in the result, 0 when absent everywhere."""
-    total = dict.fromkeys(Counter, 0)
-    for counts in many:
-        for counter, amount in counts.items():
-            total[counter] += amount
-    return total
+@functools.total_ordering
+class Quotient:
+    """numerator / denominator, both exact; compares, hashes and converts as that number.
+
+    `float()` is correctly rounded: Python's int / int is, and so is float() of a Fraction.
+    Dividing integers at the end costs a fraction of building a Fraction, which matters to
+    the exporter (a scrape of 50 channels converts thousands of figures).
+    """
+
+    __slots__ = ("denominator", "numerator")
+
+    def __init__(self, numerator: Term, denominator: Term) -> None:
+        self.numerator = numerator
+        self.denominator = denominator
+
+    @property
+    def exact(self) -> Fraction:
+        return Fraction(self.numerator) / Fraction(self.denominator)
+
+    def __float__(self) -> float:
+        numerator, denominator = self.numerator, self.denominator
+        if numerator.__class__ is int and denominator.__class__ is int:
+            return numerator / denominator
+        return float(self.exact)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Quotient):
+            return self.exact == other.exact
+        if isinstance(other, int | float | Fraction):
+            return self.exact == other
+        return NotImplemented
+
+    def __lt__(self, other: Quotient | int | float | Fraction) -> bool:
+        return self.exact < (other.exact if isinstance(other, Quotient) else other)
+
+    def __hash__(self) -> int:
+        return hash(self.exact)
+
+    def __repr__(self) -> str:
+        return f"Quotient({self.numerator!r}, {self.denominator!r})"
 
 
-def ratio(numerator: Fraction | int, denominator: Fraction | int) -> Fraction | None:
+def ratio(numerator: Term, denominator: Term) -> Quotient | None:
     """numerator / denominator, or None when the denominator is 0."""
-    if denominator == 0:
+    return Quotient(numerator, denominator) if denominator else None
+
+
+def money(micros: Term) -> Quotient:
+    """An amount of micro-units, in currency units."""
+    return Quotient(micros, MICROS_PER_UNIT)
+
+
+def per_resolution(cost_micros: Term, net_ai_resolutions: int) -> Quotient | None:
+    """Cost per net AI resolution, in currency units: no sample unless the number of net
+    resolutions is positive (a window in which reopens outnumber resolutions has no
+    meaningful cost per resolution)."""
+    if net_ai_resolutions <= 0:
         return None
-    return Fraction(numerator) / Fraction(denominator)
+    return Quotient(cost_micros, net_ai_resolutions * MICROS_PER_UNIT)
 
 
-def _positive_ratio(numerator: Fraction | int, denominator: Fraction | int) -> Fraction | None:
-    """A per-resolution figure: no sample unless the denominator is positive (a window in
-    which reopens outnumber resolutions has no meaningful cost per resolution)."""
-    return ratio(numerator, denominator) if denominator > 0 else None
+def roi(value_micros: Term, cost_micros: Term) -> Quotient | None:
+    """(value - cost) / cost; no sample without cost."""
+    return ratio(value_micros - cost_micros, cost_micros)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,19 +98,20 @@ class ChannelFigures:
     """One channel in one window. Money in currency units."""
 
     counts: dict[Counter, int]
-    human_cost_per_resolution: Fraction
+    """Every counter, 0 when absent."""
+    human_cost_per_resolution: Quotient
     net_ai_resolutions: int
-    ai_cost: Fraction
-    human_cost: Fraction
-    cost_avoided: Fraction
-    ai_revenue: Fraction
-    value: Fraction
-    roi: Fraction | None
-    cost_per_resolution: Fraction | None
-    resolution_rate: Fraction | None
-    escalation_rate: Fraction | None
-    automation_rate: Fraction | None
-    csat_mean: dict[str, Fraction]
+    ai_cost: Quotient
+    human_cost: Quotient
+    cost_avoided: Quotient
+    ai_revenue: Quotient
+    value: Quotient
+    roi: Quotient | None
+    cost_per_resolution: Quotient | None
+    resolution_rate: Quotient | None
+    escalation_rate: Quotient | None
+    automation_rate: Quotient | None
+    csat_mean: dict[str, Quotient]
     """By who resolved the conversation (ai, human, none); only those with a score."""
 
     @property
@@ -67,43 +122,38 @@ class ChannelFigures:
         )
 
 
-MICROS: Final = 1_000_000
-
-
-def _csat_means(counts: Counts) -> dict[str, Fraction]:
-    means = {}
-    for resolved_by, (count, total) in CSAT_COUNTERS.items():
-        mean = ratio(counts[total], counts[count])
-        if mean is not None:
-            means[resolved_by] = mean
-    return means
+_ZERO: Final = dict.fromkeys(Counter, 0)
 
 
 def channel_figures(counts: Counts, human_cost_per_resolution_micros: int) -> ChannelFigures:
     """Every §7 figure of one channel from its summed counters."""
-    full = sum_counts([counts])
+    full = _ZERO.copy()
+    full.update(counts)
     ai_resolutions = full[Counter.AI_RESOLUTIONS_ASSUMED] + full[Counter.AI_RESOLUTIONS_CONFIRMED]
     net = ai_resolutions - full[Counter.AI_REOPENS]
-    human_cost_per_resolution = micros_to_units(human_cost_per_resolution_micros)
-    ai_cost = micros_to_units(full[Counter.AI_COST_MICROS])
-    ai_revenue = micros_to_units(full[Counter.AI_REVENUE_MICROS])
-    cost_avoided = net * human_cost_per_resolution
-    value = cost_avoided + ai_revenue
+    ai_cost = full[Counter.AI_COST_MICROS]
+    cost_avoided = net * human_cost_per_resolution_micros
+    value = cost_avoided + full[Counter.AI_REVENUE_MICROS]
+    ai_conversations = full[Counter.AI_CONVERSATIONS]
+    csat_mean = {}
+    for resolved_by, (count, total) in CSAT_COUNTERS.items():
+        if full[count]:
+            csat_mean[resolved_by] = Quotient(full[total], full[count])
     return ChannelFigures(
         counts=full,
-        human_cost_per_resolution=human_cost_per_resolution,
+        human_cost_per_resolution=money(human_cost_per_resolution_micros),
         net_ai_resolutions=net,
-        ai_cost=ai_cost,
-        human_cost=micros_to_units(full[Counter.HUMAN_COST_MICROS]),
-        cost_avoided=cost_avoided,
-        ai_revenue=ai_revenue,
-        value=value,
-        roi=ratio(value - ai_cost, ai_cost),
-        cost_per_resolution=_positive_ratio(ai_cost, net),
-        resolution_rate=ratio(ai_resolutions, full[Counter.AI_CONVERSATIONS]),
-        escalation_rate=ratio(full[Counter.ESCALATIONS], full[Counter.AI_CONVERSATIONS]),
+        ai_cost=money(ai_cost),
+        human_cost=money(full[Counter.HUMAN_COST_MICROS]),
+        cost_avoided=money(cost_avoided),
+        ai_revenue=money(full[Counter.AI_REVENUE_MICROS]),
+        value=money(value),
+        roi=roi(value, ai_cost),
+        cost_per_resolution=per_resolution(ai_cost, net),
+        resolution_rate=ratio(ai_resolutions, ai_conversations),
+        escalation_rate=ratio(full[Counter.ESCALATIONS], ai_conversations),
         automation_rate=ratio(net, full[Counter.CONVERSATIONS]),
-        csat_mean=_csat_means(full),
+        csat_mean=csat_mean,
     )
 
 
@@ -111,101 +161,38 @@ def channel_figures(counts: Counts, human_cost_per_resolution_micros: int) -> Ch
 class ProgramFigures:
     """All channels together in one window, fixed and one-off costs included."""
 
-    ai_cost: Fraction
-    fixed_cost: Fraction
-    cost: Fraction
+    ai_cost: Quotient
+    fixed_cost: Quotient
+    cost: Quotient
     """ai_cost + fixed_cost: what the programme cost in the window."""
-    value: Fraction
+    value: Quotient
+    net_value: Quotient
+    """value - cost: the programme's net position (since go-live: paid back when >= 0)."""
     net_ai_resolutions: int
-    roi: Fraction | None
-    cost_per_resolution: Fraction | None
+    conversations: int
+    roi: Quotient | None
+    cost_per_resolution: Quotient | None
+    automation_rate: Quotient | None
+    """Net AI resolutions / conversations, over every channel."""
 
 
-def _program(ai_cost: Fraction, value: Fraction, net: int, fixed_cost: Fraction) -> ProgramFigures:
-    cost = ai_cost + fixed_cost
+def program_figures(channels: Sequence[ChannelFigures], fixed_cost_micros: Term) -> ProgramFigures:
+    """Fully loaded programme figures from the channels' sums and the window's fixed cost
+    (micro-units; a fraction when amortised)."""
+    ai_cost = sum(channel.ai_cost.numerator for channel in channels)
+    value = sum(channel.value.numerator for channel in channels)
+    net = sum(channel.net_ai_resolutions for channel in channels)
+    conversations = sum(channel.counts[Counter.CONVERSATIONS] for channel in channels)
+    cost = ai_cost + fixed_cost_micros
     return ProgramFigures(
-        ai_cost=ai_cost,
-        fixed_cost=fixed_cost,
-        cost=cost,
-        value=value,
+        ai_cost=money(ai_cost),
+        fixed_cost=money(fixed_cost_micros),
+        cost=money(cost),
+        value=money(value),
+        net_value=money(value - cost),
         net_ai_resolutions=net,
-        roi=ratio(value - cost, cost),
-        cost_per_resolution=_positive_ratio(cost, net),
+        conversations=conversations,
+        roi=roi(value, cost),
+        cost_per_resolution=per_resolution(cost, net),
+        automation_rate=ratio(net, conversations),
     )
-
-
-def program_figures(channels: Sequence[ChannelFigures], fixed_cost: Fraction) -> ProgramFigures:
-    """Fully loaded programme figures from the channels' sums and the window's fixed cost."""
-    ai_cost = sum((channel.ai_cost for channel in channels), Fraction(0))
-    value = sum((channel.value for channel in channels), Fraction(0))
-    net = sum(channel.net_ai_resolutions for channel in channels)
-    return _program(ai_cost, value, net, fixed_cost)
-
-
-@dataclass(frozen=True, slots=True)
-class ChannelGauges:
-    """A channel's figures as the floats the exporter publishes, each equal to float() of
-    the exact figure (checked by tests/unit/test_gauges.py). Computed from integers with one
-    division at the end: Python's int / int is correctly rounded, as float(Fraction) is,
-    and it costs a fraction of building fractions (scrapes compute hundreds of these)."""
-
-    counts: Mapping[Counter, int]
-    net_ai_resolutions: int
-    ai_cost_micros: int
-    value_micros: int
-    ai_cost: float
-    human_cost: float
-    cost_avoided: float
-    ai_revenue: float
-    roi: float | None
-    cost_per_resolution: float | None
-    resolution_rate: float | None
-    escalation_rate: float | None
-    automation_rate: float | None
-    csat_mean: dict[str, float]
-
-
-def _div(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
-
-
-def channel_gauges(counts: Counts, human_cost_per_resolution_micros: int) -> ChannelGauges:
-    """channel_figures() as floats, for the exporter."""
-    get = counts.get
-    ai_resolutions = get(Counter.AI_RESOLUTIONS_ASSUMED, 0) + get(
-        Counter.AI_RESOLUTIONS_CONFIRMED, 0
-    )
-    net = ai_resolutions - get(Counter.AI_REOPENS, 0)
-    ai_conversations = get(Counter.AI_CONVERSATIONS, 0)
-    cost = get(Counter.AI_COST_MICROS, 0)
-    revenue = get(Counter.AI_REVENUE_MICROS, 0)
-    avoided = net * human_cost_per_resolution_micros
-    value = avoided + revenue
-    csat = {}
-    for resolved_by, (count, total) in CSAT_COUNTERS.items():
-        if get(count, 0):
-            csat[resolved_by] = get(total, 0) / get(count, 0)
-    return ChannelGauges(
-        counts=counts,
-        net_ai_resolutions=net,
-        ai_cost_micros=cost,
-        value_micros=value,
-        ai_cost=cost / MICROS,
-        human_cost=get(Counter.HUMAN_COST_MICROS, 0) / MICROS,
-        cost_avoided=avoided / MICROS,
-        ai_revenue=revenue / MICROS,
-        roi=_div(value - cost, cost),
-        cost_per_resolution=cost / (net * MICROS) if net > 0 else None,
-        resolution_rate=_div(ai_resolutions, ai_conversations),
-        escalation_rate=_div(get(Counter.ESCALATIONS, 0), ai_conversations),
-        automation_rate=_div(net, get(Counter.CONVERSATIONS, 0)),
-        csat_mean=csat,
-    )
-
-
-def program_gauges(channels: Sequence[ChannelGauges], fixed_cost: Fraction) -> ProgramFigures:
-    """program_figures() from the channels' gauges (their exact integer sums)."""
-    ai_cost = Fraction(sum(channel.ai_cost_micros for channel in channels), MICROS)
-    value = Fraction(sum(channel.value_micros for channel in channels), MICROS)
-    net = sum(channel.net_ai_resolutions for channel in channels)
-    return _program(ai_cost, value, net, fixed_cost)

@@ -98,3 +98,12 @@ def _explain(text: str) -> None:
 def micros_to_units(micros: int | Fraction) -> Fraction:
     """Micro-units as an exact fraction of currency units."""
     return Fraction(micros) / MICROS_PER_UNIT
+
+
+def units_text(micros: int | Fraction) -> str:
+    """Exact currency units with 6 decimals ("12.500000", "-0.250000"), as `report --json`
+    writes money: micro-units are the finest money kept; an amortised fixed cost finer than
+    that is rounded half to even at the 6th decimal."""
+    whole = round(micros)
+    units, rest = divmod(abs(whole), MICROS_PER_UNIT)
+    return f"{'-' if whole < 0 else ''}{units}.{rest:0{DECIMAL_PLACES}d}"

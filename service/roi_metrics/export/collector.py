@@ -9,27 +9,21 @@ with support_state_store_up 0 and no business figures.
 
 from __future__ import annotations
 
-import gzip
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
-from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client.core import GaugeMetricFamily, Metric
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 from redis.exceptions import RedisError
 
-from roi_metrics.domain.costcard import CostCard, fixed_cost_micros
+from roi_metrics.domain.costcard import CostCard
 from roi_metrics.domain.events import Counter
-from roi_metrics.domain.figures import ChannelGauges, ProgramFigures, channel_gauges, program_gauges
-from roi_metrics.domain.money import micros_to_units
-from roi_metrics.domain.report import DEFINITIONS_VERSION
+from roi_metrics.domain.figures import DEFINITIONS_VERSION, ChannelFigures, ProgramFigures, Quotient
+from roi_metrics.domain.report import Snapshot, build_report
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.state.memory import memory_bytes
-from roi_metrics.state.reader import Snapshot
 
 log = logging.getLogger(__name__)
 COUNT_GAUGES: Final = [
@@ -52,6 +46,18 @@ MONEY_GAUGES: Final = [
     ("support_cost_avoided", "Net AI resolutions x human cost per resolution.", "cost_avoided"),
     ("support_ai_revenue", "Revenue attributed to AI resolutions (72 h).", "ai_revenue"),
 ]
+PROGRAM_GAUGES: Final = [
+    ("support_program_cost", "AI costs plus fixed costs, in currency units.", "cost"),
+    ("support_program_value", "Costs avoided plus AI revenue, in currency units.", "value"),
+    ("support_fixed_cost", "Prorated fixed and amortised one-off costs.", "fixed_cost"),
+    ("support_program_net_value", "Programme value minus programme cost.", "net_value"),
+    ("support_program_roi_ratio", "Fully loaded ROI. Absent without cost.", "roi"),
+    (
+        "support_program_cost_per_resolution",
+        "Programme cost per net AI resolution. Absent without resolutions.",
+        "cost_per_resolution",
+    ),
+]
 CHANNEL_LABELS: Final = ["channel", "window"]
 
 
@@ -69,9 +75,7 @@ class RoiCollector(Collector):
         clock: Callable[[], float] = time.time,
         memory: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
-        self.card = card
-        self.snapshot = snapshot
-        self.clock = clock
+        self.card, self.snapshot, self.clock = card, snapshot, clock
         self.memory = memory
         """Redis's `INFO memory`, read at each scrape for the memory gauges."""
         self.store_up = True
@@ -136,131 +140,46 @@ class RoiCollector(Collector):
                 families[name] = _gauge(name, documentation, labels)
             return families[name]
 
-        price = self.card.human_cost_per_resolution_micros
+        report = build_report(snapshot, self.card)
         for window in Window:
-            gauges = [
-                (channel, channel_gauges(counts.get(window, {}), price(channel)))
-                for channel, counts in sorted(snapshot.counts.items())
-            ]
-            for channel, channel_figures in gauges:
-                self._channel(family, channel, window, channel_figures)
-            fixed = micros_to_units(
-                fixed_cost_micros(self.card.program, window, snapshot.now_seconds)
-            )
-            self._program(family, window, program_gauges([g for _, g in gauges], fixed))
+            for channel, by_window in report.channels.items():
+                self._channel(family, channel, window, by_window[window])
+            self._program(family, window, report.program[window])
         yield from families.values()
 
-    def _channel(self, family: Any, channel: str, window: Window, figures: ChannelGauges) -> None:
+    def _channel(self, family: Any, channel: str, window: Window, figures: ChannelFigures) -> None:
         labels = [channel, window.value]
         counts = figures.counts
         for name, documentation, counter in COUNT_GAUGES:
-            family(name, documentation).add_metric(labels, counts.get(counter, 0))
+            family(name, documentation).add_metric(labels, counts[counter])
         resolutions = family(
             "support_ai_resolutions",
             "AI resolutions by confirmation.",
             [*CHANNEL_LABELS, "confirmation"],
         )
-        resolutions.add_metric([*labels, "assumed"], counts.get(Counter.AI_RESOLUTIONS_ASSUMED, 0))
-        resolutions.add_metric(
-            [*labels, "confirmed"], counts.get(Counter.AI_RESOLUTIONS_CONFIRMED, 0)
-        )
+        resolutions.add_metric([*labels, "assumed"], counts[Counter.AI_RESOLUTIONS_ASSUMED])
+        resolutions.add_metric([*labels, "confirmed"], counts[Counter.AI_RESOLUTIONS_CONFIRMED])
         for name, documentation, attribute in MONEY_GAUGES:
             family(name, f"{documentation} In currency units.").add_metric(
-                labels, getattr(figures, attribute)
+                labels, float(getattr(figures, attribute))
             )
         for name, documentation, attribute in RATIO_GAUGES:
-            value: float | None = getattr(figures, attribute)
+            value: Quotient | None = getattr(figures, attribute)
             gauge = family(name, f"{documentation} Absent when there is no sample.")
             if value is not None:
-                gauge.add_metric(labels, value)
+                gauge.add_metric(labels, float(value))
         csat = family(
             "support_csat_mean",
             "Mean CSAT score by who resolved.",
             [*CHANNEL_LABELS, "resolved_by"],
         )
         for resolved_by, mean in sorted(figures.csat_mean.items()):
-            csat.add_metric([*labels, resolved_by], mean)
+            csat.add_metric([*labels, resolved_by], float(mean))
 
     def _program(self, family: Any, window: Window, program: ProgramFigures) -> None:
         labels = [window.value]
-        values = [
-            ("support_program_cost", "AI costs plus fixed costs, in currency units.", program.cost),
-            (
-                "support_program_value",
-                "Costs avoided plus AI revenue, in currency units.",
-                program.value,
-            ),
-            (
-                "support_fixed_cost",
-                "Prorated fixed and amortised one-off costs.",
-                program.fixed_cost,
-            ),
-            ("support_program_roi_ratio", "Fully loaded ROI. Absent without cost.", program.roi),
-            (
-                "support_program_cost_per_resolution",
-                "Programme cost per net AI resolution. Absent without resolutions.",
-                program.cost_per_resolution,
-            ),
-        ]
-        for name, documentation, value in values:
+        for name, documentation, attribute in PROGRAM_GAUGES:
             gauge = family(name, documentation, ["window"])
+            value: Quotient | None = getattr(program, attribute)
             if value is not None:
                 gauge.add_metric(labels, float(value))
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
-
-
-def render_text(metrics: Iterable[Metric]) -> bytes:
-    """The Prometheus text format (0.0.4) of gauge families, byte for byte what
-    prometheus_client's generate_latest writes for them (tests/unit/test_exporter.py), in
-    about a third of its time: a scrape repeats each (channel, window) label set some twenty
-    times, and its text is built once here."""
-    out: list[str] = []
-    labels_text: dict[tuple[tuple[str, str], ...], str] = {}
-    for metric in metrics:
-        if metric.type != "gauge":
-            raise ValueError(f"render_text writes gauges only, not {metric.type} {metric.name}")
-        documentation = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        out.append(f"# HELP {metric.name} {documentation}\n# TYPE {metric.name} gauge\n")
-        for sample in metric.samples:
-            items = tuple(sample.labels.items())
-            text = labels_text.get(items)
-            if text is None:
-                pairs = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(items))
-                text = labels_text[items] = f"{{{pairs}}}" if pairs else ""
-            value = floatToGoString(sample.value)  # type: ignore[no-untyped-call]
-            out.append(f"{sample.name}{text} {value}\n")
-    return "".join(out).encode()
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Scrapes are not logged."""
-
-
-def serve(collector: RoiCollector, ready: Callable[[], bool], host: str, port: int) -> None:
-    """Serve /metrics (gzip when asked), /healthz and /readyz until interrupted."""
-
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        path = environ.get("PATH_INFO", "/")
-        if path == "/healthz":
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"ok\n"]
-        if path == "/readyz":
-            ok = ready()
-            start_response(
-                "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
-            )
-            return [b"ready\n" if ok else b"not ready\n"]
-        body = render_text(collector.collect())
-        headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
-        if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
-            body = gzip.compress(body, compresslevel=1)
-            headers.append(("Content-Encoding", "gzip"))
-        start_response("200 OK", headers)
-        return [body]
-
-    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
-    server.serve_forever()

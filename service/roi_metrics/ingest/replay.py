@@ -9,7 +9,6 @@ figures come from the same code the exporter uses (roi_metrics.domain.report).
 
 from __future__ import annotations
 
-import re
 from collections import Counter as Tally
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -23,14 +22,14 @@ from roi_metrics.domain.aggregate import (
     Outcome,
     fold,
 )
+from roi_metrics.domain.channels import is_channel_name
 from roi_metrics.domain.events import MICROS_PER_SECOND, ConversationState, Counter
+from roi_metrics.domain.report import Snapshot
 from roi_metrics.domain.timebuckets import ROLLING_WINDOWS, Window
 from roi_metrics.ingest import jsonstrict
-from roi_metrics.ingest.contract import CHANNEL_PATTERN, DeadLetterReason, rfc3339_micros
+from roi_metrics.ingest.contract import DeadLetterReason, rfc3339_micros
 from roi_metrics.ingest.decode import MAX_BATCH_EVENTS, Decoder, unexpected
-from roi_metrics.state.reader import Snapshot
 
-CHANNEL = re.compile(CHANNEL_PATTERN)
 MAX_EXAMPLES = 20
 
 
@@ -60,6 +59,17 @@ class Replay:
     def __post_init__(self) -> None:
         self.decoder = Decoder(self.currency)
 
+    def outcome_counts(self) -> dict[str, int]:
+        """Events by outcome over every channel (`counted 15, duplicate 1` …), sorted."""
+        totals: Tally[str] = Tally()
+        for (_, outcome), count in self.outcomes.items():
+            totals[outcome.value] += count
+        return dict(sorted(totals.items()))
+
+    def refused_counts(self) -> dict[str, int]:
+        """Refused lines and events by reason, sorted."""
+        return dict(sorted(self.refused.items()))
+
     def _refuse(self, number: int, reason: str, message: str) -> None:
         self.refused[reason] += 1
         if len(self.examples) < MAX_EXAMPLES:
@@ -85,7 +95,7 @@ class Replay:
             if channel is None:
                 self._refuse(number, "no_channel", "no data.channel; pass --channel")
                 continue
-            if not CHANNEL.match(channel):
+            if not is_channel_name(channel):
                 self._refuse(number, "invalid_channel", f"{channel!r} is not a channel name")
                 continue
             decoded = self.decoder.decode_record(line, channel, self.at_micros)

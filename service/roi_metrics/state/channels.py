@@ -40,7 +40,7 @@ class ChannelInfo:
 def key_pattern(name: str) -> str:
     """The SCAN MATCH pattern of every key of channel `name` (glob characters escaped)."""
     escaped = _GLOB_SPECIAL.sub(r"\\\1", name)
-    return f"roi:{{{escaped}}}:*"
+    return keys.channel_prefix(escaped) + "*"
 
 
 def _text(value: bytes | str) -> str:

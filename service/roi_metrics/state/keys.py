@@ -26,9 +26,19 @@ from roi_metrics.domain.aggregate import BucketKey
 CHANNELS: Final = "roi:channels"
 
 
+def channel_prefix(channel: str) -> str:
+    """What every key of `channel` starts with."""
+    return f"roi:{{{channel}}}:"
+
+
+def bucket_prefix(channel: str) -> str:
+    """What every bucket key of `channel` starts with (windows.lua adds the rest)."""
+    return f"roi:{{{channel}}}:b:"
+
+
 def bucket(channel: str, key: BucketKey) -> str:
     resolution, start = key
-    return f"roi:{{{channel}}}:b:{resolution}:{start}"
+    return f"{bucket_prefix(channel)}{resolution}:{start}"
 
 
 def closed_writes(channel: str) -> str:

@@ -27,6 +27,7 @@ from typing import Any, Final
 import redis
 
 from roi_metrics.domain.events import Counter
+from roi_metrics.domain.report import Snapshot
 from roi_metrics.domain.timebuckets import ROLLING_WINDOWS, RollingWindow, Window
 from roi_metrics.state import keys
 
@@ -37,14 +38,6 @@ HOT: Final = 3
 """Buckets of each resolution read at every scrape: the current one and the two before."""
 Values = tuple[int, ...]
 """Counters in FIELDS order."""
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Counters of every known channel in every window, at `now_seconds`."""
-
-    now_seconds: int
-    counts: dict[str, dict[Window, dict[Counter, int]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +98,8 @@ class StateReader:
         pipe.smembers(keys.CHANNELS)
         for channel in self._channels:
             cache = self._caches[channel]
-            args: list[Any] = [f"roi:{{{channel}}}:b:", cache.closed_writes, len(FIELDS), *FIELDS]
+            prefix = keys.bucket_prefix(channel)
+            args: list[Any] = [prefix, cache.closed_writes, len(FIELDS), *FIELDS]
             for rolling, (hot, closed) in parts.items():
                 kept = cache.closed.get(rolling.window)
                 args += [

@@ -8,10 +8,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -20,8 +19,8 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, UnknownTopicOrPartitionError, for_code
 
+from roi_metrics.domain.channels import channel_of_topic
 from roi_metrics.ingest import jsonstrict
-from roi_metrics.ingest.contract import CHANNEL_PATTERN
 from roi_metrics.ingest.decode import Decoder
 from roi_metrics.ingest.topics import TopicCreationError, ensure_topic
 from roi_metrics.settings import Settings
@@ -65,15 +64,23 @@ async def create_channel(settings: Settings, channel: str, partitions: int) -> b
         ) from None
 
 
+async def _start(
+    settings: Settings, start: Callable[[], Awaitable[Any]], stop: Callable[[], Awaitable[Any]]
+) -> None:
+    """Start a Kafka client; when Kafka is away, stop it (nothing left open) and raise
+    OperatorError with one line."""
+    try:
+        with _quiet_kafka():
+            await start()
+    except (KafkaConnectionError, KafkaError, OSError) as error:
+        await stop()
+        raise _unreachable(settings, error) from None
+
+
 async def _admin(settings: Settings) -> AIOKafkaAdminClient:
     """A started admin client; OperatorError (and nothing left open) when Kafka is away."""
     admin = AIOKafkaAdminClient(request_timeout_ms=10_000, **settings.kafka_client_options())
-    try:
-        with _quiet_kafka():
-            await admin.start()
-    except (KafkaConnectionError, KafkaError, OSError) as error:
-        await admin.close()
-        raise _unreachable(settings, error) from None
+    await _start(settings, admin.start, admin.close)
     return admin
 
 
@@ -88,12 +95,8 @@ async def channel_topics(settings: Settings) -> set[str]:
         raise _unreachable(settings, error) from None
     finally:
         await admin.close()
-    prefix, channel = settings.topic_prefix, re.compile(CHANNEL_PATTERN)
-    return {
-        name[len(prefix) :]
-        for name in names
-        if name.startswith(prefix) and channel.match(name[len(prefix) :])
-    }
+    channels = (channel_of_topic(name, settings.topic_prefix) for name in names)
+    return {channel for channel in channels if channel is not None}
 
 
 async def delete_channel_topic(settings: Settings, channel: str, wait: float = 10.0) -> bool:
@@ -127,14 +130,8 @@ async def delete_channel_topic(settings: Settings, channel: str, wait: float = 1
 
 async def check_kafka(settings: Settings) -> None:
     """Fail with one line unless the brokers answer (before a long-running command starts)."""
-    admin = AIOKafkaAdminClient(request_timeout_ms=10_000, **settings.kafka_client_options())
-    try:
-        with _quiet_kafka():
-            await admin.start()
-    except (KafkaConnectionError, KafkaError, OSError) as error:
-        raise _unreachable(settings, error) from None
-    finally:
-        await admin.close()
+    admin = await _admin(settings)
+    await admin.close()
 
 
 async def _producer(settings: Settings) -> AIOKafkaProducer:
@@ -146,12 +143,7 @@ async def _producer(settings: Settings) -> AIOKafkaProducer:
         request_timeout_ms=15_000,
         **settings.kafka_client_options(),
     )
-    try:
-        with _quiet_kafka():
-            await producer.start()
-    except (KafkaConnectionError, KafkaError, OSError) as error:
-        await producer.stop()
-        raise _unreachable(settings, error) from None
+    await _start(settings, producer.start, producer.stop)
     return producer
 
 

@@ -12,14 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
 
-from roi_metrics.ingest.contract import CHANNEL_PATTERN
+from roi_metrics.domain.channels import channel_of_topic
 from roi_metrics.state.memory import eviction_problem
 from roi_metrics.worker.liveness import EXIT_STALLED
 
@@ -27,7 +26,6 @@ if TYPE_CHECKING:
     from roi_metrics.worker.app import Runtime
 
 log = logging.getLogger(__name__)
-CHANNEL: Final = re.compile(CHANNEL_PATTERN)
 RESUBSCRIBE_DELAY_SECONDS: Final = 1.0
 """Faust coalesces subscription changes for 45 s by default; a new channel should count
 within seconds."""
@@ -41,9 +39,7 @@ EXIT_GRACE_SECONDS: Final = 1.0
 
 def channel_topics(names: set[str], prefix: str) -> list[str]:
     """The topics among `names` that are channel topics: the prefix, then a channel name."""
-    return sorted(
-        name for name in names if name.startswith(prefix) and CHANNEL.match(name[len(prefix) :])
-    )
+    return sorted(name for name in names if channel_of_topic(name, prefix) is not None)
 
 
 def _conductor(app: faust.App) -> Any:

@@ -1,0 +1,228 @@
+"""What every command shares: the consoles, one-line errors and warnings with secrets
+redacted, the settings and the cost card, the Redis client, and the parsing of the options
+several commands take.
+
+Exit codes: 0 ok, 1 failure, 2 bad usage or bad configuration. A mistake a user can make gets
+one line saying what, where and how to fix it, never a traceback.
+
+Text that comes from outside (events, Redis, Prometheus, error messages) reaches Rich as
+`rich.text.Text`, never as markup, and the consoles replace no :emoji: codes. Error and
+warning lines, every log record and a traceback, if one ever escapes, go through `redact`:
+the secrets of the settings (the Redis URL's password, wherever it is in the URL, the Redis
+and Kafka SASL passwords) are never printed; the start-up banner shows them masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import sys
+import time
+import traceback
+from collections.abc import Coroutine
+from decimal import Decimal
+from typing import Annotated, Any, Final, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.text import Text
+
+from roi_metrics import __version__
+from roi_metrics.cardfile import load_cost_card
+from roi_metrics.cli.render import printable
+from roi_metrics.domain.channels import is_channel_name
+from roi_metrics.domain.costcard import CostCard, CostCardError
+from roi_metrics.domain.events import MICROS_PER_SECOND
+from roi_metrics.domain.timebuckets import Window
+from roi_metrics.ingest.contract import rfc3339_micros
+from roi_metrics.settings import Settings
+from roi_metrics.state.memory import eviction_problem
+from roi_metrics.traffic.publish import OperatorError
+
+T = TypeVar("T")
+CHANNEL_RULE: Final = (
+    "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 32"
+)
+WINDOW_NAMES: Final = ", ".join(window.value for window in Window)
+EXIT_FAILURE: Final = 1
+EXIT_BAD_CONFIG: Final = 2
+
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+# Piped or redirected output gets wide tables instead of the 80 columns Rich assumes.
+out = Console(
+    highlight=False, soft_wrap=True, emoji=False, width=None if sys.stdout.isatty() else 160
+)
+_loaded: list[Settings] = []
+"""Every Settings loaded in this process (see load_settings): whose secrets to redact."""
+
+LogLevel = Annotated[
+    str, typer.Option("--log-level", help="debug, info, warn or error.", case_sensitive=False)
+]
+
+
+def redact(text: str) -> str:
+    """`text` without the secrets of the settings loaded so far (a URL shown masked)."""
+    for settings in _loaded:
+        text = settings.redact(text)
+    return text
+
+
+def say(console: Console, text: str, style: str = "") -> None:
+    """Print `text` as it is: no markup, no emoji codes."""
+    console.print(Text(printable(text), style=style))
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split("\n")).strip()
+
+
+def fail(message: str, code: int = EXIT_BAD_CONFIG) -> typer.Exit:
+    """Say `message` as one `error:` line (secrets redacted); the Exit to raise."""
+    say(err, f"error: {redact(one_line(message))}")
+    return typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    """Say `message` as one `warning:` line (secrets redacted)."""
+    say(err, f"warning: {redact(one_line(message))}")
+
+
+def _redacting_log_records() -> None:
+    """Make every log record's message and traceback go through `redact`: a library that
+    logs a URL or an exception carrying one cannot print a secret. Installed once."""
+    make = logging.getLogRecordFactory()
+    if getattr(make, "redacts", False):
+        return
+
+    def redacting(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        # a malformed record stays as it is: its handler reports it
+        with contextlib.suppress(Exception):
+            record.msg, record.args = redact(record.getMessage()), ()
+        if record.exc_info and record.exc_info[0] is not None:
+            record.exc_text = redact("".join(traceback.format_exception(*record.exc_info)))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return record
+
+    redacting.redacts = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(redacting)
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; one line and exit 2 when one is wrong. Their
+    secrets are redacted from everything this process prints from now on."""
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = (
+            "ROI_" + "_".join(str(part) for part in first["loc"]).upper()
+            if first["loc"]
+            else "settings"
+        )
+        raise fail(f"{where}: {first['msg']}") from None
+    if settings not in _loaded:
+        _loaded.append(settings)
+    _redacting_log_records()
+    return settings
+
+
+def load_card(settings: Settings) -> CostCard:
+    try:
+        return load_cost_card(settings.cost_card)
+    except CostCardError as error:
+        raise fail(f"{error} (set ROI_COST_CARD to use another file)") from None
+
+
+def redis_client(settings: Settings, timeout: float = 5) -> Any:
+    """A synchronous Redis client (exporter, report, top) that fails fast when Redis is away."""
+    import redis  # noqa: PLC0415  (the worker's commands use the asyncio client)
+
+    try:
+        client = redis.Redis.from_url(
+            settings.redis_url.get_secret_value(),
+            socket_connect_timeout=2,
+            socket_timeout=timeout,
+            **settings.redis_options(),
+        )
+        client.connection_pool.make_connection()  # no I/O: refuses unknown parameters now
+    except (ValueError, TypeError) as error:  # a query parameter redis-py cannot read
+        raise fail(f"ROI_REDIS_URL (or REDIS_URL): {error}") from None
+    return client
+
+
+def redis_unreachable(error: Exception, doing: str = "read") -> typer.Exit:
+    """One line and exit 1 for a Redis error (its message redacted, as every error line)."""
+    return fail(
+        f"cannot {doing} Redis ({error.__class__.__name__}: {error}); start it "
+        "(`make stack-up`) or set ROI_REDIS_URL",
+        EXIT_FAILURE,
+    )
+
+
+def print_banner(what: str, settings: Settings) -> None:
+    say(err, f"roi-metrics {__version__} {what}")
+    for name, value in settings.describe().items():
+        say(err, f"  {name} = {value}")
+
+
+def interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def refuse_evicting_redis(settings: Settings) -> None:
+    """Exit 2 with one line that names the fix when Redis may evict keys. A Redis that does
+    not answer yet is waited for: the worker checks again while it runs, the exporter's
+    /readyz fails until it is right."""
+    import redis  # noqa: PLC0415
+
+    client = redis_client(settings)
+    try:
+        info = client.info("memory")
+    except redis.RedisError as error:
+        warn(f"cannot check Redis's eviction policy now ({type(error).__name__}: {error})")
+        return
+    except (TypeError, ValueError) as error:  # redis-py refused a query parameter
+        raise fail(f"ROI_REDIS_URL (or REDIS_URL): {error}") from None
+    finally:
+        client.close()
+    problem = eviction_problem(info)
+    if problem is not None:
+        raise fail(problem)
+
+
+def check_channel(name: str) -> str:
+    if not is_channel_name(name):
+        raise fail(f"channel {name!r} is not a valid name: {CHANNEL_RULE} characters")
+    return name
+
+
+def parse_window(name: str) -> Window:
+    try:
+        return Window(name)
+    except ValueError:
+        raise fail(f"--window {name!r}: use one of {WINDOW_NAMES}") from None
+
+
+def parse_time(value: str, option: str = "--at") -> int:
+    """Unix microseconds of 'now', an RFC 3339 time or Unix seconds."""
+    if value == "now":
+        return time.time_ns() // 1000
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        return int(Decimal(value) * MICROS_PER_SECOND)
+    try:
+        return rfc3339_micros(value)
+    except ValueError as error:
+        raise fail(f"{option} {value!r}: {error} (or 'now', or Unix seconds)") from None
+
+
+def run_operator(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run an operator coroutine; its OperatorError becomes one line and exit 1."""
+    try:
+        return asyncio.run(coroutine)
+    except OperatorError as error:
+        raise fail(str(error), EXIT_FAILURE) from None

@@ -1,0 +1,155 @@
+"""The report as JSON-ready data and as Rich tables, for `report`, `replay` and `top`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Any, Final
+
+from rich.markup import escape
+from rich.table import Table
+
+from roi_metrics.domain.events import Counter
+from roi_metrics.domain.figures import DEFINITIONS_VERSION, ChannelFigures, ProgramFigures, Quotient
+from roi_metrics.domain.money import MICROS_PER_UNIT, units_text
+from roi_metrics.domain.report import Report
+from roi_metrics.domain.timebuckets import Window
+
+Number = Quotient | Fraction
+
+
+_CONTROLS: Final = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters (escape sequences a terminal would obey: ESC, BEL,
+    CR, C1 controls; line breaks and tabs are kept) shown as U+FFFD, for untrusted text
+    about to reach a terminal."""
+    return _CONTROLS.sub("\ufffd", text)
+
+
+def escaped_names(report: Report) -> Report:
+    """The report with its channel names escaped for Rich markup, for the tables of
+    roi_metrics.domain.report, which render names as markup strings (a name read from Redis may be
+    any text; a valid channel name is left as it is)."""
+    channels = {escape(printable(name)): f for name, f in report.channels.items()}
+    return replace(report, channels=channels)
+
+
+def _money(value: Quotient) -> str:
+    return units_text(value.exact * MICROS_PER_UNIT)
+
+
+def _ratio(value: Quotient | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def channel_json(figures: ChannelFigures) -> dict[str, Any]:
+    return {
+        "counts": {counter.value: amount for counter, amount in figures.counts.items()},
+        "net_ai_resolutions": figures.net_ai_resolutions,
+        "ai_cost": _money(figures.ai_cost),
+        "human_cost": _money(figures.human_cost),
+        "cost_avoided": _money(figures.cost_avoided),
+        "ai_revenue": _money(figures.ai_revenue),
+        "value": _money(figures.value),
+        "roi": _ratio(figures.roi),
+        "cost_per_resolution": _ratio(figures.cost_per_resolution),
+        "resolution_rate": _ratio(figures.resolution_rate),
+        "escalation_rate": _ratio(figures.escalation_rate),
+        "automation_rate": _ratio(figures.automation_rate),
+        "csat_mean": {who: float(mean) for who, mean in sorted(figures.csat_mean.items())},
+    }
+
+
+def program_json(figures: ProgramFigures) -> dict[str, Any]:
+    return {
+        "ai_cost": _money(figures.ai_cost),
+        "fixed_cost": _money(figures.fixed_cost),
+        "cost": _money(figures.cost),
+        "value": _money(figures.value),
+        "net_value": _money(figures.net_value),
+        "net_ai_resolutions": figures.net_ai_resolutions,
+        "roi": _ratio(figures.roi),
+        "cost_per_resolution": _ratio(figures.cost_per_resolution),
+        "automation_rate": _ratio(figures.automation_rate),
+    }
+
+
+def report_json(report: Report, windows: Iterable[Window] = tuple(Window)) -> dict[str, Any]:
+    """The report as JSON-ready data: counts as integers, money as exact decimal strings,
+    ratios as numbers, null where there is no sample (CONTRACT.md §7)."""
+    chosen = list(windows)
+    return {
+        "at": datetime.fromtimestamp(report.at, UTC).isoformat().replace("+00:00", "Z"),
+        "currency": report.currency,
+        "definitions_version": DEFINITIONS_VERSION,
+        "program": {w.value: program_json(report.program[w]) for w in chosen},
+        "channels": {
+            channel: {w.value: channel_json(figures[w]) for w in chosen}
+            for channel, figures in report.channels.items()
+        },
+    }
+
+
+def percent(value: Number | None) -> str:
+    return "—" if value is None else f"{float(value) * 100:.1f} %"
+
+
+def amount(value: Number | None, decimals: int = 2) -> str:
+    return "—" if value is None else f"{float(value):,.{decimals}f}"
+
+
+def program_table(report: Report, windows: Iterable[Window]) -> Table:
+    table = Table(title=f"Programme (fully loaded, {report.currency})", title_justify="left")
+    table.add_column("window")
+    for column in ("ROI", "value", "cost", "of which fixed", "cost / resolution", "net AI res."):
+        table.add_column(column, justify="right")
+    for window in windows:
+        p = report.program[window]
+        table.add_row(
+            window.value,
+            percent(p.roi),
+            amount(p.value),
+            amount(p.cost),
+            amount(p.fixed_cost),
+            amount(p.cost_per_resolution),
+            str(p.net_ai_resolutions),
+        )
+    return table
+
+
+def channel_table(report: Report, window: Window) -> Table:
+    table = Table(title=f"Channels, {window.value} ({report.currency})", title_justify="left")
+    table.add_column("channel")
+    for column in (
+        "conversations",
+        "resolution",
+        "escalation",
+        "automation",
+        "cost / res.",
+        "value",
+        "AI cost",
+        "ROI",
+        "CSAT AI / human",
+    ):
+        table.add_column(column, justify="right")
+    for channel, figures in report.channels.items():
+        f = figures[window]
+        csat = " / ".join(amount(f.csat_mean.get(who), 1) for who in ("ai", "human"))
+        table.add_row(
+            channel,
+            f"{f.counts[Counter.CONVERSATIONS]:,}",
+            percent(f.resolution_rate),
+            percent(f.escalation_rate),
+            percent(f.automation_rate),
+            amount(f.cost_per_resolution),
+            amount(f.value),
+            amount(f.ai_cost),
+            percent(f.roi),
+            csat,
+        )
+    return table

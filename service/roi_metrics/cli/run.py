@@ -1,0 +1,102 @@
+"""`roi-metrics worker` and `roi-metrics exporter`: the two long-running processes."""
+
+from __future__ import annotations
+
+import signal
+from typing import Annotated
+
+import typer
+
+from roi_metrics.cli.common import (
+    EXIT_FAILURE,
+    LogLevel,
+    err,
+    fail,
+    interrupt,
+    load_card,
+    load_settings,
+    print_banner,
+    redis_client,
+    refuse_evicting_redis,
+    run_operator,
+    say,
+    warn,
+)
+from roi_metrics.state.memory import eviction_problem
+from roi_metrics.traffic.publish import check_kafka
+
+
+def worker(log_level: LogLevel = "info") -> None:
+    """Consume every support.events.<channel> topic and keep the figures in Redis.
+
+    Configured by ROI_* environment variables (see docs/configuration.md); serves /metrics,
+    /healthz and /readyz on ROI_WORKER_HOST:ROI_WORKER_PORT.
+    """
+    settings = load_settings()  # first: from here on, its secrets are redacted
+    card = load_card(settings)
+
+    from faust import Worker  # noqa: PLC0415  (importing faust is slow; only the worker needs it)
+
+    from roi_metrics.worker.app import create_app  # noqa: PLC0415
+
+    try:  # Faust creates only the last level of its data directory
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise fail(f"ROI_DATA_DIR {settings.data_dir}: {error.strerror}") from None
+    run_operator(check_kafka(settings))  # one line, not Faust's traceback, when Kafka is not there
+    refuse_evicting_redis(settings)
+    print_banner("worker", settings)
+    faust_app, _ = create_app(settings, card)
+    Worker(faust_app, loglevel=log_level.lower(), quiet=True).execute_from_commandline()
+
+
+def exporter(
+    port: Annotated[
+        int | None, typer.Option("--port", help="Port to serve on (default: ROI_EXPORTER_PORT).")
+    ] = None,
+    host: Annotated[
+        str | None, typer.Option("--host", help="Address to bind (default: ROI_EXPORTER_HOST).")
+    ] = None,
+) -> None:
+    """Serve the business figures on /metrics (and /healthz, /readyz) for Prometheus.
+
+    Stateless: reads Redis at every scrape; run as many replicas as you like.
+    """
+    import redis  # noqa: PLC0415  (only this command needs the synchronous client)
+
+    from roi_metrics.export.collector import RoiCollector  # noqa: PLC0415
+    from roi_metrics.export.http import serve  # noqa: PLC0415
+    from roi_metrics.state.reader import StateReader  # noqa: PLC0415
+
+    settings = load_settings()
+    card = load_card(settings)
+    bind, listen = host or settings.exporter_host, port or settings.exporter_port
+    client = redis_client(settings, timeout=2)  # a scrape must not hang on Redis
+
+    said: list[str | None] = [None]
+
+    def ready() -> bool:
+        """Redis answers and will not evict (a change of policy is said once, in one line)."""
+        try:
+            problem = eviction_problem(client.info("memory"))
+        except redis.RedisError:
+            return False
+        if problem != said[0]:
+            said[0] = problem
+            if problem is not None:
+                warn(f"not ready: {problem}")
+        return problem is None
+
+    refuse_evicting_redis(settings)
+    signal.signal(signal.SIGTERM, interrupt)  # a supervisor's stop: exit 0, as Ctrl-C does
+    print_banner("exporter", settings)
+    say(err, f"serving http://{bind}:{listen}/metrics")
+    try:
+        collector = RoiCollector(
+            card, StateReader(client).snapshot, memory=lambda: client.info("memory")
+        )
+        serve(collector, ready, bind, listen)
+    except OSError as error:
+        raise fail(f"cannot serve on {bind}:{listen}: {error.strerror}", EXIT_FAILURE) from None
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,128 @@
+"""The "Pipeline health" dashboard: is every event counted, how fast, how far behind."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from grafana_foundation_sdk.builders import dashboard
+
+from roi_metrics.codegen.panels import (
+    new_board,
+    series_panel,
+    stat_panel,
+)
+from roi_metrics.codegen.promql import EXPORTER_JOB, WORKER_JOB
+
+APPLY_RATE: Final = "sum by (le) (rate(support_batch_apply_seconds_bucket[5m]))"
+# Per partition, whichever worker holds it (rulegen's recording rule): offsets only grow, so
+# rate() reads records passed per second, and a recreated topic reads as a counter reset.
+APPLIED: Final = "topic_partition:support_applied_offset:max"
+
+
+def pipeline_health() -> dashboard.Dashboard:
+    board = new_board(
+        "roi-pipeline",
+        "Pipeline health",
+        "Is every event counted, once and on time? Throughput, lag and progress, dead "
+        "letters, apply latency and the state of workers, exporter and Redis (memory too).",
+    )
+    for panel in [
+        stat_panel(
+            "Workers up",
+            "Workers Prometheus scrapes successfully.",
+            "none",
+            (f'sum (up{{job="{WORKER_JOB}"}})', "workers"),
+        ),
+        stat_panel(
+            "Exporters up",
+            "Exporters Prometheus scrapes successfully.",
+            "none",
+            (f'sum (up{{job="{EXPORTER_JOB}"}})', "exporters"),
+        ),
+        stat_panel(
+            "State store",
+            "Processes that reached Redis on their last try, out of those reporting.",
+            "none",
+            ("sum (support_state_store_up)", "up"),
+            ("count (support_state_store_up)", "reporting"),
+        ),
+        stat_panel(
+            "Channel topics",
+            "Channel topics the workers subscribe to (the largest count any worker reports).",
+            "none",
+            ("max (support_worker_channels)", "topics"),
+        ),
+        series_panel(
+            "Events by outcome",
+            "Events per second per channel and outcome: counted, duplicate, late, ignored, "
+            "dead_lettered.",
+            "ops",
+            ("channel_outcome:support_events:rate5m", "{{channel}} {{outcome}}"),
+        ),
+        series_panel(
+            "Consumer lag",
+            "Records waiting per channel topic (all partitions), as the workers see them.",
+            "short",
+            ("topic:support_consumer_lag:sum", "{{topic}}"),
+        ),
+        series_panel(
+            "Consumer progress",
+            "Records per second the workers move past per channel topic (applied offsets "
+            "advancing: counted, duplicate, late, ignored and dead-lettered records alike). "
+            "Lag above 0 with a flat line here is a stalled consumer.",
+            "ops",
+            (f"sum by (topic) (rate({APPLIED}[5m]))", "{{topic}}"),
+        ),
+        series_panel(
+            "Dead letters (5 min)",
+            "Records or events sent to the dead-letter topic in the last 5 minutes, by "
+            "channel and reason.",
+            "short",
+            ("channel_reason:support_dead_letters:increase5m", "{{channel}} {{reason}}"),
+        ),
+        series_panel(
+            "Undeliverable dead letters (10 min)",
+            "Dead letters the broker refused even without key and payload in the last 10 "
+            "minutes, per worker: those records reached no dead-letter topic and stay only at "
+            "their origin offset (the worker log names each). Anything above 0 alerts.",
+            "short",
+            (
+                "sum by (instance) (increase(support_dead_letters_undeliverable_total[10m]))",
+                "{{instance}}",
+            ),
+        ),
+        series_panel(
+            "Batch apply latency",
+            "Time to read, fold and apply one batch to Redis: median, 99th percentile.",
+            "s",
+            (f"histogram_quantile(0.5, {APPLY_RATE})", "p50"),
+            (f"histogram_quantile(0.99, {APPLY_RATE})", "p99"),
+        ),
+        series_panel(
+            "Time since last event",
+            "Seconds since the newest event counted per channel (event time); the silent "
+            "channel alert fires past its threshold.",
+            "s",
+            ("time() - channel:support_last_event_timestamp_seconds:max1d", "{{channel}}"),
+        ),
+        series_panel(
+            "Redelivered records",
+            "Records delivered again after a crash or rebalance and skipped because they "
+            "were already applied, per second.",
+            "ops",
+            ("sum by (channel) (rate(support_redelivered_records_total[5m]))", "{{channel}}"),
+        ),
+        series_panel(
+            "Redis memory",
+            "Memory Redis uses and its maxmemory, from INFO memory at each exporter scrape. "
+            "With noeviction Redis refuses writes at maxmemory and the workers stop applying; "
+            "the alert fires at 80 %. A limit of 0 means none: Redis grows until the host "
+            "runs out.",
+            "bytes",
+            ("support_state_store_memory_used_bytes:max", "used"),
+            ("support_state_store_memory_max_bytes:max", "maxmemory (0: no limit)"),
+            span=24,
+        ),
+    ]:
+        board = board.with_panel(panel)
+    return board
