@@ -97,6 +97,11 @@ class WorkerMetrics:
             self.dead_letters.labels(channel, reason.value)
         self.redelivered.labels(channel)
 
+    def label(self, channel: str) -> str:
+        """The channel label of a channel's metrics: its name once known (registered),
+        else UNREGISTERED, so that unbounded names never become label values."""
+        return channel if channel in self.known_channels else UNREGISTERED
+
     def outcome(self, channel: str, outcome: Outcome, count: int = 1) -> None:
         if count:
             self.events.labels(channel, outcome.value).inc(count)

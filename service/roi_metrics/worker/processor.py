@@ -12,16 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Final
+from dataclasses import dataclass
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from roi_metrics.domain.aggregate import INT64_MAX, BatchDelta, Outcome, SumKey, fold, is_late
+from roi_metrics.domain.aggregate import INT64_MAX, BatchDelta, Outcome, fold, is_late
 from roi_metrics.domain.events import MICROS_PER_SECOND, SupportEvent
-from roi_metrics.ingest.contract import DeadLetterReason
-from roi_metrics.ingest.decode import DecodedRecord, Decoder, Rejection, unexpected
+from roi_metrics.ingest.decode import DecodedRecord, Decoder
 from roi_metrics.state.store import (
     ApplyResult,
     PartitionApply,
@@ -30,58 +28,21 @@ from roi_metrics.state.store import (
     StateCorrupt,
     StateStore,
 )
+from roi_metrics.worker.batch import Partition, Prepared, Record
 from roi_metrics.worker.consumer import Unreadable
-from roi_metrics.worker.deadletter import DeadLetter, DeadLetterSink
+from roi_metrics.worker.deadletter import DeadLetterSink
+from roi_metrics.worker.letters import DeadLettersPending, LetterPost
 from roi_metrics.worker.metrics import UNREGISTERED, WorkerMetrics
 
 log = logging.getLogger(__name__)
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
-LETTERS_PER_DELIVERY: Final = 2000
-"""Dead letters sent at once; the watchdog hears of progress after each such chunk."""
-LetterId = tuple[int, str, int]
-"""(origin offset, kind, position): which rejection of which record a dead letter is."""
-
-
-class DeadLettersPending(Exception):
-    """Some dead letters could not be sent yet (Kafka unavailable); the batch waits."""
-
-
-@dataclass(frozen=True, slots=True)
-class Record:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(slots=True)
-class _Partition:
-    """The records of one (topic, partition) in a batch, decoded once."""
-
-    topic: str
-    partition: int
-    channel: str
-    records: list[tuple[Record, DecodedRecord]] = field(default_factory=list)
-    sent: set[LetterId] = field(default_factory=set)
-    """Dead letters delivered by an earlier attempt at this batch: never sent twice."""
-    headroom: dict[SumKey, int] | None = None
-    """Read after an apply found a sum too close to its limit; then events are checked."""
-    counted_redelivery: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Prepared:
-    """A decoded batch, grouped by (topic, partition), ready to apply."""
-
-    partitions: list[_Partition]
 
 
 @dataclass(slots=True)
 class _Plan:
     """One partition's attempt: what to write, what to dead-letter, what to count."""
 
-    part: _Partition
+    part: Partition
     fresh: list[tuple[Record, DecodedRecord]]
     request: PartitionApply
     label: str
@@ -118,6 +79,7 @@ class BatchProcessor:
         """The partition's end offset as the consumer last saw it, None if not known."""
         """Called whenever a part of a long batch is done (a chunk of dead letters sent):
         a batch that keeps moving is not a stall."""
+        self.letters = LetterPost(decoder, dead_letters, metrics, max_channels, on_progress)
         self.ready = True
         self.applied_offsets: dict[tuple[str, int], int] = {}
         """Last applied offset of each (topic, partition) this process has seen."""
@@ -134,11 +96,11 @@ class BatchProcessor:
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode a batch (CPU only, no I/O), once, before any attempt to apply it."""
         now_micros = int(self.clock() * MICROS_PER_SECOND)
-        partitions: dict[tuple[str, int], _Partition] = {}
+        partitions: dict[tuple[str, int], Partition] = {}
         for record in sorted(records, key=lambda r: (r.topic, r.partition, r.offset)):
             tp = (record.topic, record.partition)
             if tp not in partitions:
-                partitions[tp] = _Partition(record.topic, record.partition, self.channel_of(tp[0]))
+                partitions[tp] = Partition(record.topic, record.partition, self.channel_of(tp[0]))
             part = partitions[tp]
             decoded = self.decoder.decode_record(
                 record.value, part.channel, now_micros, len(record.key or b"")
@@ -176,34 +138,13 @@ class BatchProcessor:
         """Dead-letter records the consumer could not read (`unprocessable`, no key, no
         payload: the record stays at its origin offset). DeadLettersPending if some could
         not be sent (they are tried again)."""
-        letters = [
-            DeadLetter(
-                record.topic,
-                record.partition,
-                record.offset,
-                None,
-                DeadLetterReason.UNPROCESSABLE,
-                f"{record.error} (the record could not be read; it stays at its origin offset)",
-                b"",
-            )
-            for record in records
-        ]
-        outcomes = await self.dead_letters.deliver(letters)
-        failures = [failure for failure in outcomes if failure is not None]
-        for letter, failure in zip(letters, outcomes, strict=True):
-            if failure is None:
-                channel = self.channel_of(letter.topic)
-                label = channel if channel in self.metrics.known_channels else UNREGISTERED
-                self.metrics.outcome(label, Outcome.DEAD_LETTERED)
-                self.metrics.dead_letters.labels(label, letter.reason.value).inc()
-        if failures:
-            raise DeadLettersPending(f"{len(failures)} dead letters not sent: {failures[0]!r}")
+        await self.letters.unreadable(records, self.channel_of)
 
     def _set_ready(self, ready: bool) -> None:
         self.ready = ready
         self.metrics.state_store_up.set(1 if ready else 0)
 
-    async def _attempt(self, partitions: Sequence[_Partition]) -> list[_Partition]:
+    async def _attempt(self, partitions: Sequence[Partition]) -> list[Partition]:
         """One read-fold-apply round; returns the partitions to try again (conflicts)."""
         started = time.perf_counter()
         states = await self.store.read([self._read_request(part) for part in partitions])
@@ -228,7 +169,7 @@ class BatchProcessor:
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         return retry
 
-    def _watermark(self, part: _Partition, state: PartitionState) -> int | None:
+    def _watermark(self, part: Partition, state: PartitionState) -> int | None:
         """The offset up to which the partition's records are applied: its watermark, unless
         the partition now ends at or before it. Then the topic was deleted and created
         again (or truncated) and the watermark names records that are gone: the new records
@@ -249,7 +190,7 @@ class BatchProcessor:
         )
         return None
 
-    async def _plan(self, part: _Partition, state: PartitionState, now_micros: int) -> _Plan | None:
+    async def _plan(self, part: Partition, state: PartitionState, now_micros: int) -> _Plan | None:
         """Fold a partition's fresh records and send their dead letters; None when another
         worker applied them all already."""
         applied = self._watermark(part, state)
@@ -260,7 +201,7 @@ class BatchProcessor:
         ]
         if len(fresh) < len(part.records) and not part.counted_redelivery:
             part.counted_redelivery = True
-            label = part.channel if part.channel in self.metrics.known_channels else UNREGISTERED
+            label = self.metrics.label(part.channel)
             self.metrics.redelivered.labels(label).inc(len(part.records) - len(fresh))
         if not fresh:
             self.applied_offsets[(part.topic, part.partition)] = part.records[-1][0].offset
@@ -279,8 +220,8 @@ class BatchProcessor:
             self.metrics.channel_known(part.channel)
             delta = self._fold(part, state, events, now_micros)
         label = part.channel if registered else UNREGISTERED
-        letters = self._letters(part, fresh, origins, delta, blocked=not registered)
-        await self._send(part, letters, label)
+        letters = self.letters.compose(part, fresh, origins, delta, blocked=not registered)
+        await self.letters.send(part, letters, label)
         request = PartitionApply(
             part.channel,
             part.topic,
@@ -293,7 +234,7 @@ class BatchProcessor:
         return _Plan(part, fresh, request, label)
 
     def _fold(
-        self, part: _Partition, state: PartitionState, events: list[SupportEvent], now: int
+        self, part: Partition, state: PartitionState, events: list[SupportEvent], now: int
     ) -> BatchDelta:
         """The batch's delta. Folded without headroom checks first (fast); if one batch
         alone would add more than INT64_MAX to a sum, again with them (every sum assumed
@@ -309,7 +250,7 @@ class BatchProcessor:
         return delta
 
     @staticmethod
-    def _read_request(part: _Partition) -> PartitionRead:
+    def _read_request(part: Partition) -> PartitionRead:
         conversations: dict[str, None] = {}
         marks: dict[tuple[str, str], None] = {}
         for _, decoded in part.records:
@@ -319,84 +260,6 @@ class BatchProcessor:
         return PartitionRead(
             part.channel, part.topic, part.partition, list(conversations), list(marks)
         )
-
-    def _letters(
-        self,
-        part: _Partition,
-        fresh: Sequence[tuple[Record, DecodedRecord]],
-        origins: Sequence[tuple[Record, DecodedRecord, int]],
-        delta: BatchDelta,
-        *,
-        blocked: bool,
-    ) -> list[tuple[LetterId, DeadLetter]]:
-        """The dead letters of the fresh records not yet sent, each with its identity."""
-        letters = [
-            (
-                (record.offset, "record", position),
-                self._letter(record, rejection, rejection.position),
-            )
-            for record, decoded in fresh
-            for position, rejection in enumerate(decoded.rejections)
-            if (record.offset, "record", position) not in part.sent
-        ]
-        rejected: list[tuple[int, DeadLetterReason, str]] = []
-        if blocked:
-            message = f"{self.max_channels} channels are known (ROI_MAX_CHANNELS); this is not"
-            rejected = [(i, DeadLetterReason.CHANNEL_LIMIT, message) for i in range(len(origins))]
-        overflow = "a sum would pass 2^63 - 1; nothing was counted"
-        rejected += [(i, DeadLetterReason.OVERFLOW, overflow) for i in delta.overflowed]
-        rejected += [
-            (i, DeadLetterReason.UNPROCESSABLE, unexpected(error)) for i, error in delta.failed
-        ]
-        wanted = [
-            (origins[i], reason, message)
-            for i, reason, message in rejected
-            if (origins[i][0].offset, "event", origins[i][2]) not in part.sent
-        ]
-        payloads = self.decoder.event_payloads(
-            [(record.value or b"", decoded, index) for (record, decoded, index), _, _ in wanted]
-        )
-        for ((record, decoded, index), reason, message), payload in zip(
-            wanted, payloads, strict=True
-        ):
-            rejection = Rejection(reason, message, payload)
-            at = None if decoded.positions is None else decoded.positions[index]
-            letters.append(((record.offset, "event", index), self._letter(record, rejection, at)))
-        return letters
-
-    @staticmethod
-    def _letter(record: Record, rejection: Rejection, event: int | None) -> DeadLetter:
-        return DeadLetter(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.key,
-            rejection.reason,
-            rejection.message,
-            rejection.payload,
-            event,
-        )
-
-    async def _send(
-        self, part: _Partition, letters: Sequence[tuple[LetterId, DeadLetter]], label: str
-    ) -> None:
-        """Deliver the letters not delivered by an earlier attempt; DeadLettersPending when
-        some could not be (they are tried again with the batch)."""
-        unsent = [(identity, letter) for identity, letter in letters if identity not in part.sent]
-        failures = []
-        for start in range(0, len(unsent), LETTERS_PER_DELIVERY):
-            chunk = unsent[start : start + LETTERS_PER_DELIVERY]
-            outcomes = await self.dead_letters.deliver([letter for _, letter in chunk])
-            for (identity, letter), failure in zip(chunk, outcomes, strict=True):
-                if failure is None:
-                    part.sent.add(identity)
-                    self.metrics.outcome(label, Outcome.DEAD_LETTERED)
-                    self.metrics.dead_letters.labels(label, letter.reason.value).inc()
-                else:
-                    failures.append(failure)
-            self.on_progress()
-        if failures:
-            raise DeadLettersPending(f"{len(failures)} dead letters not sent: {failures[0]!r}")
 
     def _applied(self, plan: _Plan, now_micros: int) -> None:
         part, request = plan.part, plan.request
