@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 from redis.exceptions import RedisError
 
 from roi_metrics.domain.costcard import CostCard
@@ -33,19 +34,32 @@ COUNT_GAUGES: Final = [
     ("support_ai_reopens", "AI resolutions reopened within 7 days.", Counter.AI_REOPENS),
     ("support_human_resolutions", "Resolutions by a person.", Counter.HUMAN_RESOLUTIONS),
 ]
-RATIO_GAUGES: Final = [
-    ("support_channel_roi_ratio", "Contribution ROI: (value - AI cost) / AI cost.", "roi"),
-    ("support_cost_per_resolution", "AI cost per net AI resolution.", "cost_per_resolution"),
-    ("support_resolution_rate", "AI resolutions / AI conversations.", "resolution_rate"),
-    ("support_escalation_rate", "Escalations / AI conversations.", "escalation_rate"),
-    ("support_automation_rate", "Net AI resolutions / conversations.", "automation_rate"),
+UNITS: Final = {"$": "In currency units.", "?": "Absent when there is no sample."}
+FIGURE_GAUGES: Final = [
+    (name, f"{documentation} {UNITS[unit]}", attribute)
+    for name, documentation, attribute, unit in [
+        ("support_ai_cost", "AI costs (every category but human handling).", "ai_cost", "$"),
+        ("support_human_cost", "Human handling costs.", "human_cost", "$"),
+        (
+            "support_cost_avoided",
+            "Net AI resolutions x human cost per resolution.",
+            "cost_avoided",
+            "$",
+        ),
+        ("support_ai_revenue", "Revenue attributed to AI resolutions (72 h).", "ai_revenue", "$"),
+        ("support_channel_roi_ratio", "Contribution ROI: (value - AI cost) / AI cost.", "roi", "?"),
+        (
+            "support_cost_per_resolution",
+            "AI cost per net AI resolution.",
+            "cost_per_resolution",
+            "?",
+        ),
+        ("support_resolution_rate", "AI resolutions / AI conversations.", "resolution_rate", "?"),
+        ("support_escalation_rate", "Escalations / AI conversations.", "escalation_rate", "?"),
+        ("support_automation_rate", "Net AI resolutions / conversations.", "automation_rate", "?"),
+    ]
 ]
-MONEY_GAUGES: Final = [
-    ("support_ai_cost", "AI costs (every category but human handling).", "ai_cost"),
-    ("support_human_cost", "Human handling costs.", "human_cost"),
-    ("support_cost_avoided", "Net AI resolutions x human cost per resolution.", "cost_avoided"),
-    ("support_ai_revenue", "Revenue attributed to AI resolutions (72 h).", "ai_revenue"),
-]
+"""Each figure of a channel: money ($) in currency units, ratios (?) absent without a sample."""
 PROGRAM_GAUGES: Final = [
     ("support_program_cost", "AI costs plus fixed costs, in currency units.", "cost"),
     ("support_program_value", "Costs avoided plus AI revenue, in currency units.", "value"),
@@ -58,7 +72,10 @@ PROGRAM_GAUGES: Final = [
         "cost_per_resolution",
     ),
 ]
-CHANNEL_LABELS: Final = ["channel", "window"]
+CONFIRMATIONS: Final = [
+    ("assumed", Counter.AI_RESOLUTIONS_ASSUMED),
+    ("confirmed", Counter.AI_RESOLUTIONS_CONFIRMED),
+]
 
 
 def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
@@ -131,55 +148,54 @@ class RoiCollector(Collector):
             yield gauge
 
     def _figures(self, snapshot: Snapshot) -> Iterator[Metric]:
-        families: dict[str, GaugeMetricFamily] = {}
-
-        def family(
-            name: str, documentation: str, labels: list[str] = CHANNEL_LABELS
-        ) -> GaugeMetricFamily:
-            if name not in families:
-                families[name] = _gauge(name, documentation, labels)
-            return families[name]
-
+        families = _Families()
         report = build_report(snapshot, self.card)
         for window in Window:
             for channel, by_window in report.channels.items():
-                self._channel(family, channel, window, by_window[window])
-            self._program(family, window, report.program[window])
-        yield from families.values()
+                _channel(families, {"channel": channel, "window": window.value}, by_window[window])
+            _program(families, {"window": window.value}, report.program[window])
+        yield from families.by_name.values()
 
-    def _channel(self, family: Any, channel: str, window: Window, figures: ChannelFigures) -> None:
-        labels = [channel, window.value]
-        counts = figures.counts
-        for name, documentation, counter in COUNT_GAUGES:
-            family(name, documentation).add_metric(labels, counts[counter])
-        resolutions = family(
+
+class _Families:
+    """A scrape's gauge families, each made at its first figure, in that order; a figure
+    without a sample (None) still makes its family. Samples of one label set share one
+    labels dict (the text exposition formats it once)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, GaugeMetricFamily] = {}
+
+    def add(
+        self, name: str, documentation: str, labels: dict[str, str], value: float | None
+    ) -> None:
+        family = self.by_name.get(name)
+        if family is None:
+            family = self.by_name[name] = _gauge(name, documentation, list(labels))
+        if value is not None:
+            family.samples.append(Sample(name, labels, value))
+
+
+def _channel(families: _Families, labels: dict[str, str], figures: ChannelFigures) -> None:
+    counts = figures.counts
+    for name, documentation, counter in COUNT_GAUGES:
+        families.add(name, documentation, labels, counts[counter])
+    for confirmation, counter in CONFIRMATIONS:
+        families.add(
             "support_ai_resolutions",
             "AI resolutions by confirmation.",
-            [*CHANNEL_LABELS, "confirmation"],
+            {**labels, "confirmation": confirmation},
+            counts[counter],
         )
-        resolutions.add_metric([*labels, "assumed"], counts[Counter.AI_RESOLUTIONS_ASSUMED])
-        resolutions.add_metric([*labels, "confirmed"], counts[Counter.AI_RESOLUTIONS_CONFIRMED])
-        for name, documentation, attribute in MONEY_GAUGES:
-            family(name, f"{documentation} In currency units.").add_metric(
-                labels, float(getattr(figures, attribute))
-            )
-        for name, documentation, attribute in RATIO_GAUGES:
-            value: Quotient | None = getattr(figures, attribute)
-            gauge = family(name, f"{documentation} Absent when there is no sample.")
-            if value is not None:
-                gauge.add_metric(labels, float(value))
-        csat = family(
-            "support_csat_mean",
-            "Mean CSAT score by who resolved.",
-            [*CHANNEL_LABELS, "resolved_by"],
-        )
-        for resolved_by, mean in sorted(figures.csat_mean.items()):
-            csat.add_metric([*labels, resolved_by], float(mean))
+    for name, documentation, attribute in FIGURE_GAUGES:
+        value: Quotient | None = getattr(figures, attribute)
+        families.add(name, documentation, labels, None if value is None else float(value))
+    csat = "support_csat_mean", "Mean CSAT score by who resolved."
+    families.add(*csat, {**labels, "resolved_by": ""}, None)  # the family, even without scores
+    for resolved_by, mean in sorted(figures.csat_mean.items()):
+        families.add(*csat, {**labels, "resolved_by": resolved_by}, float(mean))
 
-    def _program(self, family: Any, window: Window, program: ProgramFigures) -> None:
-        labels = [window.value]
-        for name, documentation, attribute in PROGRAM_GAUGES:
-            gauge = family(name, documentation, ["window"])
-            value: Quotient | None = getattr(program, attribute)
-            if value is not None:
-                gauge.add_metric(labels, float(value))
+
+def _program(families: _Families, labels: dict[str, str], program: ProgramFigures) -> None:
+    for name, documentation, attribute in PROGRAM_GAUGES:
+        value: Quotient | None = getattr(program, attribute)
+        families.add(name, documentation, labels, None if value is None else float(value))

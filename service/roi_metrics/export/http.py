@@ -23,20 +23,28 @@ def render_text(metrics: Iterable[Metric]) -> bytes:
     """The Prometheus text format (0.0.4) of gauge families, byte for byte what
     prometheus_client's generate_latest writes for them (tests/unit/test_exporter.py), in
     about a third of its time: a scrape repeats each (channel, window) label set some twenty
-    times, and its text is built once here."""
+    times, and its text is built once here (once per labels dict when samples share one)."""
     out: list[str] = []
-    labels_text: dict[tuple[tuple[str, str], ...], str] = {}
+    by_dict: dict[int, tuple[dict[str, str], str]] = {}
+    """Label text by the identity of a labels dict (the dict is kept, so its id stays its)."""
+    by_items: dict[tuple[tuple[str, str], ...], str] = {}
     for metric in metrics:
         if metric.type != "gauge":
             raise ValueError(f"render_text writes gauges only, not {metric.type} {metric.name}")
         documentation = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
         out.append(f"# HELP {metric.name} {documentation}\n# TYPE {metric.name} gauge\n")
         for sample in metric.samples:
-            items = tuple(sample.labels.items())
-            text = labels_text.get(items)
-            if text is None:
-                pairs = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(items))
-                text = labels_text[items] = f"{{{pairs}}}" if pairs else ""
+            labels = sample.labels
+            known = by_dict.get(id(labels))
+            if known is not None and known[0] is labels:
+                text = known[1]
+            else:
+                items = tuple(labels.items())
+                if items not in by_items:
+                    pairs = ",".join(f'{k}="{_escape_label(v)}"' for k, v in sorted(items))
+                    by_items[items] = f"{{{pairs}}}" if pairs else ""
+                text = by_items[items]
+                by_dict[id(labels)] = (labels, text)
             value = floatToGoString(sample.value)  # type: ignore[no-untyped-call]
             out.append(f"{sample.name}{text} {value}\n")
     return "".join(out).encode()
