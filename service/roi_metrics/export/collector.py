@@ -34,32 +34,27 @@ COUNT_GAUGES: Final = [
     ("support_ai_reopens", "AI resolutions reopened within 7 days.", Counter.AI_REOPENS),
     ("support_human_resolutions", "Resolutions by a person.", Counter.HUMAN_RESOLUTIONS),
 ]
-UNITS: Final = {"$": "In currency units.", "?": "Absent when there is no sample."}
-FIGURE_GAUGES: Final = [
-    (name, f"{documentation} {UNITS[unit]}", attribute)
-    for name, documentation, attribute, unit in [
-        ("support_ai_cost", "AI costs (every category but human handling).", "ai_cost", "$"),
-        ("support_human_cost", "Human handling costs.", "human_cost", "$"),
-        (
-            "support_cost_avoided",
-            "Net AI resolutions x human cost per resolution.",
-            "cost_avoided",
-            "$",
-        ),
-        ("support_ai_revenue", "Revenue attributed to AI resolutions (72 h).", "ai_revenue", "$"),
-        ("support_channel_roi_ratio", "Contribution ROI: (value - AI cost) / AI cost.", "roi", "?"),
-        (
-            "support_cost_per_resolution",
-            "AI cost per net AI resolution.",
-            "cost_per_resolution",
-            "?",
-        ),
-        ("support_resolution_rate", "AI resolutions / AI conversations.", "resolution_rate", "?"),
-        ("support_escalation_rate", "Escalations / AI conversations.", "escalation_rate", "?"),
-        ("support_automation_rate", "Net AI resolutions / conversations.", "automation_rate", "?"),
-    ]
+MONEY_GAUGES: Final = [
+    ("support_ai_cost", "AI costs (every category but human handling).", "ai_cost"),
+    ("support_human_cost", "Human handling costs.", "human_cost"),
+    ("support_cost_avoided", "Net AI resolutions x human cost per resolution.", "cost_avoided"),
+    ("support_ai_revenue", "Revenue attributed to AI resolutions (72 h).", "ai_revenue"),
 ]
-"""Each figure of a channel: money ($) in currency units, ratios (?) absent without a sample."""
+RATIO_GAUGES: Final = [
+    ("support_channel_roi_ratio", "Contribution ROI: (value - AI cost) / AI cost.", "roi"),
+    ("support_cost_per_resolution", "AI cost per net AI resolution.", "cost_per_resolution"),
+    ("support_resolution_rate", "AI resolutions / AI conversations.", "resolution_rate"),
+    ("support_escalation_rate", "Escalations / AI conversations.", "escalation_rate"),
+    ("support_automation_rate", "Net AI resolutions / conversations.", "automation_rate"),
+]
+FIGURE_GAUGES: Final = [
+    *((name, f"{text} In currency units.", attribute) for name, text, attribute in MONEY_GAUGES),
+    *(
+        (name, f"{text} Absent when there is no sample.", attribute)
+        for name, text, attribute in RATIO_GAUGES
+    ),
+]
+"""Each figure of a channel, in this order: money in currency units, then the ratios."""
 PROGRAM_GAUGES: Final = [
     ("support_program_cost", "AI costs plus fixed costs, in currency units.", "cost"),
     ("support_program_value", "Costs avoided plus AI revenue, in currency units.", "value"),
