@@ -1,0 +1,2 @@
+"""What a support platform does: the simulator's traffic model, and publishing, simulating
+and channel topics against Kafka."""

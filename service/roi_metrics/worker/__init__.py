@@ -1,0 +1,2 @@
+"""The Faust worker: consumer, batches, the processor (decode, read, fold, apply), dead
+letters, timers and the watchdog, and its own metrics."""
