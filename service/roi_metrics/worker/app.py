@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -26,11 +25,8 @@ from roi_metrics.ingest.decode import Decoder
 from roi_metrics.ingest.topics import ensure_topic, topic_config
 from roi_metrics.settings import Settings
 from roi_metrics.state.store import StateStore
-from roi_metrics.worker.batching import Batcher
 from roi_metrics.worker.consumer import AssignedOnlyConsumer
 from roi_metrics.worker.deadletter import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
-from roi_metrics.worker.liveness import Watch
-from roi_metrics.worker.metrics import WorkerMetrics
 from roi_metrics.worker.monitor import (
     LAG_INTERVAL_SECONDS,
     WATCH_INTERVAL_SECONDS,
@@ -42,6 +38,7 @@ from roi_metrics.worker.monitor import (
 )
 from roi_metrics.worker.pipeline import applier, record_bytes
 from roi_metrics.worker.processor import BatchProcessor
+from roi_metrics.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -59,47 +56,6 @@ def broker_credentials(settings: Settings) -> faust.types.auth.CredentialsT | No
     if context is not None:
         return faust.SSLCredentials(context)
     return None
-
-
-@dataclass
-class Runtime:
-    """What the agent, timers and pages share; filled in when the worker starts."""
-
-    settings: Settings
-    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
-    processor: BatchProcessor | None = None
-    started: asyncio.Event = field(default_factory=asyncio.Event)
-    subscribed: list[str] = field(default_factory=list)
-    discovered_once: bool = False
-    watch: Watch = field(init=False)
-    batcher: Batcher[Any] = field(init=False)
-    agent_running: bool = False
-    applier: asyncio.Task[None] | None = None
-    fetch_behind: bool = False
-    lag_labels: set[tuple[str, int]] = field(default_factory=set)
-
-    def __post_init__(self) -> None:
-        self.watch = Watch(self.settings.stall_seconds, time.monotonic())
-        self.batcher = Batcher(
-            self.settings.batch_max_records,
-            self.settings.batch_max_bytes,
-            self.settings.batch_wait_seconds,
-        )
-
-    @property
-    def running(self) -> bool:
-        """The agent iterates its stream and its applier lives."""
-        return self.agent_running and self.applier is not None and not self.applier.done()
-
-    @property
-    def ready(self) -> bool:
-        return bool(
-            self.processor
-            and self.processor.ready
-            and self.discovered_once
-            and self.running
-            and self.watch.stalled is None
-        )
 
 
 def _faust_app(settings: Settings) -> faust.App:

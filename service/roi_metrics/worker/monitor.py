@@ -13,7 +13,7 @@ import asyncio
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
@@ -21,9 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from roi_metrics.domain.channels import channel_of_topic
 from roi_metrics.state.memory import eviction_problem
 from roi_metrics.worker.liveness import EXIT_STALLED
-
-if TYPE_CHECKING:
-    from roi_metrics.worker.app import Runtime
+from roi_metrics.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 RESUBSCRIBE_DELAY_SECONDS: Final = 1.0
