@@ -74,6 +74,9 @@ def test_program_figures_are_fully_loaded() -> None:
     assert samples[key("support_program_cost", **day)] == float(Fraction(4420, 9))
     assert samples[key("support_program_value", **day)] == 978.0
     assert samples[key("support_program_net_value", **day)] == float(Fraction(4382, 9))
+    assert (
+        samples[key("support_program_automation_rate", **day)] == 132 / 300
+    )  # net / conversations
     assert samples[key("support_program_roi_ratio", **day)] == float(Fraction(4382, 4420))
     assert samples[key("support_program_cost_per_resolution", **day)] == float(
         Fraction(4420, 9 * 132)
@@ -96,6 +99,7 @@ def test_a_window_without_events_has_counts_but_no_ratios() -> None:
         assert key(ratio, **hour) not in samples
     assert key("support_csat_mean", **hour, resolved_by="ai") not in samples
     assert key("support_program_cost_per_resolution", window="1h") not in samples
+    assert key("support_program_automation_rate", window="1h") not in samples
 
 
 def test_redis_down_still_answers_with_the_store_down() -> None:

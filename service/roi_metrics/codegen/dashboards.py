@@ -77,12 +77,7 @@ def overview() -> dashboard.Dashboard:
             "Automation rate",
             "Net AI resolutions / all conversations over the window, all channels.",
             "percentunit",
-            (
-                f"(sum ({DEDUP} (support_ai_resolutions{{{w}}}))"
-                f" - sum ({DEDUP} (support_ai_reopens{{{w}}})))"
-                f" / sum ({DEDUP} (support_conversations{{{w}}}))",
-                "automation",
-            ),
+            (f"{DEDUP} (support_program_automation_rate{{{w}}})", "automation"),
         ),
         series_panel(
             "Value vs cost",

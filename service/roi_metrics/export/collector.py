@@ -60,6 +60,11 @@ PROGRAM_GAUGES: Final = [
     ("support_program_value", "Costs avoided plus AI revenue, in currency units.", "value"),
     ("support_fixed_cost", "Prorated fixed and amortised one-off costs.", "fixed_cost"),
     ("support_program_net_value", "Programme value minus programme cost.", "net_value"),
+    (
+        "support_program_automation_rate",
+        "Net AI resolutions / conversations, all channels. Absent without conversations.",
+        "automation_rate",
+    ),
     ("support_program_roi_ratio", "Fully loaded ROI. Absent without cost.", "roi"),
     (
         "support_program_cost_per_resolution",
