@@ -6,6 +6,7 @@ negative, got '-1'`), never a traceback.
 
 from __future__ import annotations
 
+import stat
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,18 +23,39 @@ KEY_MARK: Final = "[key]"
 """pydantic's last location part when a mapping's key, not its value, is wrong."""
 
 
+MAX_CARD_BYTES: Final = 64 * 1024
+"""A cost card is a few hundred bytes; a larger file is refused unread."""
+MAX_LINE_CHARS: Final = 1024
+"""Longer lines are refused before parsing: Python's TOML parser takes time and memory
+growing with the square of a dotted key's depth (`a.a.a…`: 40 KB of it took 1.6 GB)."""
+
+
 def load_cost_card(path: Path) -> CostCard:
-    """Read and validate the cost card at `path`; CostCardError on any problem."""
+    """Read and validate the cost card at `path`; CostCardError on any problem. Reads a
+    regular file of at most MAX_CARD_BYTES, never a device, pipe or directory."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        reason = (error.strerror or str(error)) if isinstance(error, OSError) else None
-        raise CostCardError(f"{path}: cannot read: {reason or 'not UTF-8 text'}") from None
+        if not stat.S_ISREG(path.stat().st_mode):  # before opening: a pipe would block
+            raise CostCardError(f"{path}: cannot read: not a regular file")
+        with path.open("rb") as file:
+            data = file.read(MAX_CARD_BYTES + 1)
+    except OSError as error:
+        raise CostCardError(f"{path}: cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_CARD_BYTES:
+        raise CostCardError(f"{path}: larger than {MAX_CARD_BYTES // 1024} KiB: not a cost card")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CostCardError(f"{path}: cannot read: not UTF-8 text") from None
     return parse_cost_card(text, path)
 
 
 def parse_cost_card(text: str, path: Path) -> CostCard:
     """Validate a cost card's TOML text; `path` only names the file in errors."""
+    if text.startswith("\ufeff"):
+        raise CostCardError(f"{path}: starts with a byte order mark; save it as UTF-8 without")
+    for number, line in enumerate(text.splitlines(), 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise CostCardError(f"{path}: line {number} is longer than {MAX_LINE_CHARS} characters")
     try:
         doc = tomllib.loads(text)
     except (ValueError, RecursionError) as error:  # TOMLDecodeError, or an absurd document

@@ -65,6 +65,8 @@ def test_every_command_has_help(command: list[str]) -> None:
         (["replay", "/no/such.ndjson"], "/no/such.ndjson: no such file"),
         (["report", "--window", "2h"], "--window '2h': use one of 1h, 24h, 7d, 30d, all"),
         (["report", "--at", "yesterday"], "--at 'yesterday'"),
+        (["report", "--at", "253402300800"], "Unix seconds must be between 0001-01-01T00:00:00Z"),
+        (["report", "--at", "\u0661\u0662"], "--at '\u0661\u0662': must be an RFC 3339 date-time"),
         (["simulate", "--channels", "web,Bad"], "channel 'Bad' is not a valid name"),
         (["simulate", "--scenario", "chaos"], "--scenario 'chaos': use normal or degrade"),
         (
@@ -315,6 +317,18 @@ def test_replay_reads_stdin_and_refuses_a_file_without_times() -> None:
     assert code == 2 and "no event with a valid time; pass --at" in err
 
 
+def test_replay_refuses_a_clock_no_date_can_show() -> None:
+    """An offset can put the calendar's last second past year 9999 in UTC: a valid event
+    time (the worker finds it in the future), but no clock for a report."""
+    event = {**started(1, 0), "time": "9999-12-31T23:59:59-00:01"}
+    code, _, err = run("replay", "-", "--json", stdin=json.dumps(event) + "\n")
+    assert code == 2
+    assert err == (
+        "error: -: the newest event's time is not between 0001-01-01T00:00:00Z and "
+        "9999-12-31T23:59:59.999999Z in UTC; pass --at\n"
+    )
+
+
 def test_log_lines_and_error_lines_carry_no_secret() -> None:
     """Once a command loaded settings, every log record and every error line is redacted:
     a library that logs the URL or an exception carrying it cannot print the password."""
@@ -408,3 +422,14 @@ def test_a_missing_option_value_is_one_line_too() -> None:
         2,
         "error: Option '--window' requires an argument. (see roi-metrics --help)\n",
     )
+
+
+def test_replay_says_why_a_line_is_no_json_even_without_a_channel() -> None:
+    """Without --channel a line's channel is read from its events; a line that is no JSON
+    has none, and is refused for what it is, not for the missing channel."""
+    stdin = 'not json\n{"a": 1, "a": 2}\n' + json.dumps(started(1, 1_772_366_400)) + "\n"
+    code, _, err = run("replay", "-", "--at", "1772366460", stdin=stdin)
+    assert code == 1
+    assert "refused lines or events: invalid_json 2" in err
+    assert "line 1: invalid_json: Expecting value at character 0" in err
+    assert "line 2: invalid_json: duplicate member name 'a'" in err

@@ -2,6 +2,7 @@
 file, the field and the problem (and `roi-metrics config check` exits 2)."""
 
 import datetime as dt
+import os
 from pathlib import Path
 
 import pytest
@@ -174,3 +175,28 @@ def test_the_card_is_frozen() -> None:
         card.human_cost_per_resolution["web"] = 1  # type: ignore[index]
     assert card.target_roi == 1.0
     assert card.human_cost_per_resolution == {"default": 6_500_000, "whatsapp": 5_000_000}
+
+
+def test_what_cannot_be_a_cost_card_is_refused_unparsed(tmp_path: Path) -> None:
+    """A device, a directory, a huge file or a very long line (Python's TOML parser needs
+    gigabytes for a dotted key 20,000 deep) get one line each, before any parsing."""
+    deep = tmp_path / "deep.toml"
+    deep.write_text(GOOD.replace('currency = "USD"', "currency" + ".a" * 20_000 + " = 1"))
+    huge = tmp_path / "huge.toml"
+    huge.write_text(GOOD + "#" * 70_000)
+    bom = tmp_path / "bom.toml"
+    bom.write_text("\ufeff" + GOOD)
+    pipe = tmp_path / "pipe.toml"
+    os.mkfifo(pipe)  # nothing writes to it: opening it would wait for ever
+    cases = {
+        pipe: f"{pipe}: cannot read: not a regular file",
+        Path("/dev/zero"): "/dev/zero: cannot read: not a regular file",
+        tmp_path: f"{tmp_path}: cannot read: not a regular file",
+        huge: f"{huge}: larger than 64 KiB: not a cost card",
+        deep: f"{deep}: line 4 is longer than 1024 characters",
+        bom: f"{bom}: starts with a byte order mark; save it as UTF-8 without",
+    }
+    for path, message in cases.items():
+        with pytest.raises(CostCardError) as refused:
+            load_cost_card(path)
+        assert str(refused.value) == message

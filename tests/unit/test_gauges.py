@@ -3,8 +3,10 @@ once, for any counters: one implementation gives both (roi_metrics.domain.figure
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from roi_metrics.domain.events import Counter
@@ -75,3 +77,10 @@ def test_a_quotient_compares_as_its_value() -> None:
     assert third >= 0.25 and third < 1
     assert float(Quotient(Fraction(1, 3), 10**6)) == float(Fraction(1, 3 * 10**6))
     assert third != "1/3"
+    nan = float("nan")
+    assert not (third < nan or third <= nan or third > nan or third >= nan or third == nan)
+    assert Quotient(1, 2) == Decimal("0.5") and Quotient(1, 2) < Decimal("0.6")
+    with pytest.raises(TypeError):
+        assert third < "a"  # type: ignore[operator]
+    with pytest.raises(ZeroDivisionError):
+        Quotient(1, 0)

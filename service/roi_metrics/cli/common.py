@@ -37,7 +37,7 @@ from roi_metrics.domain.channels import is_channel_name
 from roi_metrics.domain.costcard import CostCard, CostCardError
 from roi_metrics.domain.events import MICROS_PER_SECOND
 from roi_metrics.domain.timebuckets import Window
-from roi_metrics.ingest.contract import rfc3339_micros
+from roi_metrics.ingest.contract import MAX_TIME_MICROS, TIME_RANGE, rfc3339_micros
 from roi_metrics.settings import Settings
 from roi_metrics.state.memory import eviction_problem
 from roi_metrics.traffic.publish import OperatorError
@@ -212,8 +212,11 @@ def parse_time(value: str, option: str = "--at") -> int:
     """Unix microseconds of 'now', an RFC 3339 time or Unix seconds."""
     if value == "now":
         return time.time_ns() // 1000
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return int(Decimal(value) * MICROS_PER_SECOND)
+    if re.fullmatch(r"[0-9]{1,12}(?:\.[0-9]{1,6})?", value):  # ASCII digits; at most 6 decimals
+        micros = int(Decimal(value) * MICROS_PER_SECOND)
+        if micros > MAX_TIME_MICROS:
+            raise fail(f"{option} {value!r}: Unix seconds must be {TIME_RANGE}")
+        return micros
     try:
         return rfc3339_micros(value)
     except ValueError as error:

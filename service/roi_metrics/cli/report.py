@@ -30,6 +30,7 @@ from roi_metrics.cli.render import channel_table, escaped_names, program_table, 
 from roi_metrics.domain.events import MICROS_PER_SECOND
 from roi_metrics.domain.report import Report, build_report
 from roi_metrics.domain.timebuckets import Window
+from roi_metrics.ingest.contract import MAX_TIME_MICROS, MIN_TIME_MICROS, TIME_RANGE
 from roi_metrics.ingest.replay import Replay, newest_time_micros
 from roi_metrics.traffic.publish import OperatorError, read_bytes
 
@@ -106,6 +107,8 @@ def replay(
         newest = newest_time_micros(lines)
         if newest is None:
             raise fail(f"{file}: no event with a valid time; pass --at")
+        if not MIN_TIME_MICROS <= newest <= MAX_TIME_MICROS:
+            raise fail(f"{file}: the newest event's time is not {TIME_RANGE} in UTC; pass --at")
         clock = newest
     else:
         clock = parse_time(at)

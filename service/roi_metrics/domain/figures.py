@@ -9,9 +9,9 @@ figures are computed from sums over channels, never from channel ratios.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from fractions import Fraction
 from typing import Final
 
@@ -27,18 +27,21 @@ Term = int | Fraction
 """An integer sum, or a fraction of micro-units (the programme's amortised fixed cost)."""
 
 
-@functools.total_ordering
 class Quotient:
     """numerator / denominator, both exact; compares, hashes and converts as that number.
 
     `float()` is correctly rounded: Python's int / int is, and so is float() of a Fraction.
     Dividing integers at the end costs a fraction of building a Fraction, which matters to
-    the exporter (a scrape of 50 channels converts thousands of figures).
+    the exporter (a scrape of 50 channels converts thousands of figures). Treat it as
+    immutable (its hash is its value's). The denominator is never 0: `ratio()` gives None
+    ("no sample") instead.
     """
 
     __slots__ = ("denominator", "numerator")
 
     def __init__(self, numerator: Term, denominator: Term) -> None:
+        if not denominator:
+            raise ZeroDivisionError(f"Quotient({numerator!r}, 0)")
         self.numerator = numerator
         self.denominator = denominator
 
@@ -52,15 +55,35 @@ class Quotient:
             return numerator / denominator
         return float(self.exact)
 
-    def __eq__(self, other: object) -> bool:
+    def _other(self, other: object) -> Fraction | float | None:
+        """`other` as a number to compare with; None when it is not one."""
         if isinstance(other, Quotient):
-            return self.exact == other.exact
+            return other.exact
         if isinstance(other, int | float | Fraction):
-            return self.exact == other
-        return NotImplemented
+            return other
+        if isinstance(other, Decimal):
+            return Fraction(other) if other.is_finite() else float(other)
+        return None
 
-    def __lt__(self, other: Quotient | int | float | Fraction) -> bool:
-        return self.exact < (other.exact if isinstance(other, Quotient) else other)
+    def __eq__(self, other: object) -> bool:
+        value = self._other(other)
+        return NotImplemented if value is None else self.exact == value
+
+    def __lt__(self, other: object) -> bool:
+        value = self._other(other)
+        return NotImplemented if value is None else self.exact < value
+
+    def __le__(self, other: object) -> bool:
+        value = self._other(other)
+        return NotImplemented if value is None else self.exact <= value
+
+    def __gt__(self, other: object) -> bool:
+        value = self._other(other)
+        return NotImplemented if value is None else self.exact > value
+
+    def __ge__(self, other: object) -> bool:
+        value = self._other(other)
+        return NotImplemented if value is None else self.exact >= value
 
     def __hash__(self) -> int:
         return hash(self.exact)

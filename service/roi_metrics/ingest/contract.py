@@ -94,6 +94,11 @@ class DeadLetterHeader(StrEnum):
 
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 MICROSECOND: Final = dt.timedelta(microseconds=1)
+MIN_TIME_MICROS: Final = (dt.datetime.min.replace(tzinfo=dt.UTC) - EPOCH) // MICROSECOND
+MAX_TIME_MICROS: Final = (dt.datetime.max.replace(tzinfo=dt.UTC) - EPOCH) // MICROSECOND
+"""The times a datetime can show (and `report --json` write): 0001-01-01T00:00:00Z to
+9999-12-31T23:59:59.999999Z."""
+TIME_RANGE: Final = "between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59.999999Z"
 
 
 def rfc3339_micros(value: object) -> int:
@@ -105,7 +110,8 @@ def rfc3339_micros(value: object) -> int:
     Fraction digits beyond the microsecond are cut, never rounded up. A leap second
     (`23:59:60`) is read as the last microsecond of its minute (`23:59:59.999999`): Unix
     time has no leap seconds, and the event stays in the minute, hour and day it names.
-    ValueError for anything else.
+    ValueError for anything else. The calendar's ends hold with any offset, so a time may
+    fall just outside MIN_TIME_MICROS..MAX_TIME_MICROS once in UTC (`9999-12-31T23:59:59-01:00`).
     """
     if not isinstance(value, str) or _TIME.fullmatch(value) is None:
         raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-03-01T12:00:00Z")

@@ -76,10 +76,12 @@ class Replay:
             self.examples.append(Refused(number, reason, message))
 
     def _channel_of(self, line: bytes) -> str | None:
+        """The channel the line's events name (or --channel); "" when the line is no JSON
+        at all (the decoder then says why, whatever the channel)."""
         try:
             values = jsonstrict.parse(line, MAX_BATCH_EVENTS).values
         except jsonstrict.JsonError:
-            return self.default_channel  # the decoder reports it
+            return self.default_channel or ""
         first = values[0] if values else None
         data = first.get("data") if isinstance(first, dict) else None
         named = data.get("channel") if isinstance(data, dict) else None
@@ -94,6 +96,10 @@ class Replay:
             channel = self._channel_of(line)
             if channel is None:
                 self._refuse(number, "no_channel", "no data.channel; pass --channel")
+                continue
+            if channel == "":
+                for rejection in self.decoder.decode_record(line, "", self.at_micros).rejections:
+                    self._refuse(number, rejection.reason.value, rejection.message)
                 continue
             if not is_channel_name(channel):
                 self._refuse(number, "invalid_channel", f"{channel!r} is not a channel name")
