@@ -161,7 +161,9 @@ def test_a_record_over_1_mib_is_too_large_whole() -> None:
     record = json.dumps(ce(padding="x" * MAX_RECORD_BYTES)).encode()
     [(reason, message)] = reasons(record)
     assert reason is R.TOO_LARGE
-    assert message == f"record is {len(record)} bytes (key and value), more than {MAX_RECORD_BYTES}"
+    assert message == (
+        f"record is {len(record)} bytes (key, value and headers), more than {MAX_RECORD_BYTES}"
+    )
 
 
 def test_a_tombstone_is_invalid_json() -> None:

@@ -90,6 +90,8 @@ class DeadLetterHeader(StrEnum):
     ORIGIN_EVENT = "dlq.origin.event"
     """Present only for an event of a batch: its position in the batch, from 0 (with the
     origin offset, what makes a dead letter unique)."""
+    HEADERS_TRUNCATED = "dlq.headers.truncated"
+    """Present only when the origin's `ce_` headers were left out (over 8 KiB): their size."""
 
 
 EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)

@@ -134,6 +134,62 @@ class _Rejected(Exception):
         self.message = message
 
 
+Headers = Sequence[tuple[str, bytes]]
+"""A Kafka record's headers: (name, value) pairs, names possibly repeated."""
+CE_PREFIX: Final = "ce_"
+CONTENT_TYPE: Final = "content-type"
+
+
+def is_binary(headers: Headers) -> bool:
+    """CONTRACT.md §1: a `content-type` starting with application/cloudevents is structured
+    or batched; else a `ce_specversion` header makes the record binary; else structured."""
+    if not headers:
+        return False
+    for name, value in headers:
+        if name == CONTENT_TYPE and value.startswith(b"application/cloudevents"):
+            return False
+    return any(name == "ce_specversion" for name, _ in headers)
+
+
+def binary_envelope(headers: Headers) -> dict[str, str]:
+    """The event's attributes from its `ce_` headers; raises _Rejected for a header given
+    twice, one that is not UTF-8, or data that is declared other than JSON."""
+    envelope: dict[str, str] = {}
+    for name, raw in headers:
+        if name == CONTENT_TYPE:
+            media = raw.split(b";", 1)[0].strip().lower()
+            if media != b"application/json" and not media.endswith(b"+json"):
+                shown = raw[:64].decode(errors="replace")
+                message = f"content-type {shown!r}: binary mode carries JSON data"
+                raise _Rejected(DeadLetterReason.INVALID_ENVELOPE, message)
+            continue
+        if not name.startswith(CE_PREFIX):
+            continue  # tracing and other headers are not the event's
+        attribute = name[len(CE_PREFIX) :]
+        if attribute in envelope or attribute == "data":
+            message = f"header {name[:64]!r} " + (
+                "given twice" if attribute in envelope else "is not an attribute"
+            )
+            raise _Rejected(DeadLetterReason.INVALID_ENVELOPE, message)
+        try:
+            envelope[attribute] = raw.decode("utf-8", errors="strict")
+        except UnicodeDecodeError:
+            message = f"header {name[:64]!r} is not UTF-8 text"
+            raise _Rejected(DeadLetterReason.INVALID_ENVELOPE, message) from None
+    return envelope
+
+
+def _refused_value(value: bytes | None, other_bytes: int) -> Rejection | None:
+    """The rejection of a record without a value or over MAX_RECORD_BYTES, else None."""
+    if value is None:
+        return Rejection(DeadLetterReason.INVALID_JSON, "record has no value", b"")
+    if len(value) + other_bytes > MAX_RECORD_BYTES:
+        size = len(value) + other_bytes
+        message = f"record is {size} bytes (key, value and headers), more than {MAX_RECORD_BYTES}"
+        return Rejection(DeadLetterReason.TOO_LARGE, message, value)
+    return None
+
+
 class Decoder:
     """Turns record values of one deployment (its currency) into events."""
 
@@ -141,35 +197,69 @@ class Decoder:
         self.currency = currency
 
     def decode_record(
-        self, value: bytes | None, channel: str, now_micros: int, key_bytes: int = 0
+        self,
+        value: bytes | None,
+        channel: str,
+        now_micros: int,
+        key_bytes: int = 0,
+        headers: Headers = (),
     ) -> DecodedRecord:
-        """Decode one record of `channel`'s topic: one CloudEvent or a JSON array of them;
-        `key_bytes` is the size of its key (a record over 1 MiB, key and value, is refused).
+        """Decode one record of `channel`'s topic: one CloudEvent or a JSON array of them
+        (structured or batched), or in binary content mode the event's data with its
+        attributes in `ce_` headers. `key_bytes` is the size of its key: a record over
+        1 MiB (key, value and headers) is refused.
 
         Never raises: whatever cannot be counted becomes a Rejection, and anything
         unexpected (a bug included) rejects the record as `unprocessable`.
         """
         try:
+            key_bytes += sum(len(name) + len(header) for name, header in headers)
+            if is_binary(headers):
+                return self._decode_binary(value, channel, now_micros, key_bytes, headers)
             return self._decode(value, channel, now_micros, key_bytes)
         except Exception as error:
             log.exception("unprocessable record on channel %s", channel)
             rejection = Rejection(DeadLetterReason.UNPROCESSABLE, unexpected(error), value or b"")
             return DecodedRecord(rejections=[rejection])
 
+    def _decode_binary(
+        self, value: bytes | None, channel: str, now_micros: int, size: int, headers: Headers
+    ) -> DecodedRecord:
+        """Binary content mode: the envelope from the `ce_` headers, `data` from the value."""
+        result = DecodedRecord()
+        refused = _refused_value(value, size)
+        if refused is not None:
+            result.rejections.append(refused)
+            return result
+        assert value is not None
+        try:
+            envelope = binary_envelope(headers)
+            document = jsonstrict.parse(value, MAX_BATCH_EVENTS)
+        except _Rejected as rejected:
+            result.rejections.append(Rejection(rejected.reason, rejected.message, value))
+            return result
+        except jsonstrict.TooManyItems as error:
+            result.rejections.append(Rejection(DeadLetterReason.TOO_LARGE, str(error), value))
+            return result
+        except jsonstrict.JsonError as error:
+            result.rejections.append(Rejection(DeadLetterReason.INVALID_JSON, str(error), value))
+            return result
+        if document.batch:
+            message = "data: binary content mode carries one event's data, not an array"
+            result.rejections.append(Rejection(DeadLetterReason.INVALID_DATA, message, value))
+            return result
+        self._add(result, {**envelope, "data": document.values[0]}, channel, now_micros, value)
+        return result
+
     def _decode(
         self, value: bytes | None, channel: str, now_micros: int, key_bytes: int
     ) -> DecodedRecord:
         result = DecodedRecord()
-        if value is None:
-            result.rejections.append(
-                Rejection(DeadLetterReason.INVALID_JSON, "record has no value", b"")
-            )
+        refused = _refused_value(value, key_bytes)
+        if refused is not None:
+            result.rejections.append(refused)
             return result
-        if len(value) + key_bytes > MAX_RECORD_BYTES:
-            size = len(value) + key_bytes
-            message = f"record is {size} bytes (key and value), more than {MAX_RECORD_BYTES}"
-            result.rejections.append(Rejection(DeadLetterReason.TOO_LARGE, message, value))
-            return result
+        assert value is not None
         try:
             document = jsonstrict.parse(value, MAX_BATCH_EVENTS)
         except jsonstrict.TooManyItems as error:
@@ -178,31 +268,42 @@ class Decoder:
         except jsonstrict.JsonError as error:
             result.rejections.append(Rejection(DeadLetterReason.INVALID_JSON, str(error), value))
             return result
-        if document.batch:
-            result.positions = []
+        if not document.batch:
+            self._add(result, document.values[0], channel, now_micros, value)
+            return result
+        result.positions = []
         for position, item in enumerate(document.values):
-            try:
-                event = self._validate(item, channel, now_micros)
-            except _Rejected as rejected:
-                at = position if document.batch else None
-                raw = document.raw(position) if document.batch else value
-                result.rejections.append(Rejection(rejected.reason, rejected.message, raw, at))
-                continue
-            except Exception as error:
-                log.exception("unprocessable event on channel %s", channel)
-                at = position if document.batch else None
-                raw = document.raw(position) if document.batch else value
-                result.rejections.append(
-                    Rejection(DeadLetterReason.UNPROCESSABLE, unexpected(error), raw, at)
-                )
-                continue
-            if event is None:
-                result.ignored += 1
-                continue
-            result.events.append(event)
-            if result.positions is not None:
-                result.positions.append(position)
+            self._add(result, item, channel, now_micros, document.raw(position), position=position)
         return result
+
+    def _add(
+        self,
+        result: DecodedRecord,
+        item: Any,
+        channel: str,
+        now_micros: int,
+        raw: bytes,
+        *,
+        position: int | None = None,
+    ) -> None:
+        """Validate one event into `result`: counted, ignored or rejected (with `raw`, the
+        bytes that were sent for it, and its `position` in a batch)."""
+        try:
+            event = self._validate(item, channel, now_micros)
+        except _Rejected as rejected:
+            result.rejections.append(Rejection(rejected.reason, rejected.message, raw, position))
+            return
+        except Exception as error:
+            log.exception("unprocessable event on channel %s", channel)
+            reason = DeadLetterReason.UNPROCESSABLE
+            result.rejections.append(Rejection(reason, unexpected(error), raw, position))
+            return
+        if event is None:
+            result.ignored += 1
+            return
+        result.events.append(event)
+        if result.positions is not None and position is not None:
+            result.positions.append(position)
 
     @staticmethod
     def event_payloads(wanted: Sequence[tuple[bytes, DecodedRecord, int]]) -> list[bytes]:

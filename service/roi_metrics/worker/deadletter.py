@@ -9,7 +9,9 @@ A dead letter always fits: key, payload and headers are sized together against t
 smallest of the producer's request limit and the topic's `max.message.bytes` (read when
 the worker starts). A key over 1 KiB is cut to 1 KiB, then the payload to what is left,
 each with a header holding the original size (`dlq.key.truncated`, `dlq.truncated`); the
-whole record stays in its origin topic at the offset the headers name. A size error from
+whole record stays in its origin topic at the offset the headers name. A letter carries
+the origin's `ce_` and `content-type` headers (a binary-mode event's attributes) up to 8 KiB,
+else `dlq.headers.truncated`. A size error from
 the broker (the topic's limit was lowered since) is never retried: the letter is sent once
 more with no key and no payload, and if even that is refused it is logged and counted.
 """
@@ -34,6 +36,8 @@ MAX_KEY_BYTES: Final = 1024
 """Keys are conversation ids (128 characters at most); a longer one is cut to this."""
 PRODUCER_MAX_REQUEST_BYTES: Final = 1024 * 1024
 """The dead-letter producer's max_request_size (aiokafka's default, set explicitly)."""
+MAX_ORIGIN_HEADER_BYTES: Final = 8 * 1024
+"""The most of the origin's `ce_` headers a letter carries (names and values)."""
 SIZE_MARGIN_BYTES: Final = 512
 """Room for the record batch's own header besides the record."""
 SIZE_ERRORS: Final = (MessageSizeTooLargeError, RecordTooLargeError)
@@ -50,6 +54,9 @@ class DeadLetter:
     payload: bytes
     event: int | None = None
     """The position of the rejected event in its batch; None for a whole record."""
+    origin_headers: tuple[tuple[str, bytes], ...] = ()
+    """The origin record's `ce_` and `content-type` headers: a binary-mode event's
+    attributes, without which its payload (the data alone) would be no event."""
 
 
 Headers = list[tuple[str, bytes]]
@@ -73,6 +80,15 @@ def base_headers(letter: DeadLetter) -> Headers:
     return headers
 
 
+def origin_headers(letter: DeadLetter) -> Headers:
+    """The origin's event headers to carry, or, when they would take more than
+    MAX_ORIGIN_HEADER_BYTES, a header saying how many bytes of them were left out."""
+    size = sum(len(name) + len(value) for name, value in letter.origin_headers)
+    if size > MAX_ORIGIN_HEADER_BYTES:
+        return [(DeadLetterHeader.HEADERS_TRUNCATED.value, str(size).encode())]
+    return list(letter.origin_headers)
+
+
 def record_size(key: bytes | None, value: bytes, headers: Headers) -> int:
     """The bytes one record takes in a record batch, its batch header included."""
     size: int = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, headers)
@@ -82,7 +98,8 @@ def record_size(key: bytes | None, value: bytes, headers: Headers) -> int:
 def fit(letter: DeadLetter, limit: int) -> tuple[bytes | None, bytes, Headers]:
     """Key, payload and headers of a letter, cut so that the record stays within `limit`
     bytes (the original sizes go in headers)."""
-    key, payload, headers = letter.key, letter.payload, base_headers(letter)
+    key, payload = letter.key, letter.payload
+    headers = base_headers(letter) + origin_headers(letter)
     if key is not None and len(key) > MAX_KEY_BYTES:
         headers.append((DeadLetterHeader.KEY_TRUNCATED.value, str(len(key)).encode()))
         key = key[:MAX_KEY_BYTES]

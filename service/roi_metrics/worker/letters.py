@@ -11,7 +11,14 @@ from typing import Final
 
 from roi_metrics.domain.aggregate import BatchDelta, Outcome
 from roi_metrics.ingest.contract import DeadLetterReason
-from roi_metrics.ingest.decode import DecodedRecord, Decoder, Rejection, unexpected
+from roi_metrics.ingest.decode import (
+    CE_PREFIX,
+    CONTENT_TYPE,
+    DecodedRecord,
+    Decoder,
+    Rejection,
+    unexpected,
+)
 from roi_metrics.worker.batch import LetterId, Partition, Record
 from roi_metrics.worker.consumer import Unreadable
 from roi_metrics.worker.deadletter import DeadLetter, DeadLetterSink
@@ -35,6 +42,11 @@ def _letter(record: Record, rejection: Rejection, event: int | None) -> DeadLett
         rejection.message,
         rejection.payload,
         event,
+        tuple(
+            (name, value)
+            for name, value in record.headers
+            if name.startswith(CE_PREFIX) or name == CONTENT_TYPE
+        ),
     )
 
 

@@ -28,21 +28,31 @@ def records_of(events: Sequence[Any]) -> list[Record]:
     """Faust events as plain records."""
     return [
         Record(
-            e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value
+            e.message.topic,
+            e.message.partition,
+            e.message.offset,
+            e.message.key,
+            e.message.value,
+            headers_of(e.message.headers),
         )
         for e in events
     ]
+
+
+def headers_of(headers: Any) -> tuple[tuple[str, bytes], ...]:
+    """A record's headers as (name, value) pairs: Faust gives a list of pairs or a dict; a
+    header without a value reads as empty bytes."""
+    if not headers:
+        return ()
+    pairs = headers.items() if isinstance(headers, dict) else headers
+    return tuple((str(name), value or b"") for name, value in pairs)
 
 
 def record_bytes(event: Any) -> int:
     """What one Faust event's record weighs in a batch: key, value and headers."""
     message = event.message
     size = len(message.value or b"") + len(message.key or b"")
-    headers = message.headers
-    if headers:
-        pairs = headers.items() if isinstance(headers, dict) else headers
-        size += sum(len(name) + len(value or b"") for name, value in pairs)
-    return size
+    return size + sum(len(name) + len(value) for name, value in headers_of(message.headers))
 
 
 async def apply_then_ack(processor: BatchProcessor, events: Sequence[Any], ack: Ack) -> None:

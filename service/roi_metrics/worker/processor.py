@@ -103,7 +103,7 @@ class BatchProcessor:
                 partitions[tp] = Partition(record.topic, record.partition, self.channel_of(tp[0]))
             part = partitions[tp]
             decoded = self.decoder.decode_record(
-                record.value, part.channel, now_micros, len(record.key or b"")
+                record.value, part.channel, now_micros, len(record.key or b""), record.headers
             )
             part.records.append((record, decoded))
         return Prepared(list(partitions.values()))
