@@ -255,8 +255,15 @@ class Corpus:
             "odd headers",
             web,
             encode(with_headers),
-            headers=[("ce_specversion", b"\xff" * 10), ("x" * 200, b"y" * 100_000)],
+            headers=[("traceparent", b"\xff" * 10), ("x" * 200, b"y" * 100_000)],
             counted=[with_headers],
+        )
+        add(  # a ce_specversion header makes the record binary (CONTRACT.md §1 v2)
+            "a ce_specversion header that is not UTF-8",
+            web,
+            encode(self.started(web)),
+            "invalid_envelope",
+            headers=[("ce_specversion", b"\xff" * 10)],
         )
         self._mixed_batch(web)
         self._overflow()

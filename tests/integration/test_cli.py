@@ -113,6 +113,23 @@ def test_publish_reaches_the_worker_and_report_reads_it_back(
     assert voice["resolution_rate"] == 0.6
     code, out, _ = cli(deployment, "report", "--window", "1h")
     assert code == 0 and "voice" in out and "60.0 %" in out
+    # the same kind of events again, as binary-mode records (attributes in ce_ headers)
+    more = [
+        event("conversation.started", f"bs{i}", f"b{i}", now - 20, "/voice", handled_by="ai")
+        for i in range(4)
+    ]
+    code, out, err = cli(
+        deployment, "publish", "voice", "--mode", "binary", stdin="\n".join(map(json.dumps, more))
+    )
+    assert code == 0, err
+    assert "sent 4 events in 4 records" in out
+
+    def counted_binary() -> dict[str, Any] | None:
+        figures = report(deployment)["channels"].get("voice", {}).get("1h")
+        return figures if figures and figures["counts"]["conversations"] == 9 else None
+
+    voice = wait_for("the worker counted the binary-mode events", counted_binary)
+    assert voice["counts"]["ai_conversations"] == 9
 
 
 def test_replay_gives_the_figures_the_streaming_pipeline_gives(

@@ -58,6 +58,11 @@ def test_every_command_has_help(command: list[str]) -> None:
     ("args", "message"),
     [
         (["publish", "Web"], "channel 'Web' is not a valid name"),
+        (["publish", "web", "--mode", "xml"], "--mode 'xml': use one of structured, batch, binary"),
+        (
+            ["publish", "web", "--mode", "binary", "--batch", "2"],
+            "--batch: binary mode carries one event a record",
+        ),
         (["publish", "web", "/no/such/file.json"], "/no/such/file.json: no such file"),
         (["channel", "add", "Voice"], "channel 'Voice' is not a valid name"),
         (["channel", "remove", "Voice", "--yes"], "channel 'Voice' is not a valid name"),
@@ -354,7 +359,7 @@ def test_log_lines_and_error_lines_carry_no_secret() -> None:
 
 
 def test_publish_reads_as_the_worker_does_and_sends_the_bytes_as_written() -> None:
-    from roi_metrics.traffic.publish import check_events, read_events  # noqa: PLC0415
+    from roi_metrics.traffic.events import check_events, read_events  # noqa: PLC0415
 
     spaced = (
         '{ "specversion" : "1.0", "id": "é1", "source": "/w", "type": '
@@ -369,9 +374,24 @@ def test_publish_reads_as_the_worker_does_and_sends_the_bytes_as_written() -> No
         ("line 2", "invalid_json"),
         ("line 3", "invalid_json"),
     ]
-    assert checked.records == [(b"c", spaced.encode())] * 3  # exactly the bytes written
+    assert checked.records == [(b"c", spaced.encode(), [])] * 3  # exactly the bytes written
     batched = check_events(read_events(text.encode()), "web", "USD", 10, now_micros=2 * 10**15)
-    assert batched.records == [(b"c", ("[" + ",".join([spaced] * 3) + "]").encode())]
+    batch_type = [("content-type", b"application/cloudevents-batch+json")]
+    assert batched.records == [(b"c", ("[" + ",".join([spaced] * 3) + "]").encode(), batch_type)]
+    binary = check_events(
+        read_events(text.encode()), "web", "USD", 1, now_micros=2 * 10**15, mode="binary"
+    )
+    attributes = [
+        ("content-type", b"application/json"),
+        ("ce_specversion", b"1.0"),
+        ("ce_id", "é1".encode()),
+        ("ce_source", b"/w"),
+        ("ce_type", b"support.conversation.started"),
+        ("ce_time", b"2026-01-01T00:00:00Z"),
+        ("ce_subject", b"c"),
+    ]
+    assert binary.records == [(b"c", b'{"handled_by":"ai"}', attributes)] * 3
+    assert (binary.events, len(binary.problems)) == (3, 2)
 
 
 @pytest.mark.parametrize(

@@ -26,8 +26,8 @@ from roi_metrics.cli.common import (
 from roi_metrics.cli.render import amount, printable
 from roi_metrics.domain.figures import money
 from roi_metrics.domain.money import units_text
+from roi_metrics.traffic.events import OperatorError
 from roi_metrics.traffic.publish import (
-    OperatorError,
     channel_topics,
     create_channel,
     delete_channel_topic,

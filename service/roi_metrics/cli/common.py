@@ -40,7 +40,7 @@ from roi_metrics.domain.timebuckets import Window
 from roi_metrics.ingest.contract import MAX_TIME_MICROS, TIME_RANGE, rfc3339_micros
 from roi_metrics.settings import Settings
 from roi_metrics.state.memory import eviction_problem
-from roi_metrics.traffic.publish import OperatorError
+from roi_metrics.traffic.events import OperatorError
 
 T = TypeVar("T")
 CHANNEL_RULE: Final = (

@@ -7,7 +7,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Final
 
 import typer
 
@@ -24,18 +24,13 @@ from roi_metrics.cli.common import (
     say,
 )
 from roi_metrics.ingest.decode import MAX_BATCH_EVENTS
-from roi_metrics.traffic.publish import (
-    Limits,
-    OperatorError,
-    Simulation,
-    check_events,
-    read_bytes,
-    read_events,
-    send_records,
-)
+from roi_metrics.traffic.events import OperatorError, check_events, read_bytes, read_events
+from roi_metrics.traffic.publish import Limits, Simulation, send_records
 from roi_metrics.traffic.publish import Progress as SimulationProgress
 from roi_metrics.traffic.simulator import DEFAULT_CHANNELS, Simulator
 from roi_metrics.traffic.simulator import Options as SimulatorOptions
+
+MODES: Final = ("structured", "batch", "binary")
 
 
 def publish(
@@ -49,9 +44,16 @@ def publish(
         typer.Option(
             min=1,
             max=MAX_BATCH_EVENTS,
-            help="Events per record (batched mode, one conversation per record); 1: one each.",
+            help="Events per record in batch mode (one conversation per record).",
         ),
     ] = 1,
+    mode: Annotated[
+        str,
+        typer.Option(
+            help="structured: one CloudEvent a record; batch: a JSON array of up to --batch; "
+            "binary: the data, attributes in ce_ headers.",
+        ),
+    ] = "structured",
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; send nothing.")] = (
         False
     ),
@@ -60,6 +62,10 @@ def publish(
 
     Prints what was refused and why; exits 1 when anything was refused, 0 otherwise.
     """
+    if mode not in MODES:
+        raise fail(f"--mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode == "binary" and batch > 1:
+        raise fail("--batch: binary mode carries one event a record")
     settings = load_settings()
     card = load_card(settings)
     check_channel(channel)
@@ -67,7 +73,7 @@ def publish(
         data = read_bytes(file, sys.stdin.buffer)
     except OperatorError as error:
         raise fail(str(error)) from None
-    checked = check_events(read_events(data), channel, card.currency, batch)
+    checked = check_events(read_events(data), channel, card.currency, batch, mode=mode)
     topic = settings.topic_prefix + channel
     if checked.records and not dry_run:
         run_operator(send_records(settings, topic, checked.records))

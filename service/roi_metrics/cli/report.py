@@ -32,7 +32,7 @@ from roi_metrics.domain.report import Report, build_report
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.ingest.contract import MAX_TIME_MICROS, MIN_TIME_MICROS, TIME_RANGE
 from roi_metrics.ingest.replay import Replay, newest_time_micros
-from roi_metrics.traffic.publish import OperatorError, read_bytes
+from roi_metrics.traffic.events import OperatorError, read_bytes
 
 
 def _print_report(report: Report, window: Window, as_json: bool, extra: dict[str, Any]) -> None:

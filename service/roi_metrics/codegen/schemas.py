@@ -28,8 +28,10 @@ OPTIONAL_HEADERS = (
     DeadLetterHeader.TRUNCATED,
     DeadLetterHeader.KEY_TRUNCATED,
     DeadLetterHeader.ORIGIN_EVENT,
+    DeadLetterHeader.HEADERS_TRUNCATED,
 )
 DEFAULT_DIR = PROJECT_ROOT / "schemas"
+BINARY_REQUIRED = ("specversion", "id", "source", "type", "time", "subject")
 
 
 def event_schema(event_type: EventType) -> dict[str, Any]:
@@ -102,8 +104,28 @@ def asyncapi() -> dict[str, Any]:
                     "pattern": "^[0-9]+$",
                     "description": "For an event of a batch: its position in the batch, from 0.",
                 },
+                DeadLetterHeader.HEADERS_TRUNCATED.value: {
+                    "type": "string",
+                    "pattern": "^[0-9]+$",
+                    "description": "The origin's ce_ headers (over 8 KiB) were left out: their "
+                    "size in bytes. Otherwise a letter carries them, and content-type.",
+                },
             },
         },
+    }
+    messages["BinaryEvent"] = {
+        "name": "binary",
+        "title": "A CloudEvent in binary content mode",
+        "summary": "The event's data as the value; its attributes in ce_ headers (a record "
+        "with ce_specversion and no application/cloudevents content-type).",
+        "contentType": "application/json",
+        "headers": {
+            "type": "object",
+            "required": [f"ce_{name}" for name in BINARY_REQUIRED],
+            "properties": {f"ce_{name}": {"type": "string"} for name in BINARY_REQUIRED},
+        },
+        "payload": {"type": "object", "description": "The event's data, as in its type's schema."},
+        "bindings": kafka_key,
     }
     channel_messages = {name: {"$ref": f"#/components/messages/{name}"} for name in messages}
     dead_letter = channel_messages.pop("DeadLetter")

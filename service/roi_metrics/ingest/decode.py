@@ -190,6 +190,21 @@ def _refused_value(value: bytes | None, other_bytes: int) -> Rejection | None:
     return None
 
 
+def _read(value: bytes | None, other_bytes: int) -> jsonstrict.Document | Rejection:
+    """The record value as strict JSON, or why it cannot be read: no value, over
+    MAX_RECORD_BYTES with its key and headers, too many items, not strict JSON."""
+    refused = _refused_value(value, other_bytes)
+    if refused is not None:
+        return refused
+    assert value is not None
+    try:
+        return jsonstrict.parse(value, MAX_BATCH_EVENTS)
+    except jsonstrict.TooManyItems as error:
+        return Rejection(DeadLetterReason.TOO_LARGE, str(error), value)
+    except jsonstrict.JsonError as error:
+        return Rejection(DeadLetterReason.INVALID_JSON, str(error), value)
+
+
 class Decoder:
     """Turns record values of one deployment (its currency) into events."""
 
@@ -225,49 +240,32 @@ class Decoder:
     def _decode_binary(
         self, value: bytes | None, channel: str, now_micros: int, size: int, headers: Headers
     ) -> DecodedRecord:
-        """Binary content mode: the envelope from the `ce_` headers, `data` from the value."""
-        result = DecodedRecord()
-        refused = _refused_value(value, size)
-        if refused is not None:
-            result.rejections.append(refused)
-            return result
-        assert value is not None
+        """Binary content mode: `data` from the value, the envelope from the `ce_` headers."""
+        document = _read(value, size)
+        if isinstance(document, Rejection):
+            return DecodedRecord(rejections=[document])
+        raw = value or b""
         try:
             envelope = binary_envelope(headers)
-            document = jsonstrict.parse(value, MAX_BATCH_EVENTS)
         except _Rejected as rejected:
-            result.rejections.append(Rejection(rejected.reason, rejected.message, value))
-            return result
-        except jsonstrict.TooManyItems as error:
-            result.rejections.append(Rejection(DeadLetterReason.TOO_LARGE, str(error), value))
-            return result
-        except jsonstrict.JsonError as error:
-            result.rejections.append(Rejection(DeadLetterReason.INVALID_JSON, str(error), value))
-            return result
+            return DecodedRecord(rejections=[Rejection(rejected.reason, rejected.message, raw)])
         if document.batch:
             message = "data: binary content mode carries one event's data, not an array"
-            result.rejections.append(Rejection(DeadLetterReason.INVALID_DATA, message, value))
-            return result
-        self._add(result, {**envelope, "data": document.values[0]}, channel, now_micros, value)
+            return DecodedRecord(
+                rejections=[Rejection(DeadLetterReason.INVALID_DATA, message, raw)]
+            )
+        result = DecodedRecord()
+        self._add(result, {**envelope, "data": document.values[0]}, channel, now_micros, raw)
         return result
 
     def _decode(
         self, value: bytes | None, channel: str, now_micros: int, key_bytes: int
     ) -> DecodedRecord:
+        document = _read(value, key_bytes)
+        if isinstance(document, Rejection):
+            return DecodedRecord(rejections=[document])
         result = DecodedRecord()
-        refused = _refused_value(value, key_bytes)
-        if refused is not None:
-            result.rejections.append(refused)
-            return result
-        assert value is not None
-        try:
-            document = jsonstrict.parse(value, MAX_BATCH_EVENTS)
-        except jsonstrict.TooManyItems as error:
-            result.rejections.append(Rejection(DeadLetterReason.TOO_LARGE, str(error), value))
-            return result
-        except jsonstrict.JsonError as error:
-            result.rejections.append(Rejection(DeadLetterReason.INVALID_JSON, str(error), value))
-            return result
+        value = value or b""
         if not document.batch:
             self._add(result, document.values[0], channel, now_micros, value)
             return result

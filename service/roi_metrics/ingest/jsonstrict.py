@@ -206,3 +206,22 @@ def exact_decimal(number: JsonNumber) -> tuple[int, int]:
         exponent += -scale if exponent_text.startswith("-") else scale
     coefficient = int(stripped)
     return (-coefficient if sign else coefficient), exponent
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON of a parsed value, numbers as their exact text (a parsed document's
+    depth is bounded, so the recursion is)."""
+    return _dump(value).encode()
+
+
+def _dump(value: Any) -> str:
+    if isinstance(value, dict):
+        members = (
+            f"{json.dumps(name, ensure_ascii=False)}:{_dump(item)}" for name, item in value.items()
+        )
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_dump(item) for item in value) + "]"
+    if isinstance(value, JsonNumber):
+        return value.text
+    return json.dumps(value, ensure_ascii=False)

@@ -8,11 +8,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 from aiokafka import AIOKafkaProducer
@@ -20,15 +18,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, UnknownTopicOrPartitionError, for_code
 
 from roi_metrics.domain.channels import channel_of_topic
-from roi_metrics.ingest import jsonstrict
-from roi_metrics.ingest.decode import Decoder
 from roi_metrics.ingest.topics import TopicCreationError, ensure_topic
 from roi_metrics.settings import Settings
+from roi_metrics.traffic.events import OperatorError, OutRecord
 from roi_metrics.traffic.simulator import Options, Simulator
-
-
-class OperatorError(Exception):
-    """One line for the user: what went wrong and how to fix it."""
 
 
 @contextlib.contextmanager
@@ -150,103 +143,12 @@ async def _producer(settings: Settings) -> AIOKafkaProducer:
 # --- publish -------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    where: str  # "line 3", "event 7"
-    reason: str
-    message: str
-
-
-@dataclass
-class Checked:
-    """A file's events: the valid ones as records to send, the others with why."""
-
-    records: list[tuple[bytes, bytes]] = field(default_factory=list)  # (key, value)
-    events: int = 0
-    problems: list[Problem] = field(default_factory=list)
-
-
 def _encode(value: Any) -> bytes:
     """Compact JSON of an event the simulator made (its amounts are decimal strings)."""
     return json.dumps(value, separators=(",", ":")).encode()
 
 
-def _parsed(raw: bytes) -> jsonstrict.Document | str:
-    """The strict parse of `raw`, or why it is not strict JSON (as the worker reads it)."""
-    try:
-        return jsonstrict.parse(raw, sys.maxsize)
-    except jsonstrict.JsonError as error:
-        return str(error)
-
-
-def read_events(data: bytes) -> list[tuple[str, bytes | None, str | None]]:
-    """(where, the event's bytes as written, problem) from a JSON document (one event or an
-    array) or NDJSON. JSON is read strictly, as the worker reads it (a line that is not
-    UTF-8, duplicate member names, NaN are problems of that line only), and each event
-    keeps its exact bytes."""
-    whole = _parsed(data.strip())
-    if isinstance(whole, jsonstrict.Document):
-        if not whole.batch:
-            return [("event 1", data.strip(), None)]
-        return [(f"event {i + 1}", whole.raw(i), None) for i in range(len(whole.values))]
-    found: list[tuple[str, bytes | None, str | None]] = []
-    for number, line in enumerate(data.splitlines(), 1):
-        if not line.strip():
-            continue
-        document = _parsed(line.strip())
-        if isinstance(document, str):
-            found.append((f"line {number}", None, f"not strict JSON: {document}"))
-        elif not document.batch:
-            found.append((f"line {number}", line.strip(), None))
-        else:
-            for index in range(len(document.values)):
-                found.append((f"line {number}#{index + 1}", document.raw(index), None))
-    return found
-
-
-def check_events(
-    items: Iterable[tuple[str, bytes | None, str | None]],
-    channel: str,
-    currency: str,
-    batch: int,
-    now_micros: int | None = None,
-) -> Checked:
-    """Validate each event as the worker would on `channel`'s topic (its own bytes through
-    the worker's decoder); make the valid ones records of those bytes: one event each, or
-    up to `batch` events of one conversation."""
-    decoder = Decoder(currency)
-    now = now_micros if now_micros is not None else time.time_ns() // 1000
-    checked = Checked()
-    valid: list[tuple[bytes, bytes]] = []
-    for where, raw, problem in items:
-        if raw is None:
-            checked.problems.append(Problem(where, "invalid_json", problem or "not JSON"))
-            continue
-        decoded = decoder.decode_record(raw, channel, now)
-        for rejection in decoded.rejections:
-            checked.problems.append(Problem(where, rejection.reason.value, rejection.message))
-        if decoded.ignored:
-            checked.problems.append(
-                Problem(where, "ignored", "unknown type: the worker ignores it; not sent")
-            )
-        for event in decoded.events:
-            checked.events += 1
-            valid.append((event.conversation_id.encode(), raw))
-    if batch <= 1:
-        checked.records = valid
-        return checked
-    # Batched: a conversation's events in order, up to `batch` a record (only the order
-    # within a conversation matters: it is the record key and stays in one partition).
-    by_conversation: dict[bytes, list[bytes]] = {}
-    for key, raw in valid:
-        by_conversation.setdefault(key, []).append(raw)
-    for key, events in by_conversation.items():
-        for start in range(0, len(events), batch):
-            checked.records.append((key, b"[" + b",".join(events[start : start + batch]) + b"]"))
-    return checked
-
-
-async def send_records(settings: Settings, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+async def send_records(settings: Settings, topic: str, records: list[OutRecord]) -> None:
     """Send records to an existing topic: the broker does not create topics (auto-creation
     is off), so a missing one is said in one line with how to create it."""
     channel = topic.removeprefix(settings.topic_prefix)
@@ -257,7 +159,10 @@ async def send_records(settings: Settings, topic: str, records: list[tuple[bytes
         )
     producer = await _producer(settings)
     try:
-        pending = [await producer.send(topic, key=key, value=value) for key, value in records]
+        pending = [
+            await producer.send(topic, key=key, value=value, headers=headers or None)
+            for key, value, headers in records
+        ]
         await asyncio.gather(*pending)
     except KafkaError as error:
         raise OperatorError(f"publishing to {topic} failed: {error}") from None
@@ -359,16 +264,3 @@ class Simulation:
         if time.monotonic() - self._last_report >= self.limits.report_every:
             self.report(self.progress, self.simulator)
             self._last_report = time.monotonic()
-
-
-def read_bytes(path: Path | None, stdin: IO[bytes]) -> bytes:
-    """A file's bytes, or stdin's ('-' or no path); each line is judged on its own later
-    (a line that is not UTF-8 is refused as the worker would refuse it)."""
-    if path is None or str(path) == "-":
-        return stdin.read()
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise OperatorError(f"{path}: no such file") from None
-    except OSError as error:
-        raise OperatorError(f"{path}: {error.strerror}") from None
