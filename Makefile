@@ -42,11 +42,13 @@ format: install ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix service tests bench
 	$(BIN)/ruff format service tests bench
 
-schemas: install ## Regenerate schemas/ from the contract models
+schemas: install ## Regenerate schemas/ (and the wheel's copies) from the contract models
 	$(BIN)/python -m roi_metrics.codegen.schemas
+	$(BIN)/python -m roi_metrics.codegen.package_data
 
 rules: install ## Regenerate the Prometheus rules from deploy/prometheus/thresholds.toml
 	$(BIN)/python -m roi_metrics.codegen.rules
+	$(BIN)/python -m roi_metrics.codegen.package_data
 
 dashboards: install ## Regenerate grafana/dashboards/*.json from service/roi_metrics/codegen/dashboards.py
 	$(BIN)/python -m roi_metrics.codegen.dashboards

@@ -197,15 +197,20 @@ class Deployment:
             worker.wait_ready()
         return worker
 
-    def start_exporter(self, wait: bool = True) -> WorkerProcess:
+    def start_exporter(
+        self,
+        wait: bool = True,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> WorkerProcess:
         """The real `roi-metrics exporter` on this deployment's Redis database; stopped by
-        stop_all() like the workers."""
+        stop_all() like the workers. `env` and `command` as for start_worker."""
         port = free_port()
         log = self.tmp / "exporter.log"
         log_file = log.open("wb")
         process = subprocess.Popen(
-            [str(EXECUTABLE), "exporter", "--port", str(port)],
-            env=self.env(free_port()),
+            [*(command or [str(EXECUTABLE)]), "exporter", "--port", str(port)],
+            env={**self.env(free_port()), **(env or {})},
             cwd=self.tmp,
             stdout=log_file,
             stderr=subprocess.STDOUT,

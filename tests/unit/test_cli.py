@@ -38,6 +38,9 @@ COMMANDS = [
     ["channel", "add"],
     ["channel", "list"],
     ["channel", "remove"],
+    ["init"],
+    ["schemas"],
+    ["schemas", "export"],
 ]
 T0 = 1_780_000_000  # 2026-05-28T20:26:40Z, after the card's go-live
 
@@ -399,8 +402,8 @@ def test_publish_reads_as_the_worker_does_and_sends_the_bytes_as_written() -> No
     [
         (["bogus"], "error: No such command 'bogus'. (see roi-metrics --help)"),
         (
-            ["config", "check"],
-            "error: Missing argument 'cost_card'. (see roi-metrics config check --help)",
+            ["schemas", "export"],
+            "error: Missing argument 'directory'. (see roi-metrics schemas export --help)",
         ),
         (
             ["report", "--widow", "1h"],
@@ -453,3 +456,31 @@ def test_replay_says_why_a_line_is_no_json_even_without_a_channel() -> None:
     assert "refused lines or events: invalid_json 2" in err
     assert "line 1: invalid_json: Expecting value at character 0" in err
     assert "line 2: invalid_json: duplicate member name 'a'" in err
+
+
+def test_init_writes_the_starter_files_once(tmp_path: Path) -> None:
+    """From the package, not the checkout: a wheel user's first step."""
+    target = tmp_path / "roi"
+    code, out, err = run("init", str(target))
+    assert code == 0, err
+    written = sorted(path.name for path in target.iterdir())
+    assert written == ["costs.toml", "roi-rules.yml", "thresholds.toml"]
+    assert (target / "costs.toml").read_text() == (ROOT / "deploy" / "costs.toml").read_text()
+    assert f"next: edit {target / 'costs.toml'}" in out
+    code, _, err = run("init", str(target))
+    assert code == 2
+    assert err == (
+        f"error: {target / 'costs.toml'}, {target / 'thresholds.toml'}, "
+        f"{target / 'roi-rules.yml'} already exist; pass --force to overwrite\n"
+    )
+    assert run("init", str(target), "--force")[0] == 0
+
+
+def test_schemas_export_and_config_check_of_the_configured_card(tmp_path: Path) -> None:
+    code, out, _ = run("schemas", "export", str(tmp_path))
+    assert code == 0 and out == f"wrote 8 files to {tmp_path}\n"
+    assert (tmp_path / "asyncapi.yaml").read_text() == (
+        ROOT / "schemas" / "asyncapi.yaml"
+    ).read_text()
+    code, out, _ = run("config", "check")  # ROI_COST_CARD of the test environment
+    assert code == 0 and out.startswith(f"{ENV['ROI_COST_CARD']}: ok")

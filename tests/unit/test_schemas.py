@@ -69,3 +69,11 @@ def test_asyncapi_document_names_every_event_type_and_the_dead_letter_topic() ->
     for message_ref in document["channels"]["channelEvents"]["messages"].values():
         name = message_ref["$ref"].removeprefix("#/components/messages/")
         assert name in document["components"]["messages"]
+
+
+def test_the_wheels_copies_match_the_checkout() -> None:
+    """service/roi_metrics/data/ (what `init` and `schemas export` write) equals deploy/ and
+    schemas/; a drift fails here and `python -m roi_metrics.codegen.package_data` mends it."""
+    from roi_metrics.codegen.package_data import main  # noqa: PLC0415
+
+    assert main(["--check"]) == 0, "run `make schemas` and commit the result"

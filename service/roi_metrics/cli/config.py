@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from roi_metrics.cardfile import load_cost_card
-from roi_metrics.cli.common import fail, out, say
+from roi_metrics.cli.common import fail, load_settings, out, say
 from roi_metrics.cli.render import amount
 from roi_metrics.domain.costcard import CostCardError
 from roi_metrics.domain.figures import money
@@ -18,9 +18,14 @@ app = typer.Typer(help="Check configuration.", no_args_is_help=True)
 
 @app.command("check")
 def config_check(
-    cost_card: Annotated[Path, typer.Argument(help="The cost card (TOML) to validate.")],
+    cost_card: Annotated[
+        Path | None,
+        typer.Argument(help="The cost card (TOML) to validate; default: ROI_COST_CARD."),
+    ] = None,
 ) -> None:
     """Validate a cost card and summarise it; exit 2 with one line if it is wrong."""
+    if cost_card is None:
+        cost_card = load_settings().cost_card
     try:
         card = load_cost_card(cost_card)
     except CostCardError as error:

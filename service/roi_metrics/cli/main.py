@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from roi_metrics import __version__
-from roi_metrics.cli import channel, config, publish, report, run, top
+from roi_metrics.cli import channel, config, publish, report, run, starter, top
 from roi_metrics.cli.common import EXIT_BAD_CONFIG, err, one_line, out, redact, say
 
 app = typer.Typer(
@@ -25,7 +25,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.command()(starter.init)
 app.add_typer(config.app, name="config")
+app.add_typer(starter.schemas_app, name="schemas")
 app.command()(run.worker)
 app.command()(run.exporter)
 app.add_typer(channel.app, name="channel")
