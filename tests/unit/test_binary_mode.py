@@ -14,7 +14,7 @@ from cloudevents.core.v1.event import CloudEvent
 from roi_metrics.ingest.contract import DeadLetterHeader
 from roi_metrics.ingest.contract import DeadLetterReason as R
 from roi_metrics.ingest.decode import MAX_RECORD_BYTES, Decoder, is_binary
-from roi_metrics.worker.deadletter import DeadLetter, fit
+from roi_metrics.worker.deadletter import SIZE_MARGIN_BYTES, DeadLetter, fit, record_size
 
 NOW = int(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC).timestamp()) * 1_000_000
 DECODER = Decoder("USD")
@@ -202,3 +202,85 @@ def test_a_binary_events_dead_letter_keeps_its_attributes() -> None:
     _, _, headers = fit(huge, 1024 * 1024)
     assert (DeadLetterHeader.HEADERS_TRUNCATED.value, b"9006") in headers
     assert not any(name == "ce_big" for name, _ in headers)
+
+
+def test_header_names_in_any_case_and_null_values() -> None:
+    """Names are read in any case (the SDKs lowercase them); a null header is none."""
+    shouting = [(name.upper(), value) for name, value in HEADERS]
+    assert is_binary(shouting) and decode(b'{"handled_by": "ai"}', shouting).events
+    mixed = [*HEADERS, ("Content-Type", b"Application/CloudEvents+json")]
+    assert not is_binary([h for h in mixed if h[0] != "content-type"])
+    nulls: list[tuple[str, bytes | None]] = [*with_header("content-type", None), ("x", None)]
+    assert decode(b'{"handled_by": "ai"}', nulls).events  # type: ignore[arg-type]
+    [(reason, message)] = reasons(b"{}", [*with_header("ce_id", None), ("ce_id", None)])  # type: ignore[list-item]
+    assert (reason, message) == (R.INVALID_ENVELOPE, "id: Field required")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("ce_data_base64", b"e30="), "header 'ce_data_base64' is not an attribute"),
+        (("content-type", b"application/json"), "header 'content-type' given twice"),
+        (
+            ("ce_datacontenttype", b"text/plain"),
+            "content-type 'text/plain': binary mode carries JSON data",
+        ),
+    ],
+)
+def test_headers_that_contradict_the_record(extra: tuple[str, bytes], message: str) -> None:
+    assert reasons(b'{"handled_by": "ai"}', [*HEADERS, extra]) == [(R.INVALID_ENVELOPE, message)]
+
+
+def test_json_is_utf_8_and_a_media_type_has_two_parts() -> None:
+    latin = with_header("content-type", b"application/json; charset=latin-1")
+    assert reasons(b'{"handled_by": "ai"}', latin) == [
+        (R.INVALID_ENVELOPE, "content-type 'application/json; charset=latin-1': JSON data is UTF-8")
+    ]
+    bare = with_header("content-type", b"+json")
+    assert reasons(b'{"handled_by": "ai"}', bare)[0][0] is R.INVALID_ENVELOPE
+    assert decode(
+        b'{"handled_by": "ai"}', with_header("content-type", b"application/vnd.acme+json")
+    ).events
+
+
+def test_header_names_count_as_utf_8_in_the_record_size() -> None:
+    name = "x-" + "é" * 100  # 202 bytes, 102 characters
+    value = b'{"handled_by": "ai", "pad": "' + b"x" * 10 + b'"}'
+    budget = MAX_RECORD_BYTES - len(value) - sum(len(n) + len(v) for n, v in HEADERS)
+    exact = [*HEADERS, (name, b"y" * (budget - 202))]
+    assert decode(value, exact).events
+    over = [*HEADERS, (name, b"y" * (budget - 201))]
+    assert reasons(value, over)[0][0] is R.TOO_LARGE
+
+
+def test_a_letter_fits_even_a_tiny_limit_and_keeps_what_identifies_the_event() -> None:
+    """Over 8 KiB of origin headers, the identifying ones stay (an extension goes); under a
+    limit the headers alone pass, the letter becomes headers only, sizes said."""
+    big = DeadLetter(
+        "support.events.web",
+        0,
+        7,
+        None,
+        R.INVALID_DATA,
+        "bad",
+        b"{}",
+        origin_headers=(*HEADERS, ("ce_region", b"z" * 9000)),
+    )
+    _, _, headers = fit(big, 1024 * 1024)
+    names = [name for name, _ in headers]
+    assert [n for n in names if not n.startswith("dlq.")] == [n for n, _ in HEADERS]
+    assert (DeadLetterHeader.HEADERS_TRUNCATED.value, b"9009") in headers
+    tiny = DeadLetter(
+        "support.events.web",
+        0,
+        7,
+        b"k" * 900,
+        R.INVALID_DATA,
+        "é" * 5000,
+        b"x" * 5000,
+        origin_headers=(("ce_region", b"z" * 4000),),
+    )
+    key, payload, headers = fit(tiny, 2048)
+    assert (key, payload) == (None, b"")
+    assert record_size(key, payload, headers) <= 2048 - SIZE_MARGIN_BYTES
+    assert dict(headers)[DeadLetterHeader.HEADERS_TRUNCATED.value] == b"4009"

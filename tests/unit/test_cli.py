@@ -484,3 +484,48 @@ def test_schemas_export_and_config_check_of_the_configured_card(tmp_path: Path) 
     ).read_text()
     code, out, _ = run("config", "check")  # ROI_COST_CARD of the test environment
     assert code == 0 and out.startswith(f"{ENV['ROI_COST_CARD']}: ok")
+
+
+def test_publish_checks_each_record_as_it_will_be_sent() -> None:
+    """Key and headers count in a record's 1 MiB: an event that fits alone but not with its
+    key is refused, and a batch is split before it passes the limit."""
+    from roi_metrics.ingest.decode import MAX_RECORD_BYTES  # noqa: PLC0415
+    from roi_metrics.traffic.events import check_events, read_events  # noqa: PLC0415
+
+    def padded(number: int, size: int) -> str:
+        body = started(number, 1_772_366_400, pad="")
+        text = json.dumps(body)
+        return json.dumps({**body, "pad": "x" * (size - len(text))})
+
+    at = 1_772_366_460 * 10**6
+    edge = padded(1, MAX_RECORD_BYTES - 1)  # its key, "c1", takes it over
+    checked = check_events(read_events(edge.encode()), "web", "USD", 1, now_micros=at)
+    assert checked.records == []
+    assert [(p.where, p.reason) for p in checked.problems] == [("event 1", "too_large")]
+    halves = "\n".join(padded(1, 600_000) for _ in range(2))  # one conversation, twice
+    batched = check_events(read_events(halves.encode()), "web", "USD", 2, now_micros=at)
+    assert batched.events == 2 and len(batched.records) == 2  # split: 1.2 MB in one is too much
+    assert all(len(value) <= MAX_RECORD_BYTES for _, value, _ in batched.records)
+
+
+def test_init_writes_only_regular_files_and_nothing_when_it_refuses(tmp_path: Path) -> None:
+    (tmp_path / "roi-rules.yml").mkdir()
+    (tmp_path / "costs.toml").write_text("mine")
+    code, _, err = run("init", str(tmp_path), "--force")
+    assert (code, err) == (
+        2,
+        f"error: {tmp_path / 'roi-rules.yml'}: exists and is not a regular file\n",
+    )
+    assert (tmp_path / "costs.toml").read_text() == "mine"  # nothing written
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "costs.toml").symlink_to(tmp_path / "victim")
+    code, _, err = run("init", str(linked))
+    assert (code, err) == (
+        2,
+        f"error: {linked / 'costs.toml'}: a symbolic link; not written through\n",
+    )
+    assert not (tmp_path / "victim").exists()
+    assert run("schemas", "export", str(tmp_path / "costs.toml"))[2] == (
+        f"error: {tmp_path / 'costs.toml'}: not a directory\n"
+    )

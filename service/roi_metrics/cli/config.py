@@ -24,12 +24,14 @@ def config_check(
     ] = None,
 ) -> None:
     """Validate a cost card and summarise it; exit 2 with one line if it is wrong."""
+    configured = cost_card is None
     if cost_card is None:
         cost_card = load_settings().cost_card
     try:
         card = load_cost_card(cost_card)
     except CostCardError as error:
-        raise fail(str(error)) from None
+        where = " (ROI_COST_CARD; `roi-metrics init` writes a starter card)" if configured else ""
+        raise fail(f"{error}{where}") from None
     program = card.program
     one_off = amount(money(program.one_off_total_micros))
     monthly = amount(money(program.monthly_micros))

@@ -23,19 +23,27 @@ schemas_app = typer.Typer(help="The event contract's JSON Schemas.", no_args_is_
 
 
 def _write(files: dict[str, Traversable], directory: Path, force: bool) -> list[Path]:
-    """Write every file into `directory` (made if missing); refuse, writing nothing, when
-    one exists and `force` is not set."""
+    """Write every file into `directory` (made if missing), or nothing: refused when the
+    folder is not one, when a target exists (unless `force`, and then only a regular file
+    is overwritten) or is a symbolic link (never written through)."""
+    if directory.exists() and not directory.is_dir():
+        raise fail(f"{directory}: not a directory")
     targets = {name: directory / name for name in files}
+    for path in targets.values():
+        if path.is_symlink():
+            raise fail(f"{path}: a symbolic link; not written through")
+        if path.exists() and not path.is_file():
+            raise fail(f"{path}: exists and is not a regular file")
     existing = [str(path) for path in targets.values() if path.exists()]
     if existing and not force:
         verb = "exists" if len(existing) == 1 else "exist"
         raise fail(f"{', '.join(existing)} already {verb}; pass --force to overwrite")
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, source in files.items():
+    for name, source in files.items():
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
             targets[name].write_bytes(source.read_bytes())
-    except OSError as error:
-        raise fail(f"{directory}: {error.strerror or error}") from None
+        except OSError as error:
+            raise fail(f"{targets[name]}: {error.strerror or error}") from None
     return list(targets.values())
 
 

@@ -7,6 +7,7 @@ dead-letter reason, and unknown event types are counted as ignored.
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Union
@@ -134,48 +135,85 @@ class _Rejected(Exception):
         self.message = message
 
 
-Headers = Sequence[tuple[str, bytes]]
-"""A Kafka record's headers: (name, value) pairs, names possibly repeated."""
+Headers = Sequence[tuple[str, bytes | None]]
+"""A Kafka record's headers: (name, value) pairs, names possibly repeated, a value null."""
 CE_PREFIX: Final = "ce_"
 CONTENT_TYPE: Final = "content-type"
+NOT_ATTRIBUTES: Final = frozenset({"data", "data_base64"})
+"""`ce_` headers that would carry the data itself: in binary mode the value does."""
+
+
+def header_bytes(headers: Headers) -> int:
+    """What headers add to a record's size: names as UTF-8 and values."""
+    return sum(len(name.encode(errors="replace")) + len(value or b"") for name, value in headers)
+
+
+def _media_type(value: bytes) -> bytes:
+    """A content-type's media type, lowercase, without parameters or spaces."""
+    return value.split(b";", 1)[0].strip().lower()
 
 
 def is_binary(headers: Headers) -> bool:
     """CONTRACT.md §1: a `content-type` starting with application/cloudevents is structured
-    or batched; else a `ce_specversion` header makes the record binary; else structured."""
+    or batched; else a `ce_specversion` header makes the record binary; else structured.
+    Header names are read in any case, as the CloudEvents SDKs read them."""
     if not headers:
         return False
-    for name, value in headers:
-        if name == CONTENT_TYPE and value.startswith(b"application/cloudevents"):
+    names = [(name.lower(), value or b"") for name, value in headers]
+    for name, value in names:
+        if name == CONTENT_TYPE and _media_type(value).startswith(b"application/cloudevents"):
             return False
-    return any(name == "ce_specversion" for name, _ in headers)
+    return any(name == "ce_specversion" for name, _ in names)
+
+
+def _check_content_type(raw: bytes, seen: bool) -> None:
+    """Binary mode carries UTF-8 JSON data: `application/json` or `…/…+json`, once."""
+    shown = raw[:64].decode(errors="replace")
+    media, _, parameters = raw.partition(b";")
+    media = media.strip().lower()
+    kind, slash, subtype = media.partition(b"/")
+    charset = parameters.strip().lower().removeprefix(b"charset=").strip(b'" ')
+    if seen:
+        message = "header 'content-type' given twice"
+    elif not (slash and kind and (subtype == b"json" or subtype.endswith(b"+json"))):
+        message = f"content-type {shown!r}: binary mode carries JSON data"
+    elif parameters.strip() and charset not in (b"utf-8", b"utf8"):
+        message = f"content-type {shown!r}: JSON data is UTF-8"
+    else:
+        return
+    raise _Rejected(DeadLetterReason.INVALID_ENVELOPE, message)
 
 
 def binary_envelope(headers: Headers) -> dict[str, str]:
-    """The event's attributes from its `ce_` headers; raises _Rejected for a header given
-    twice, one that is not UTF-8, or data that is declared other than JSON."""
+    """The event's attributes from its `ce_` headers (names in any case); raises _Rejected
+    for a header given twice, one that is not UTF-8, one that would carry the data, or data
+    declared other than UTF-8 JSON."""
     envelope: dict[str, str] = {}
-    for name, raw in headers:
+    content_type = False
+    for given, raw in headers:
+        if raw is None:
+            continue  # a null header is no header
+        name, value = given.lower(), raw
         if name == CONTENT_TYPE:
-            media = raw.split(b";", 1)[0].strip().lower()
-            if media != b"application/json" and not media.endswith(b"+json"):
-                shown = raw[:64].decode(errors="replace")
-                message = f"content-type {shown!r}: binary mode carries JSON data"
-                raise _Rejected(DeadLetterReason.INVALID_ENVELOPE, message)
+            _check_content_type(value, content_type)
+            content_type = True
             continue
         if not name.startswith(CE_PREFIX):
             continue  # tracing and other headers are not the event's
         attribute = name[len(CE_PREFIX) :]
-        if attribute in envelope or attribute == "data":
-            message = f"header {name[:64]!r} " + (
+        if attribute in envelope or attribute in NOT_ATTRIBUTES:
+            message = f"header {given[:64]!r} " + (
                 "given twice" if attribute in envelope else "is not an attribute"
             )
             raise _Rejected(DeadLetterReason.INVALID_ENVELOPE, message)
         try:
-            envelope[attribute] = raw.decode("utf-8", errors="strict")
+            envelope[attribute] = value.decode("utf-8", errors="strict")
         except UnicodeDecodeError:
-            message = f"header {name[:64]!r} is not UTF-8 text"
+            message = f"header {given[:64]!r} is not UTF-8 text"
             raise _Rejected(DeadLetterReason.INVALID_ENVELOPE, message) from None
+    declared = envelope.get("datacontenttype")
+    if declared is not None:
+        _check_content_type(declared.encode(), False)
     return envelope
 
 
@@ -190,7 +228,9 @@ def _refused_value(value: bytes | None, other_bytes: int) -> Rejection | None:
     return None
 
 
-def _read(value: bytes | None, other_bytes: int) -> jsonstrict.Document | Rejection:
+def _read(
+    value: bytes | None, other_bytes: int, max_items: int = MAX_BATCH_EVENTS
+) -> jsonstrict.Document | Rejection:
     """The record value as strict JSON, or why it cannot be read: no value, over
     MAX_RECORD_BYTES with its key and headers, too many items, not strict JSON."""
     refused = _refused_value(value, other_bytes)
@@ -198,7 +238,7 @@ def _read(value: bytes | None, other_bytes: int) -> jsonstrict.Document | Reject
         return refused
     assert value is not None
     try:
-        return jsonstrict.parse(value, MAX_BATCH_EVENTS)
+        return jsonstrict.parse(value, max_items)
     except jsonstrict.TooManyItems as error:
         return Rejection(DeadLetterReason.TOO_LARGE, str(error), value)
     except jsonstrict.JsonError as error:
@@ -228,7 +268,7 @@ class Decoder:
         unexpected (a bug included) rejects the record as `unprocessable`.
         """
         try:
-            key_bytes += sum(len(name) + len(header) for name, header in headers)
+            key_bytes += header_bytes(headers)
             if is_binary(headers):
                 return self._decode_binary(value, channel, now_micros, key_bytes, headers)
             return self._decode(value, channel, now_micros, key_bytes)
@@ -241,7 +281,7 @@ class Decoder:
         self, value: bytes | None, channel: str, now_micros: int, size: int, headers: Headers
     ) -> DecodedRecord:
         """Binary content mode: `data` from the value, the envelope from the `ce_` headers."""
-        document = _read(value, size)
+        document = _read(value, size, sys.maxsize)  # an array is refused whatever its length
         if isinstance(document, Rejection):
             return DecodedRecord(rejections=[document])
         raw = value or b""

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import IO, Final
 
 from roi_metrics.ingest import jsonstrict
-from roi_metrics.ingest.decode import Decoder, Rejection
+from roi_metrics.ingest.decode import MAX_RECORD_BYTES, Decoder, Rejection
 
 
 class OperatorError(Exception):
@@ -22,6 +22,7 @@ Headers = list[tuple[str, bytes]]
 OutRecord = tuple[bytes, bytes, Headers]
 """A record to send: key, value, headers."""
 BATCH_CONTENT_TYPE: Final = b"application/cloudevents-batch+json"
+JSON_TYPE: Final = b"application/json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +75,20 @@ def read_events(data: bytes) -> list[tuple[str, bytes | None, str | None]]:
 
 
 def binary_record(raw: bytes) -> tuple[bytes, Headers]:
-    """A structured event's bytes as a binary-mode record: its data as the value, every
-    other attribute in a `ce_` header (a string as it is, anything else as its JSON)."""
+    """A structured event's bytes as a binary-mode record (the CloudEvents Kafka binding):
+    its data as the value; `datacontenttype` as the content-type (JSON when absent); every
+    other attribute in a `ce_` header, a string as it is, a number or a boolean as its JSON;
+    a null attribute is left out, as absent."""
     event = jsonstrict.parse(raw, 1).values[0]
-    headers: Headers = [("content-type", b"application/json")]
+    content_type = event.get("datacontenttype")
+    headers: Headers = [
+        ("content-type", content_type.encode() if isinstance(content_type, str) else JSON_TYPE)
+    ]
     for name, value in event.items():
-        if name != "data":
-            text = value.encode() if isinstance(value, str) else jsonstrict.dumps(value)
-            headers.append((f"ce_{name}", text))
+        if name in ("data", "datacontenttype") or value is None:
+            continue
+        text = value.encode() if isinstance(value, str) else jsonstrict.dumps(value)
+        headers.append((f"ce_{name}", text))
     return jsonstrict.dumps(event.get("data")), headers
 
 
@@ -103,20 +110,16 @@ def check_events(
     now = now_micros if now_micros is not None else time.time_ns() // 1000
     checked = Checked()
     valid = _valid_events(items, decoder, channel, now, checked)
-    if mode == "binary":
-        for where, key, raw in valid:
-            value, headers = binary_record(raw)
-            decoded = decoder.decode_record(value, channel, now, 0, headers)
-            _say_problems(checked, where, decoded.rejections)
-            if decoded.events:
-                checked.records.append((key, value, headers))
-                checked.events += 1
-    elif mode == "batch" or batch > 1:
-        checked.records = _batched([(key, raw) for _, key, raw in valid], batch)
-        checked.events = len(valid)
-    else:
-        checked.records = [(key, raw, []) for _, key, raw in valid]
-        checked.events = len(valid)
+    if mode == "batch" or (mode != "binary" and batch > 1):
+        checked.records, checked.events = _batched(valid, batch, checked)
+        return checked
+    for where, key, raw in valid:
+        value, headers = binary_record(raw) if mode == "binary" else (raw, [])
+        decoded = decoder.decode_record(value, channel, now, len(key), headers)
+        _say_problems(checked, where, decoded.rejections)  # the record as it will be sent
+        if decoded.events:
+            checked.records.append((key, value, headers))
+            checked.events += 1
     return checked
 
 
@@ -149,18 +152,38 @@ def _valid_events(
     return valid
 
 
-def _batched(valid: list[tuple[bytes, bytes]], batch: int) -> list[OutRecord]:
-    """A conversation's events in order, up to `batch` a record (only the order within a
-    conversation matters: it is the record key and stays in one partition)."""
-    by_conversation: dict[bytes, list[bytes]] = {}
-    for key, raw in valid:
-        by_conversation.setdefault(key, []).append(raw)
+def _batched(
+    valid: list[tuple[str, bytes, bytes]], batch: int, checked: Checked
+) -> tuple[list[OutRecord], int]:
+    """A conversation's events in order, up to `batch` a record and never more bytes than
+    a record may hold (key and headers included); an event too large alone is a problem.
+    Only the order within a conversation matters: it is the record key, one partition."""
+    headers: Headers = [("content-type", BATCH_CONTENT_TYPE)]
+    room = MAX_RECORD_BYTES - len(BATCH_CONTENT_TYPE) - len("content-type") - 2  # [ and ]
+    by_conversation: dict[bytes, list[tuple[str, bytes]]] = {}
+    for where, key, raw in valid:
+        by_conversation.setdefault(key, []).append((where, raw))
     records: list[OutRecord] = []
+    sent = 0
     for key, events in by_conversation.items():
-        for start in range(0, len(events), batch):
-            value = b"[" + b",".join(events[start : start + batch]) + b"]"
-            records.append((key, value, [("content-type", BATCH_CONTENT_TYPE)]))
-    return records
+        group: list[bytes] = []
+        for where, raw in events:
+            size = len(key) + sum(len(r) + 1 for r in group) + len(raw)
+            if group and (len(group) == batch or size > room):
+                records.append((key, b"[" + b",".join(group) + b"]", headers))
+                group = []
+            if len(key) + len(raw) > room:
+                message = (
+                    f"the event is {len(raw)} bytes: with its key and the batch's header it "
+                    f"passes the {MAX_RECORD_BYTES} bytes a record may hold"
+                )
+                checked.problems.append(Problem(where, "too_large", message))
+                continue
+            group.append(raw)
+            sent += 1
+        if group:
+            records.append((key, b"[" + b",".join(group) + b"]", headers))
+    return records, sent
 
 
 def read_bytes(path: Path | None, stdin: IO[bytes]) -> bytes:

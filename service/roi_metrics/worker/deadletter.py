@@ -37,7 +37,12 @@ MAX_KEY_BYTES: Final = 1024
 PRODUCER_MAX_REQUEST_BYTES: Final = 1024 * 1024
 """The dead-letter producer's max_request_size (aiokafka's default, set explicitly)."""
 MAX_ORIGIN_HEADER_BYTES: Final = 8 * 1024
-"""The most of the origin's `ce_` headers a letter carries (names and values)."""
+"""The most of the origin's `ce_` headers a letter carries (names and values, UTF-8)."""
+IDENTIFYING_HEADERS: Final = frozenset(
+    {f"ce_{name}" for name in ("specversion", "id", "source", "type", "time", "subject")}
+    | {"content-type"}
+)
+"""What still makes a binary-mode letter an event when its other headers are left out."""
 SIZE_MARGIN_BYTES: Final = 512
 """Room for the record batch's own header besides the record."""
 SIZE_ERRORS: Final = (MessageSizeTooLargeError, RecordTooLargeError)
@@ -67,26 +72,36 @@ def truncate_utf8(text: str, limit: int = MAX_ERROR_BYTES) -> bytes:
     return text.encode(errors="replace")[:limit].decode(errors="ignore").encode()
 
 
-def base_headers(letter: DeadLetter) -> Headers:
+def base_headers(letter: DeadLetter, error_bytes: int = MAX_ERROR_BYTES) -> Headers:
     headers = [
         (DeadLetterHeader.ORIGIN_TOPIC.value, letter.topic.encode()),
         (DeadLetterHeader.ORIGIN_PARTITION.value, str(letter.partition).encode()),
         (DeadLetterHeader.ORIGIN_OFFSET.value, str(letter.offset).encode()),
         (DeadLetterHeader.REASON.value, letter.reason.value.encode()),
-        (DeadLetterHeader.ERROR.value, truncate_utf8(letter.message)),
+        (DeadLetterHeader.ERROR.value, truncate_utf8(letter.message, error_bytes)),
     ]
     if letter.event is not None:
         headers.append((DeadLetterHeader.ORIGIN_EVENT.value, str(letter.event).encode()))
     return headers
 
 
+def _size(headers: Sequence[tuple[str, bytes]]) -> int:
+    """Header bytes: names as UTF-8, values."""
+    return sum(len(name.encode(errors="replace")) + len(value) for name, value in headers)
+
+
 def origin_headers(letter: DeadLetter) -> Headers:
-    """The origin's event headers to carry, or, when they would take more than
-    MAX_ORIGIN_HEADER_BYTES, a header saying how many bytes of them were left out."""
-    size = sum(len(name) + len(value) for name, value in letter.origin_headers)
-    if size > MAX_ORIGIN_HEADER_BYTES:
-        return [(DeadLetterHeader.HEADERS_TRUNCATED.value, str(size).encode())]
-    return list(letter.origin_headers)
+    """The origin's event headers to carry: all of them within MAX_ORIGIN_HEADER_BYTES (as
+    UTF-8), else the event's required attributes and content-type if they fit, and a header
+    saying how many bytes were left out."""
+    carried = list(letter.origin_headers)
+    if _size(carried) <= MAX_ORIGIN_HEADER_BYTES:
+        return carried
+    kept = [(name, value) for name, value in carried if name.lower() in IDENTIFYING_HEADERS]
+    if _size(kept) > MAX_ORIGIN_HEADER_BYTES:
+        kept = []
+    left_out = _size(carried) - _size(kept)
+    return [*kept, (DeadLetterHeader.HEADERS_TRUNCATED.value, str(left_out).encode())]
 
 
 def record_size(key: bytes | None, value: bytes, headers: Headers) -> int:
@@ -108,15 +123,31 @@ def fit(letter: DeadLetter, limit: int) -> tuple[bytes | None, bytes, Headers]:
         headers.append((DeadLetterHeader.TRUNCATED.value, str(len(payload)).encode()))
         overhead = record_size(key, b"", headers) + 8  # the payload's length grows a varint
         payload = payload[: max(0, budget - overhead)]
+    if record_size(key, payload, headers) > budget:  # a tiny limit: the headers alone pass it
+        return stripped(letter, error_bytes=64)
     return key, payload, headers
 
 
-def stripped(letter: DeadLetter) -> tuple[None, bytes, Headers]:
-    """The letter as headers only: what is sent when the broker refuses its size."""
+def stripped(letter: DeadLetter, error_bytes: int = MAX_ERROR_BYTES) -> tuple[None, bytes, Headers]:
+    """The letter as headers only, without the origin's (their size said): what is sent
+    when the broker refuses its size, or when a tiny limit leaves no room for more."""
     headers = base_headers(letter)
+    if error_bytes < MAX_ERROR_BYTES:
+        headers = [
+            (
+                name,
+                truncate_utf8(letter.message, error_bytes)
+                if name == DeadLetterHeader.ERROR.value
+                else value,
+            )
+            for name, value in headers
+        ]
     headers.append((DeadLetterHeader.TRUNCATED.value, str(len(letter.payload)).encode()))
     if letter.key is not None:
         headers.append((DeadLetterHeader.KEY_TRUNCATED.value, str(len(letter.key)).encode()))
+    origin = _size(letter.origin_headers)
+    if origin:
+        headers.append((DeadLetterHeader.HEADERS_TRUNCATED.value, str(origin).encode()))
     return None, b"", headers
 
 

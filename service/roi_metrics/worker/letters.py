@@ -43,9 +43,9 @@ def _letter(record: Record, rejection: Rejection, event: int | None) -> DeadLett
         rejection.payload,
         event,
         tuple(
-            (name, value)
+            (name, value or b"")
             for name, value in record.headers
-            if name.startswith(CE_PREFIX) or name == CONTENT_TYPE
+            if name.lower().startswith(CE_PREFIX) or name.lower() == CONTENT_TYPE
         ),
     )
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
+from roi_metrics.ingest.decode import header_bytes
 from roi_metrics.worker.batching import Batcher
 from roi_metrics.worker.liveness import Watch
 from roi_metrics.worker.processor import BatchProcessor, Record
@@ -39,20 +40,20 @@ def records_of(events: Sequence[Any]) -> list[Record]:
     ]
 
 
-def headers_of(headers: Any) -> tuple[tuple[str, bytes], ...]:
-    """A record's headers as (name, value) pairs: Faust gives a list of pairs or a dict; a
-    header without a value reads as empty bytes."""
+def headers_of(headers: Any) -> tuple[tuple[str, bytes | None], ...]:
+    """A record's headers as (name, value) pairs (Faust gives a list of pairs or a dict);
+    Kafka allows a null value."""
     if not headers:
         return ()
     pairs = headers.items() if isinstance(headers, dict) else headers
-    return tuple((str(name), value or b"") for name, value in pairs)
+    return tuple((str(name), value) for name, value in pairs)
 
 
 def record_bytes(event: Any) -> int:
     """What one Faust event's record weighs in a batch: key, value and headers."""
     message = event.message
     size = len(message.value or b"") + len(message.key or b"")
-    return size + sum(len(name) + len(value) for name, value in headers_of(message.headers))
+    return size + header_bytes(headers_of(message.headers))
 
 
 async def apply_then_ack(processor: BatchProcessor, events: Sequence[Any], ack: Ack) -> None:
