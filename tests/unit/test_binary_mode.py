@@ -11,9 +11,10 @@ import pytest
 from cloudevents.core.bindings.kafka import to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from roi_metrics.ingest.binary import is_binary
 from roi_metrics.ingest.contract import DeadLetterHeader
 from roi_metrics.ingest.contract import DeadLetterReason as R
-from roi_metrics.ingest.decode import MAX_RECORD_BYTES, Decoder, is_binary
+from roi_metrics.ingest.decode import MAX_RECORD_BYTES, Decoder
 from roi_metrics.worker.deadletter import SIZE_MARGIN_BYTES, DeadLetter, fit, record_size
 
 NOW = int(dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC).timestamp()) * 1_000_000

@@ -10,10 +10,9 @@ from collections.abc import Callable, Sequence
 from typing import Final
 
 from roi_metrics.domain.aggregate import BatchDelta, Outcome
+from roi_metrics.ingest.binary import CE_PREFIX, CONTENT_TYPE
 from roi_metrics.ingest.contract import DeadLetterReason
 from roi_metrics.ingest.decode import (
-    CE_PREFIX,
-    CONTENT_TYPE,
     DecodedRecord,
     Decoder,
     Rejection,

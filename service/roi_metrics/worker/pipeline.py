@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
-from roi_metrics.ingest.decode import header_bytes
+from roi_metrics.ingest.binary import header_bytes
 from roi_metrics.worker.batching import Batcher
 from roi_metrics.worker.liveness import Watch
 from roi_metrics.worker.processor import BatchProcessor, Record
