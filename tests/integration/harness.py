@@ -182,20 +182,9 @@ class Deployment:
         (e.g. a Python wrapper that injects a fault before running the same CLI)."""
         port = free_port()
         name = f"worker-{len(self.workers) + 1}"
-        log = self.tmp / f"{name}.log"
-        log_file = log.open("wb")
-        process = subprocess.Popen(
-            [*(command or [str(EXECUTABLE)]), "worker", "--log-level", "warn"],
-            env={**self.env(port), **(env or {})},
-            cwd=self.tmp,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        worker = WorkerProcess(name, port, process, log, log_file)
-        self.workers.append(worker)
-        if wait:
-            worker.wait_ready()
-        return worker
+        args = ["worker", "--log-level", "warn"]
+        environment = {**self.env(port), **(env or {})}
+        return self._start(name, port, args, environment, command=command, wait=wait)
 
     def start_exporter(
         self,
@@ -206,20 +195,36 @@ class Deployment:
         """The real `roi-metrics exporter` on this deployment's Redis database; stopped by
         stop_all() like the workers. `env` and `command` as for start_worker."""
         port = free_port()
-        log = self.tmp / "exporter.log"
+        args = ["exporter", "--port", str(port)]
+        environment = {**self.env(free_port()), **(env or {})}
+        return self._start("exporter", port, args, environment, command=command, wait=wait)
+
+    def _start(
+        self,
+        name: str,
+        port: int,
+        args: list[str],
+        env: dict[str, str],
+        *,
+        command: list[str] | None,
+        wait: bool,
+    ) -> WorkerProcess:
+        """Run `roi-metrics ARGS` (or `command ARGS`) in the deployment's folder, its output
+        in NAME.log; stopped by stop_all()."""
+        log = self.tmp / f"{name}.log"
         log_file = log.open("wb")
         process = subprocess.Popen(
-            [*(command or [str(EXECUTABLE)]), "exporter", "--port", str(port)],
-            env={**self.env(free_port()), **(env or {})},
+            [*(command or [str(EXECUTABLE)]), *args],
+            env=env,
             cwd=self.tmp,
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
-        exporter = WorkerProcess("exporter", port, process, log, log_file)
-        self.workers.append(exporter)
+        started = WorkerProcess(name, port, process, log, log_file)
+        self.workers.append(started)
         if wait:
-            exporter.wait_ready()
-        return exporter
+            started.wait_ready()
+        return started
 
     def stop_all(self) -> None:
         for worker in self.workers:
