@@ -24,7 +24,8 @@ install: $(STAMP) ## Install system packages (Debian) and the Python environment
 stack-up: install ## Start Kafka, Redis and Prometheus on 127.0.0.1 (idempotent)
 	deploy/local/stack.sh up
 
-stack-down: ## Stop the simulator, the exporter, the worker and the local stack
+stack-down: ## Stop the simulator, the exporter, the worker, the local stack and the tests' Docker engine
+	deploy/local/docker.sh stop
 	deploy/local/roi.sh simulator stop
 	deploy/local/roi.sh exporter stop
 	deploy/local/roi.sh worker stop

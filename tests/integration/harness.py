@@ -184,7 +184,7 @@ class Deployment:
         name = f"worker-{len(self.workers) + 1}"
         args = ["worker", "--log-level", "warn"]
         environment = {**self.env(port), **(env or {})}
-        return self._start(name, port, args, environment, command=command, wait=wait)
+        return self.start_process(name, port, args, environment, command=command, wait=wait)
 
     def start_exporter(
         self,
@@ -197,17 +197,17 @@ class Deployment:
         port = free_port()
         args = ["exporter", "--port", str(port)]
         environment = {**self.env(free_port()), **(env or {})}
-        return self._start("exporter", port, args, environment, command=command, wait=wait)
+        return self.start_process("exporter", port, args, environment, command=command, wait=wait)
 
-    def _start(
+    def start_process(
         self,
         name: str,
         port: int,
         args: list[str],
         env: dict[str, str],
+        command: list[str] | None = None,
         *,
-        command: list[str] | None,
-        wait: bool,
+        wait: bool = False,
     ) -> WorkerProcess:
         """Run `roi-metrics ARGS` (or `command ARGS`) in the deployment's folder, its output
         in NAME.log; stopped by stop_all()."""

@@ -20,6 +20,7 @@ from roi_metrics.cli.main import app
 from typer.testing import CliRunner
 
 from tests.cloudevents import event
+from tests.integration.commands import cli, report, wait_for
 from tests.integration.harness import EXECUTABLE, Deployment, free_port
 from tests.stack import redis_url
 
@@ -42,12 +43,6 @@ def deployment(tmp_path: Path, bootstrap: str) -> Iterator[Deployment]:
     deployed.stop_all()
 
 
-def cli(deployment: Deployment, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
-    env = {k: v for k, v in deployment.env(free_port()).items() if k.startswith("ROI_")}
-    result = CliRunner().invoke(app, list(args), env=env, input=stdin)
-    return result.exit_code, result.stdout, result.stderr
-
-
 async def partitions_of(bootstrap: str, topic: str) -> int:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
@@ -66,21 +61,6 @@ def test_channel_add_creates_the_topic_once(deployment: Deployment) -> None:
     assert asyncio.run(partitions_of(deployment.bootstrap, topic)) == 4
     code, out, _ = cli(deployment, "channel", "add", "voice")
     assert code == 0 and out.strip() == f"{topic} already exists: nothing to do"
-
-
-def report(deployment: Deployment, *args: str) -> dict[str, Any]:
-    code, out, err = cli(deployment, "report", "--json", *args)
-    assert code == 0, err
-    result: dict[str, Any] = json.loads(out)
-    return result
-
-
-def wait_for(what: str, check: Any, seconds: float = 90) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"{what}: not within {seconds}s"
-        time.sleep(0.5)
-    return result
 
 
 def test_publish_reaches_the_worker_and_report_reads_it_back(
