@@ -4,6 +4,10 @@
 # under the state folder; storage is formatted once. With KAFKA_BOOTSTRAP_SERVERS set, nothing
 # is started and that cluster is used. Topics are never created on first use
 # (auto.create.topics.enable=false).
+# With ROI_KAFKA_TLS_DIR set (deploy/local/secure.sh sets it), clients get SASL_SSL instead
+# of PLAINTEXT: SCRAM-SHA-512 (user ROI_KAFKA_SCRAM_USER, password in the folder's
+# kafka.password) and a client certificate signed by the folder's CA (mTLS); the brokers'
+# own traffic stays on a loopback listener (ROI_KAFKA_BROKER_PORT).
 #   usage: deploy/local/kafka.sh start|stop|status
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -11,16 +15,44 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 HERE="$ROOT/deploy/local/kafka"
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")
 DIR="$STATE_DIR/kafka"
-LIB="$DIR/lib-$KAFKA_VERSION"
+LIB="${ROI_KAFKA_LIB_DIR:-$DIR/lib-$KAFKA_VERSION}"
+TLS_DIR=${ROI_KAFKA_TLS_DIR:-}
 
 resolve_jars() {
     [ -f "$LIB/.complete" ] && return 0
     say "kafka: resolving Apache Kafka $KAFKA_VERSION jars from Maven Central (once)"
     rm -rf "$LIB"
+    mkdir -p "$DIR"
     mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies \
         -DincludeScope=runtime -DoutputDirectory="$LIB" >"$DIR/maven.log" 2>&1 \
         || die "kafka: maven could not resolve the broker jars; see $DIR/maven.log"
     touch "$LIB/.complete"
+}
+
+listener_config() {
+    if [ -z "$TLS_DIR" ]; then
+        cat <<PROPS
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+PROPS
+        return
+    fi
+    local broker_port=${ROI_KAFKA_BROKER_PORT:?ROI_KAFKA_BROKER_PORT is needed with ROI_KAFKA_TLS_DIR}
+    cat <<PROPS
+listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,BROKER://127.0.0.1:$broker_port,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_SSL://127.0.0.1:$KAFKA_PORT,BROKER://127.0.0.1:$broker_port
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,BROKER:PLAINTEXT,SASL_SSL:SASL_SSL
+inter.broker.listener.name=BROKER
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+listener.name.sasl_ssl.ssl.client.auth=required
+PROPS
 }
 
 write_config() {
@@ -28,11 +60,8 @@ write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-inter.broker.listener.name=PLAINTEXT
+$(listener_config)
 log.dirs=$DIR/data
 num.partitions=4
 # Topics are created on purpose (roi-metrics channel add, the simulator, the worker's
@@ -62,8 +91,13 @@ format_once() {
     [ -f "$DIR/data/meta.properties" ] && return 0
     local cluster_id
     cluster_id=$(kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
+    local users=()
+    if [ -n "$TLS_DIR" ]; then  # the SCRAM credentials, stored in the cluster's metadata
+        users=(--add-scram "SCRAM-SHA-512=[name=${ROI_KAFKA_SCRAM_USER:-roi},password=$(cat "$TLS_DIR/kafka.password")]")
+    fi
     kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$DIR/server.properties" \
-        >"$DIR/format.log" 2>&1 || die "kafka: formatting storage failed; see $DIR/format.log"
+        "${users[@]}" >"$DIR/format.log" 2>&1 \
+        || die "kafka: formatting storage failed; see $DIR/format.log"
 }
 
 started() { grep -q "Kafka Server started" "$DIR/kafka.log" && port_open "$KAFKA_PORT"; }
@@ -91,7 +125,7 @@ start() {
         tail -n 20 "$DIR/kafka.log" >&2
         exit 1
     fi
-    say "kafka: Apache Kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT (log: $DIR/kafka.log)"
+    say "kafka: Apache Kafka $KAFKA_VERSION ready on 127.0.0.1:$KAFKA_PORT${TLS_DIR:+ (SASL_SSL, SCRAM-SHA-512, client certificates required)} (log: $DIR/kafka.log)"
 }
 
 status() {

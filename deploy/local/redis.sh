@@ -3,13 +3,48 @@
 # maxmemory-policy noeviction: the figures are the only copy, so Redis must refuse writes
 # when full rather than drop keys. ROI_REDIS_MAXMEMORY (e.g. 512mb) sets --maxmemory;
 # unset, there is no limit. With REDIS_URL set, nothing is started and that server is used.
+# With ROI_REDIS_TLS_DIR set (deploy/local/secure.sh sets it), Redis speaks TLS only (no
+# plaintext port), its default user is off and one ACL user (ROI_REDIS_USER, password in the
+# folder's redis.password) may touch the roi:* keys and nothing dangerous.
 #   usage: deploy/local/redis.sh start|stop|status
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 DIR="$STATE_DIR/redis"
 
-ping() { [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = "PONG" ]; }
+TLS_DIR=${ROI_REDIS_TLS_DIR:-}
+USER_NAME=${ROI_REDIS_USER:-roi}
+
+cli() {
+    if [ -n "$TLS_DIR" ]; then
+        REDISCLI_AUTH=$(cat "$TLS_DIR/redis.password") redis-cli --tls --cacert "$TLS_DIR/ca.pem" \
+            --user "$USER_NAME" -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+    else
+        redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"
+    fi
+}
+
+ping() { [ "$(cli ping 2>/dev/null)" = "PONG" ]; }
+
+# LISTEN: the listening options, plaintext or TLS only with the ACL file of one user.
+listen_options() {
+    if [ -z "$TLS_DIR" ]; then
+        LISTEN=(--port "$REDIS_PORT")
+        return
+    fi
+    (
+        umask 077
+        {
+            echo "user default off"
+            # the service's keys only; INFO for the eviction check; no FLUSHALL, CONFIG, DEBUG
+            # the password as its SHA-256, never in clear in this file
+            echo "user $USER_NAME on #$(tr -d '\n' <"$TLS_DIR/redis.password" | sha256sum | cut -d' ' -f1) ~roi:* &* +@all -@dangerous +info"
+        } >"$DIR/users.acl"
+    )
+    LISTEN=(--port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$TLS_DIR/server.crt"
+        --tls-key-file "$TLS_DIR/server.key" --tls-ca-cert-file "$TLS_DIR/ca.pem"
+        --tls-auth-clients optional --aclfile "$DIR/users.acl")
+}
 
 start() {
     if [ -n "${REDIS_URL:-}" ]; then
@@ -24,13 +59,14 @@ start() {
     mkdir -p "$DIR"
     local memory=()
     [ -z "${ROI_REDIS_MAXMEMORY:-}" ] || memory=(--maxmemory "$ROI_REDIS_MAXMEMORY")
-    redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --protected-mode yes \
+    listen_options
+    redis-server --bind 127.0.0.1 "${LISTEN[@]}" --protected-mode yes \
         --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" \
         --dir "$DIR" --appendonly yes --appendfsync everysec --save "" \
         --maxmemory-policy noeviction "${memory[@]}" \
         || die "redis: redis-server failed to start; see $DIR/redis.log"
     wait_until 30 "redis" ping || { tail -n 20 "$DIR/redis.log" >&2; exit 1; }
-    say "redis: ready on 127.0.0.1:$REDIS_PORT (AOF on, noeviction${ROI_REDIS_MAXMEMORY:+, maxmemory $ROI_REDIS_MAXMEMORY}; log: $DIR/redis.log)"
+    say "redis: ready on 127.0.0.1:$REDIS_PORT (${TLS_DIR:+TLS only, ACL user $USER_NAME, }AOF on, noeviction${ROI_REDIS_MAXMEMORY:+, maxmemory $ROI_REDIS_MAXMEMORY}; log: $DIR/redis.log)"
 }
 
 status() {

@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote, unquote_plus, urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    FilePath,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from roi_metrics.domain.channels import DEAD_LETTER_TOPIC, DEFAULT_TOPIC_PREFIX
@@ -42,7 +49,13 @@ class Settings(BaseSettings):
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
     kafka_sasl_username: str | None = None
     kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: Path | None = None
+    kafka_ssl_cafile: FilePath | None = None
+    """The CA bundle that signed the brokers' certificates; the system's when unset."""
+    kafka_ssl_certfile: FilePath | None = None
+    """A client certificate (PEM, chain allowed) for brokers that require one (mTLS)."""
+    kafka_ssl_keyfile: FilePath | None = None
+    """The client certificate's private key (PEM); with kafka_ssl_certfile."""
+    kafka_ssl_key_password: SecretStr | None = None
     redis_url: SecretStr = Field(
         default_factory=lambda: SecretStr(
             f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT') or 16379}/0"
@@ -51,6 +64,12 @@ class Settings(BaseSettings):
         description="redis:// or rediss:// (TLS); a password may be in the URL",
     )
     redis_password: SecretStr | None = None
+    redis_ssl_cafile: FilePath | None = None
+    """With rediss://: the CA bundle that signed the server's certificate; the system's when
+    unset."""
+    redis_ssl_certfile: FilePath | None = None
+    """With rediss://: a client certificate, for a server that requires one."""
+    redis_ssl_keyfile: FilePath | None = None
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     dead_letter_topic: str = DEAD_LETTER_TOPIC
     topic_replication_factor: int = Field(default=1, ge=1, le=7)
@@ -99,14 +118,59 @@ class Settings(BaseSettings):
         scheme = urlsplit(self.redis_url.get_secret_value()).scheme
         if scheme not in ("redis", "rediss", "unix"):
             raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        self._tls_files()
         return self
 
+    def _tls_files(self) -> None:
+        """TLS files make sense only with TLS, and a certificate only with its key."""
+        kafka_tls = self.kafka_security_protocol in ("SSL", "SASL_SSL")
+        kafka_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
+        if any(kafka_files) and not kafka_tls:
+            raise ValueError(
+                "kafka_ssl_* files need kafka_security_protocol SSL or SASL_SSL "
+                f"(it is {self.kafka_security_protocol})"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together (mTLS)")
+        redis_files = (self.redis_ssl_cafile, self.redis_ssl_certfile, self.redis_ssl_keyfile)
+        if any(redis_files) and urlsplit(self.redis_url.get_secret_value()).scheme != "rediss":
+            raise ValueError("redis_ssl_* files need a rediss:// redis_url")
+        if bool(self.redis_ssl_certfile) != bool(self.redis_ssl_keyfile):
+            raise ValueError("redis_ssl_certfile and redis_ssl_keyfile go together")
+
     def ssl_context(self) -> ssl.SSLContext | None:
-        """A TLS context for Kafka when the protocol uses TLS, else None."""
+        """A TLS context for Kafka when the protocol uses TLS, else None: the brokers'
+        certificates checked against kafka_ssl_cafile (or the system's CAs) and their host
+        names, and the client certificate presented when one is set. OSError or
+        ssl.SSLError when a file cannot be read or does not hold what it should."""
         if self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
             return None
         cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
-        return ssl.create_default_context(cafile=cafile)
+        context = ssl.create_default_context(cafile=cafile)
+        if self.kafka_ssl_certfile is not None and self.kafka_ssl_keyfile is not None:
+            password = self.kafka_ssl_key_password
+            context.load_cert_chain(
+                self.kafka_ssl_certfile,
+                self.kafka_ssl_keyfile,
+                password.get_secret_value() if password is not None else None,
+            )
+        return context
+
+    def check_tls_files(self) -> None:
+        """Read every TLS file as the clients will; ValueError naming the settings when one
+        cannot be read or does not hold a certificate or key (the variable names only: an
+        error never shows the key's password)."""
+        try:
+            self.ssl_context()
+        except (OSError, ssl.SSLError) as error:
+            raise ValueError(f"ROI_KAFKA_SSL_*: {_tls_problem(error)}") from None
+        if self.redis_ssl_cafile or self.redis_ssl_certfile:
+            try:
+                context = ssl.create_default_context(cafile=self.redis_ssl_cafile)
+                if self.redis_ssl_certfile is not None:
+                    context.load_cert_chain(self.redis_ssl_certfile, self.redis_ssl_keyfile)
+            except (OSError, ssl.SSLError) as error:
+                raise ValueError(f"ROI_REDIS_SSL_*: {_tls_problem(error)}") from None
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka clients (producer, admin)."""
@@ -129,6 +193,12 @@ class Settings(BaseSettings):
         options: dict[str, Any] = {}
         if self.redis_password is not None:
             options["password"] = self.redis_password.get_secret_value()
+        files = {
+            "ssl_ca_certs": self.redis_ssl_cafile,
+            "ssl_certfile": self.redis_ssl_certfile,
+            "ssl_keyfile": self.redis_ssl_keyfile,
+        }
+        options.update({name: str(path) for name, path in files.items() if path is not None})
         return options
 
     def describe(self) -> dict[str, str]:
@@ -150,7 +220,7 @@ class Settings(BaseSettings):
         found = url_secrets(url)
         if found:
             found.append(url)
-        for secret in (self.redis_password, self.kafka_sasl_password):
+        for secret in (self.redis_password, self.kafka_sasl_password, self.kafka_ssl_key_password):
             if secret is not None:
                 found.append(secret.get_secret_value())
         return found
@@ -160,6 +230,13 @@ class Settings(BaseSettings):
         ****. For error messages and log lines that might carry them."""
         url = self.redis_url.get_secret_value()
         return redact(text.replace(url, mask_url(url)) if url else text, self.secrets())
+
+
+def _tls_problem(error: OSError | ssl.SSLError) -> str:
+    """What went wrong reading a TLS file, in words."""
+    if isinstance(error, ssl.SSLError):
+        return f"not a usable certificate or key ({error.reason or error})"
+    return f"cannot read {error.filename or 'a file'}: {error.strerror or error}"
 
 
 def mask_url(url: str) -> str:

@@ -66,6 +66,45 @@ def test_sasl_ssl_with_scram_and_a_ca_file(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    ("given", "refused"),
+    [
+        ({"kafka_ssl_cafile": "CA"}, "kafka_ssl_\\* files need kafka_security_protocol SSL"),
+        (
+            {"kafka_security_protocol": "SSL", "kafka_ssl_certfile": "CA"},
+            "kafka_ssl_certfile and kafka_ssl_keyfile go together",
+        ),
+        ({"redis_ssl_cafile": "CA"}, "redis_ssl_\\* files need a rediss:// redis_url"),
+        (
+            {"redis_url": "rediss://h:6379/0", "redis_ssl_keyfile": "CA"},
+            "redis_ssl_certfile and redis_ssl_keyfile go together",
+        ),
+        ({"kafka_security_protocol": "SSL", "kafka_ssl_cafile": "MISSING"}, "not point to a file"),
+    ],
+)
+def test_tls_files_are_refused_where_they_mean_nothing(
+    tmp_path: Path, given: dict[str, str], refused: str
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not a certificate")
+    paths = {"CA": str(ca), "MISSING": str(tmp_path / "missing.pem")}
+    with pytest.raises(ValidationError, match=refused):
+        Settings(**{k: paths.get(v, v) for k, v in given.items()})  # type: ignore[arg-type]
+
+
+def test_a_tls_file_that_holds_no_certificate_is_one_line_at_start(tmp_path: Path) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("not a certificate")
+    env = {"ROI_KAFKA_SECURITY_PROTOCOL": "SSL", "ROI_KAFKA_SSL_CAFILE": str(garbage)}
+    result = CliRunner().invoke(app, ["report"], env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ROI_KAFKA_SSL_*: not a usable certificate or key")
+    assert result.stderr.count("\n") == 1
+    env = {"ROI_REDIS_URL": "rediss://127.0.0.1:1/0", "ROI_REDIS_SSL_CAFILE": str(garbage)}
+    result = CliRunner().invoke(app, ["report"], env=env)
+    assert result.stderr.startswith("error: ROI_REDIS_SSL_*: not a usable certificate or key")
+
+
 def test_sasl_without_credentials_is_refused() -> None:
     with pytest.raises(
         ValidationError, match="kafka_sasl_username and kafka_sasl_password are required"

@@ -124,7 +124,11 @@ def load_settings() -> Settings:
             if first["loc"]
             else "settings"
         )
-        raise fail(f"{where}: {first['msg']}") from None
+        raise fail(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
+    try:
+        settings.check_tls_files()
+    except ValueError as error:
+        raise fail(str(error)) from None
     if settings not in _loaded:
         _loaded.append(settings)
     _redacting_log_records()
@@ -155,13 +159,42 @@ def redis_client(settings: Settings, timeout: float = 5) -> Any:
     return client
 
 
+def redis_settings_problem(error: Exception) -> str | None:
+    """What to fix in the settings when Redis refused this client for good (a password it
+    does not take, a certificate this client does not trust); None for anything that may
+    pass (Redis down, restarting, busy)."""
+    import redis  # noqa: PLC0415
+
+    said = f"{error.__class__.__name__}: {error}"
+    if isinstance(error, redis.AuthenticationError) or "NOAUTH" in said or "HELLO must" in said:
+        return (
+            f"Redis refused this client's credentials ({said}); check the user and password "
+            "in ROI_REDIS_URL (or ROI_REDIS_PASSWORD)"
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in said:
+        return (
+            f"Redis has a certificate this client does not trust ({said}); set "
+            "ROI_REDIS_SSL_CAFILE to the CA that signed it"
+        )
+    return None
+
+
 def redis_unreachable(error: Exception, doing: str = "read") -> typer.Exit:
-    """One line and exit 1 for a Redis error (its message redacted, as every error line)."""
-    return fail(
-        f"cannot {doing} Redis ({error.__class__.__name__}: {error}); start it "
-        "(`make stack-up`) or set ROI_REDIS_URL",
-        EXIT_FAILURE,
-    )
+    """One line for a Redis error (its message redacted, as every error line): exit 2 when
+    the fix is in the settings, else 1."""
+    problem = redis_settings_problem(error)
+    if problem is not None:
+        return fail(problem)
+    said = f"{error.__class__.__name__}: {error}"
+    hint = "start it (`make stack-up`) or set ROI_REDIS_URL"
+    if ("reset by peer" in said or "closed by server" in said) and not is_tls_redis():
+        hint = "if the server speaks TLS, use a rediss:// ROI_REDIS_URL"
+    return fail(f"cannot {doing} Redis ({said}); {hint}", EXIT_FAILURE)
+
+
+def is_tls_redis() -> bool:
+    """Whether the settings loaded last reach Redis over TLS."""
+    return bool(_loaded) and _loaded[-1].redis_url.get_secret_value().startswith("rediss:")
 
 
 def print_banner(what: str, settings: Settings) -> None:
@@ -184,6 +217,9 @@ def refuse_evicting_redis(settings: Settings) -> None:
     try:
         info = client.info("memory")
     except redis.RedisError as error:
+        problem = redis_settings_problem(error)
+        if problem is not None:  # it will not pass by waiting: say so now, not forever
+            raise fail(problem) from None
         warn(f"cannot check Redis's eviction policy now ({type(error).__name__}: {error})")
         return
     except (TypeError, ValueError) as error:  # redis-py refused a query parameter
@@ -224,8 +260,9 @@ def parse_time(value: str, option: str = "--at") -> int:
 
 
 def run_operator(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run an operator coroutine; its OperatorError becomes one line and exit 1."""
+    """Run an operator coroutine; its OperatorError becomes one line and exit 1 (2 when the
+    fix is in the settings)."""
     try:
         return asyncio.run(coroutine)
     except OperatorError as error:
-        raise fail(str(error), EXIT_FAILURE) from None
+        raise fail(str(error), EXIT_BAD_CONFIG if error.configuration else EXIT_FAILURE) from None

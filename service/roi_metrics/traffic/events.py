@@ -15,7 +15,13 @@ from roi_metrics.ingest.decode import MAX_RECORD_BYTES, Decoder, Rejection
 
 
 class OperatorError(Exception):
-    """One line for the user: what went wrong and how to fix it."""
+    """One line for the user: what went wrong and how to fix it. `configuration` when the
+    fix is in the settings (a refused password, an untrusted certificate): exit status 2,
+    else 1."""
+
+    def __init__(self, message: str, *, configuration: bool = False) -> None:
+        super().__init__(message)
+        self.configuration = configuration
 
 
 Headers = list[tuple[str, bytes]]

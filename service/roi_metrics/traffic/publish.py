@@ -24,37 +24,76 @@ from roi_metrics.traffic.events import OperatorError, OutRecord
 from roi_metrics.traffic.simulator import Options, Simulator
 
 
+class _ConnectionFailures(logging.Handler):
+    """The reason aiokafka logs for a failed connection (it raises only "Unable to
+    bootstrap"): a refused password, an untrusted certificate, a closed connection."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.reason: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("Unable connect to"):
+            self.reason = message.partition('": ')[2] or message
+
+
 @contextlib.contextmanager
-def _quiet_kafka() -> Iterator[None]:
-    """aiokafka logs each failed connection attempt; the user gets one line from us."""
+def _quiet_kafka() -> Iterator[_ConnectionFailures]:
+    """aiokafka logs each failed connection attempt; the user gets one line from us, with
+    the reason it logged."""
     logger = logging.getLogger("aiokafka")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
+    failures = _ConnectionFailures()
+    propagate = logger.propagate
+    logger.addHandler(failures)
+    logger.propagate = False
     try:
-        yield
+        yield failures
     finally:
-        logger.setLevel(level)
+        logger.removeHandler(failures)
+        logger.propagate = propagate
 
 
-def _unreachable(settings: Settings, error: Exception) -> OperatorError:
-    return OperatorError(
-        f"cannot reach Kafka at {settings.kafka_bootstrap_servers} ({error.__class__.__name__})"
-        "; start it (`make stack-up`) or set ROI_KAFKA_BOOTSTRAP_SERVERS"
-    )
+def _unreachable(settings: Settings, error: Exception, reason: str | None = None) -> OperatorError:
+    """One line saying why Kafka could not be used, naming the settings to look at."""
+    where = f"Kafka at {settings.kafka_bootstrap_servers}"
+    said = reason or error.__class__.__name__
+    tls = settings.kafka_security_protocol in ("SSL", "SASL_SSL")
+    if "SaslAuthenticationFailed" in said or "Authentication failed" in said:
+        return OperatorError(
+            f"{where} refused the credentials ({said}); check ROI_KAFKA_SASL_USERNAME, "
+            "ROI_KAFKA_SASL_PASSWORD and ROI_KAFKA_SASL_MECHANISM",
+            configuration=True,
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in said:
+        return OperatorError(
+            f"{where} has a certificate this client does not trust ({said}); set "
+            "ROI_KAFKA_SSL_CAFILE to the CA that signed it",
+            configuration=True,
+        )
+    if "closed" in said and tls and settings.kafka_ssl_certfile is None:
+        hint = "if the broker requires a client certificate, set ROI_KAFKA_SSL_CERTFILE and "
+        hint += "ROI_KAFKA_SSL_KEYFILE"
+    elif "closed" in said and not tls:
+        hint = "if the broker expects TLS, set ROI_KAFKA_SECURITY_PROTOCOL to SSL or SASL_SSL "
+        hint += f"(it is {settings.kafka_security_protocol})"
+    else:
+        hint = "start it (`make stack-up`) or set ROI_KAFKA_BOOTSTRAP_SERVERS"
+    return OperatorError(f"cannot reach {where} ({said}); {hint}")
 
 
 async def create_channel(settings: Settings, channel: str, partitions: int) -> bool:
     """Create `<prefix><channel>`; False when it already existed."""
-    try:
-        with _quiet_kafka():
+    with _quiet_kafka() as failures:
+        try:
             return await ensure_topic(settings, settings.topic_prefix + channel, partitions)
-    except (KafkaConnectionError, OSError) as error:
-        raise _unreachable(settings, error) from None
-    except (KafkaError, TopicCreationError) as error:
-        raise OperatorError(
-            f"cannot create topic {settings.topic_prefix}{channel}: {error} (does this "
-            "principal have Create on the topic prefix? see docs/security.md)"
-        ) from None
+        except (KafkaConnectionError, OSError) as error:
+            raise _unreachable(settings, error, failures.reason) from None
+        except (KafkaError, TopicCreationError) as error:
+            raise OperatorError(
+                f"cannot create topic {settings.topic_prefix}{channel}: {error} (does this "
+                "principal have Create on the topic prefix? see docs/security.md)"
+            ) from None
 
 
 async def _start(
@@ -62,12 +101,12 @@ async def _start(
 ) -> None:
     """Start a Kafka client; when Kafka is away, stop it (nothing left open) and raise
     OperatorError with one line."""
-    try:
-        with _quiet_kafka():
+    with _quiet_kafka() as failures:
+        try:
             await start()
-    except (KafkaConnectionError, KafkaError, OSError) as error:
-        await stop()
-        raise _unreachable(settings, error) from None
+        except (KafkaConnectionError, KafkaError, OSError) as error:
+            await stop()
+            raise _unreachable(settings, error, failures.reason) from None
 
 
 async def _admin(settings: Settings) -> AIOKafkaAdminClient:
