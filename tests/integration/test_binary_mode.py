@@ -1,11 +1,12 @@
 """CloudEvents binary content mode through real Kafka and a real worker: records made by the
 official CloudEvents SDK, half binary and half structured, count exactly as worked out by
 hand; an invalid binary record is dead-lettered with its ce_ headers, so it is still an
-event someone can read and send again."""
+event someone can read and send again. Records made by kcat's -H headers count too."""
 
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 import time
 
 import pytest
@@ -96,3 +97,44 @@ async def test_binary_and_structured_records_count_alike(
     assert letter.value == b'{"handled_by": "robot"}' and letter.key == b"conv-99"
     assert worker.labelled("support_events_total", outcome="counted") == CONVERSATIONS * 3
     assert worker.process.poll() is None and worker.readyz() == 200
+
+
+async def test_binary_records_made_by_kcat_count(
+    deployment: Deployment, state: aioredis.Redis
+) -> None:
+    """kcat (Debian's) as a producer that knows nothing of CloudEvents: the attributes as -H
+    headers, the data as the value. A record without ce_specversion is not an event."""
+    await create_channels(deployment, ["web"], partitions=1)
+    deployment.start_worker()
+    when = dt.datetime.fromtimestamp(int(time.time()) - 60, dt.UTC).isoformat()
+    attributes = {
+        "ce_specversion": "1.0",
+        "ce_source": "/web/kcat",
+        "ce_subject": "conv-k",
+        "ce_time": when,
+        "content-type": "application/json",
+    }
+    records = [
+        ({**attributes, "ce_id": "k1", "ce_type": "support.conversation.started"},
+         '{"handled_by":"ai"}'),
+        ({**attributes, "ce_id": "k2", "ce_type": "support.conversation.resolved"},
+         '{"resolved_by":"ai"}'),
+        ({"ce_id": "k3", "ce_type": "support.conversation.started"}, '{"handled_by":"ai"}'),
+    ]  # fmt: skip
+    for headers, data in records:
+        options = [item for name, value in headers.items() for item in ("-H", f"{name}={value}")]
+        sent = subprocess.run(
+            ["kcat", "-P", "-b", deployment.bootstrap, "-t", deployment.prefix + "web",
+             "-k", "conv-k", *options],
+            input=data.encode(), capture_output=True, check=False, timeout=30,
+        )  # fmt: skip
+        assert sent.returncode == 0, sent.stderr
+    await wait_applied(state, deployment, {(deployment.prefix + "web", 0): len(records) - 1})
+    totals = await state.hgetall(keys.bucket("web", ("all", 0)))
+    assert {name.decode(): int(value) for name, value in totals.items()} == {
+        "conversations": 1,
+        "ai_conversations": 1,
+        "ai_resolutions_assumed": 1,  # no satisfaction score: assumed to hold
+    }
+    [letter] = await read_topic(deployment.bootstrap, deployment.dead_letter_topic, 1)
+    assert dict(letter.headers)[H.REASON.value] == b"invalid_envelope"
