@@ -62,10 +62,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     preparation = _prepared.get("image")
-    if preparation is not None and preparation.skip is None:
-        if preparation.process is not None and preparation.process.poll() is None:
-            preparation.process.kill()
-        containers.stop_engine()
+    if preparation is not None:
+        preparation.finish()
 
 
 @pytest.fixture(scope="session")

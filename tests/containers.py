@@ -42,14 +42,31 @@ class Preparation:
     log: Path
     skip: str | None = None
     """Why the container tests skip: no engine can run here, or it did not start."""
+    started_engine: bool = False
+    """Whether this session started the engine (and so stops it), or found one running."""
 
     def wait(self) -> None:
-        """Wait for the image; AssertionError with the log's tail when the build failed."""
+        """Wait for the image; AssertionError with the log's tail when the build failed or
+        took over 15 minutes."""
         if self.process is None:
             return
-        code = self.process.wait(900)
+        try:
+            code = self.process.wait(900)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            code = -1
         if code != 0:
             raise AssertionError(f"the image was not built:\n{self.log.read_text()[-3000:]}")
+
+    def finish(self) -> None:
+        """Stop the build if it still runs, the engine if this session started it; remove
+        the build log's folder."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        if self.started_engine:
+            subprocess.run([str(SCRIPT), "stop"], capture_output=True, check=False)
+        shutil.rmtree(self.log.parent, ignore_errors=True)
 
 
 def start_preparing(log: Path) -> Preparation:
@@ -58,6 +75,7 @@ def start_preparing(log: Path) -> Preparation:
     reason = unavailable()
     if reason is not None:
         return Preparation(None, log, reason)
+    running = subprocess.run([str(SCRIPT), "status"], capture_output=True, check=False)
     started = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, check=False)
     if started.returncode != 0:
         last = (started.stderr.strip().splitlines() or ["no output"])[-1]
@@ -68,11 +86,7 @@ def start_preparing(log: Path) -> Preparation:
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    return Preparation(process, log)
-
-
-def stop_engine() -> None:
-    subprocess.run([str(SCRIPT), "stop"], capture_output=True, check=False)
+    return Preparation(process, log, started_engine=running.returncode != 0)
 
 
 def docker_host() -> str:

@@ -31,7 +31,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if [ ${#optional[@]} -gt 0 ]; then
     echo "install: apt-get install ${optional[*]} (for the container tests)" >&2
-    # the tests never use a system Docker service: they start an engine of their own
+    # The tests never use a system Docker service: they start an engine of their own. So the
+    # package's service is neither started now (a policy-rc.d that refuses, for the install
+    # only, where none exists) nor at boot (disabled where systemd runs).
+    policy=/usr/sbin/policy-rc.d
+    own_policy=false
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && own_policy=true
+    fi
     apt-get install -y -q --no-install-recommends "${optional[@]}" >/dev/null \
         || echo "install: ${optional[*]} not installed; the container tests will skip" >&2
+    if [ "$own_policy" = true ]; then rm -f "$policy"; fi
+    if [[ " ${optional[*]} " == *" docker.io "* ]] && [ -d /run/systemd/system ] \
+        && command -v systemctl >/dev/null; then
+        systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
+    fi
 fi

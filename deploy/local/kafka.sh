@@ -91,13 +91,20 @@ format_once() {
     [ -f "$DIR/data/meta.properties" ] && return 0
     local cluster_id
     cluster_id=$(kafka_java kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n 1)
-    local users=()
-    if [ -n "$TLS_DIR" ]; then  # the SCRAM credentials, stored in the cluster's metadata
-        users=(--add-scram "SCRAM-SHA-512=[name=${ROI_KAFKA_SCRAM_USER:-roi},password=$(cat "$TLS_DIR/kafka.password")]")
-    fi
-    kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$DIR/server.properties" \
-        "${users[@]}" >"$DIR/format.log" 2>&1 \
-        || die "kafka: formatting storage failed; see $DIR/format.log"
+    # The command in a java @argfile (mode 600, deleted after): the SCRAM password, stored in
+    # the cluster's metadata, never appears in the process list.
+    local args="$DIR/format.args"
+    (
+        umask 077
+        echo "kafka.tools.StorageTool format -t $cluster_id -c \"$DIR/server.properties\""
+        if [ -n "$TLS_DIR" ]; then
+            echo "--add-scram SCRAM-SHA-512=[name=${ROI_KAFKA_SCRAM_USER:-roi},password=$(cat "$TLS_DIR/kafka.password")]"
+        fi
+    ) >"$args"
+    local status=0
+    "${JAVA[@]}" "@$args" >"$DIR/format.log" 2>&1 || status=$?
+    rm -f "$args"
+    [ "$status" -eq 0 ] || die "kafka: formatting storage failed; see $DIR/format.log"
 }
 
 started() { grep -q "Kafka Server started" "$DIR/kafka.log" && port_open "$KAFKA_PORT"; }

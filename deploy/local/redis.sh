@@ -36,9 +36,10 @@ listen_options() {
         umask 077
         {
             echo "user default off"
-            # the service's keys only; INFO for the eviction check; no FLUSHALL, CONFIG, DEBUG
-            # the password as its SHA-256, never in clear in this file
-            echo "user $USER_NAME on #$(tr -d '\n' <"$TLS_DIR/redis.password" | sha256sum | cut -d' ' -f1) ~roi:* &* +@all -@dangerous +info"
+            # the service's keys only, no pub/sub channels; what it runs (reads, writes, its Lua
+            # scripts, INFO for the eviction check) and nothing dangerous (FLUSHALL, CONFIG,
+            # DEBUG, FUNCTION...); the password as its SHA-256, never in clear in this file
+            echo "user $USER_NAME on #$(tr -d '\n' <"$TLS_DIR/redis.password" | sha256sum | cut -d' ' -f1) resetchannels ~roi:* +@read +@write +@keyspace +@scripting +@connection +@transaction -@dangerous -function +info"
         } >"$DIR/users.acl"
     )
     LISTEN=(--port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$TLS_DIR/server.crt"

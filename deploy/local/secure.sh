@@ -64,18 +64,21 @@ as_secure() {
 }
 
 client_env() {
-    cat <<ENV
-ROI_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:$KAFKA_SECURE_PORT
-ROI_KAFKA_SECURITY_PROTOCOL=SASL_SSL
-ROI_KAFKA_SASL_MECHANISM=SCRAM-SHA-512
-ROI_KAFKA_SASL_USERNAME=roi
-ROI_KAFKA_SASL_PASSWORD=$(cat "$TLS/kafka.password")
-ROI_KAFKA_SSL_CAFILE=$TLS/ca.pem
-ROI_KAFKA_SSL_CERTFILE=$TLS/client.crt
-ROI_KAFKA_SSL_KEYFILE=$TLS/client.key
-ROI_REDIS_URL=rediss://roi:$(cat "$TLS/redis.password")@127.0.0.1:$REDIS_SECURE_PORT/0
-ROI_REDIS_SSL_CAFILE=$TLS/ca.pem
-ENV
+    local kafka_password redis_password
+    kafka_password=$(cat "$TLS/kafka.password")
+    redis_password=$(cat "$TLS/redis.password")
+    # quoted for a shell (printf %q): a state folder may hold spaces
+    printf '%s=%q\n' \
+        ROI_KAFKA_BOOTSTRAP_SERVERS "127.0.0.1:$KAFKA_SECURE_PORT" \
+        ROI_KAFKA_SECURITY_PROTOCOL SASL_SSL \
+        ROI_KAFKA_SASL_MECHANISM SCRAM-SHA-512 \
+        ROI_KAFKA_SASL_USERNAME roi \
+        ROI_KAFKA_SASL_PASSWORD "$kafka_password" \
+        ROI_KAFKA_SSL_CAFILE "$TLS/ca.pem" \
+        ROI_KAFKA_SSL_CERTFILE "$TLS/client.crt" \
+        ROI_KAFKA_SSL_KEYFILE "$TLS/client.key" \
+        ROI_REDIS_URL "rediss://roi:$redis_password@127.0.0.1:$REDIS_SECURE_PORT/0" \
+        ROI_REDIS_SSL_CAFILE "$TLS/ca.pem"
 }
 
 case "${1:-}" in

@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     redis_ssl_certfile: FilePath | None = None
     """With rediss://: a client certificate, for a server that requires one."""
     redis_ssl_keyfile: FilePath | None = None
+    redis_ssl_key_password: SecretStr | None = None
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     dead_letter_topic: str = DEAD_LETTER_TOPIC
     topic_replication_factor: int = Field(default=1, ge=1, le=7)
@@ -122,7 +123,8 @@ class Settings(BaseSettings):
         return self
 
     def _tls_files(self) -> None:
-        """TLS files make sense only with TLS, and a certificate only with its key."""
+        """TLS files make sense only with TLS, a certificate only with its key, a key's
+        password only with the key."""
         kafka_tls = self.kafka_security_protocol in ("SSL", "SASL_SSL")
         kafka_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
         if any(kafka_files) and not kafka_tls:
@@ -130,31 +132,32 @@ class Settings(BaseSettings):
                 "kafka_ssl_* files need kafka_security_protocol SSL or SASL_SSL "
                 f"(it is {self.kafka_security_protocol})"
             )
-        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
-            raise ValueError("kafka_ssl_certfile and kafka_ssl_keyfile go together (mTLS)")
         redis_files = (self.redis_ssl_cafile, self.redis_ssl_certfile, self.redis_ssl_keyfile)
         if any(redis_files) and urlsplit(self.redis_url.get_secret_value()).scheme != "rediss":
             raise ValueError("redis_ssl_* files need a rediss:// redis_url")
-        if bool(self.redis_ssl_certfile) != bool(self.redis_ssl_keyfile):
-            raise ValueError("redis_ssl_certfile and redis_ssl_keyfile go together")
+        for system in ("kafka", "redis"):
+            certfile, keyfile, password = (
+                getattr(self, f"{system}_ssl_{name}")
+                for name in ("certfile", "keyfile", "key_password")
+            )
+            if bool(certfile) != bool(keyfile):
+                raise ValueError(f"{system}_ssl_certfile and {system}_ssl_keyfile go together")
+            if password is not None and keyfile is None:
+                raise ValueError(f"{system}_ssl_key_password needs {system}_ssl_keyfile")
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A TLS context for Kafka when the protocol uses TLS, else None: the brokers'
         certificates checked against kafka_ssl_cafile (or the system's CAs) and their host
-        names, and the client certificate presented when one is set. OSError or
+        names, and the client certificate presented when one is set. OSError, ValueError or
         ssl.SSLError when a file cannot be read or does not hold what it should."""
         if self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
             return None
-        cafile = str(self.kafka_ssl_cafile) if self.kafka_ssl_cafile else None
-        context = ssl.create_default_context(cafile=cafile)
-        if self.kafka_ssl_certfile is not None and self.kafka_ssl_keyfile is not None:
-            password = self.kafka_ssl_key_password
-            context.load_cert_chain(
-                self.kafka_ssl_certfile,
-                self.kafka_ssl_keyfile,
-                password.get_secret_value() if password is not None else None,
-            )
-        return context
+        return _client_context(
+            self.kafka_ssl_cafile,
+            self.kafka_ssl_certfile,
+            self.kafka_ssl_keyfile,
+            self.kafka_ssl_key_password,
+        )
 
     def check_tls_files(self) -> None:
         """Read every TLS file as the clients will; ValueError naming the settings when one
@@ -162,15 +165,18 @@ class Settings(BaseSettings):
         error never shows the key's password)."""
         try:
             self.ssl_context()
-        except (OSError, ssl.SSLError) as error:
-            raise ValueError(f"ROI_KAFKA_SSL_*: {_tls_problem(error)}") from None
+        except (OSError, ValueError, ssl.SSLError) as error:
+            raise ValueError(f"ROI_KAFKA_SSL_*: {_tls_problem(error, 'KAFKA')}") from None
         if self.redis_ssl_cafile or self.redis_ssl_certfile:
             try:
-                context = ssl.create_default_context(cafile=self.redis_ssl_cafile)
-                if self.redis_ssl_certfile is not None:
-                    context.load_cert_chain(self.redis_ssl_certfile, self.redis_ssl_keyfile)
-            except (OSError, ssl.SSLError) as error:
-                raise ValueError(f"ROI_REDIS_SSL_*: {_tls_problem(error)}") from None
+                _client_context(
+                    self.redis_ssl_cafile,
+                    self.redis_ssl_certfile,
+                    self.redis_ssl_keyfile,
+                    self.redis_ssl_key_password,
+                )
+            except (OSError, ValueError, ssl.SSLError) as error:
+                raise ValueError(f"ROI_REDIS_SSL_*: {_tls_problem(error, 'REDIS')}") from None
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka clients (producer, admin)."""
@@ -199,6 +205,9 @@ class Settings(BaseSettings):
             "ssl_keyfile": self.redis_ssl_keyfile,
         }
         options.update({name: str(path) for name, path in files.items() if path is not None})
+        if self.redis_ssl_keyfile is not None:  # always a password: OpenSSL must never prompt
+            password = self.redis_ssl_key_password
+            options["ssl_password"] = password.get_secret_value() if password else ""
         return options
 
     def describe(self) -> dict[str, str]:
@@ -220,7 +229,12 @@ class Settings(BaseSettings):
         found = url_secrets(url)
         if found:
             found.append(url)
-        for secret in (self.redis_password, self.kafka_sasl_password, self.kafka_ssl_key_password):
+        for secret in (
+            self.redis_password,
+            self.redis_ssl_key_password,
+            self.kafka_sasl_password,
+            self.kafka_ssl_key_password,
+        ):
             if secret is not None:
                 found.append(secret.get_secret_value())
         return found
@@ -232,11 +246,30 @@ class Settings(BaseSettings):
         return redact(text.replace(url, mask_url(url)) if url else text, self.secrets())
 
 
-def _tls_problem(error: OSError | ssl.SSLError) -> str:
-    """What went wrong reading a TLS file, in words."""
+def _client_context(
+    cafile: Path | None, certfile: Path | None, keyfile: Path | None, password: SecretStr | None
+) -> ssl.SSLContext:
+    """A client's TLS context: the CA bundle (the system's when None) and, when given, the
+    client certificate. The key's password is always given, empty when unset, so OpenSSL
+    never asks for one on the terminal (an encrypted key without it is an error, not a
+    prompt that hangs a service)."""
+    context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    if certfile is not None:
+        secret = password.get_secret_value() if password is not None else ""
+        context.load_cert_chain(certfile, keyfile, password=lambda: secret)
+    return context
+
+
+def _tls_problem(error: OSError | ValueError | ssl.SSLError, system: str) -> str:
+    """What went wrong reading a TLS file, in words (never the key's password)."""
     if isinstance(error, ssl.SSLError):
-        return f"not a usable certificate or key ({error.reason or error})"
-    return f"cannot read {error.filename or 'a file'}: {error.strerror or error}"
+        hint = ""
+        if "PEM" in str(error) or "BAD_DECRYPT" in str(error):
+            hint = f"; if the key is encrypted, check ROI_{system}_SSL_KEY_PASSWORD"
+        return f"not a usable certificate or key ({error.reason or error}){hint}"
+    if isinstance(error, OSError):
+        return f"cannot read {error.filename or 'a file'}: {error.strerror or error}"
+    return f"ROI_{system}_SSL_KEY_PASSWORD: {error}"  # e.g. longer than OpenSSL takes
 
 
 def mask_url(url: str) -> str:

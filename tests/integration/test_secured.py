@@ -161,6 +161,9 @@ REFUSALS = {
         {**NO_CLIENT_CERTIFICATE, "ROI_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
          "ROI_KAFKA_SSL_CAFILE": None}, 1,
         "if the broker expects TLS"),
+    "kafka: a SASL mechanism it does not enable": Refusal(
+        ["channel", "add", "web"], {"ROI_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256"}, 2,
+        "does not take the SASL mechanism SCRAM-SHA-256"),
     "worker: wrong kafka password": Refusal(
         ["worker"], {"ROI_KAFKA_SASL_PASSWORD": "wrong-password"}, 2, "refused the credentials"),
     "redis: wrong password": Refusal(

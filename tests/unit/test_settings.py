@@ -105,6 +105,34 @@ def test_a_tls_file_that_holds_no_certificate_is_one_line_at_start(tmp_path: Pat
     assert result.stderr.startswith("error: ROI_REDIS_SSL_*: not a usable certificate or key")
 
 
+def test_an_encrypted_key_without_its_password_is_one_line_never_a_prompt(tmp_path: Path) -> None:
+    """OpenSSL asks for a key's pass phrase on the terminal when given none: a service
+    would hang there. The password is always given (empty when unset)."""
+    key, cert = tmp_path / "client.key", tmp_path / "client.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-days", "2", "-subj", "/CN=c",
+         "-keyout", str(key), "-out", str(cert), "-passout", "pass:hunter2"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    base = {"ROI_KAFKA_SECURITY_PROTOCOL": "SSL", "ROI_KAFKA_SSL_CERTFILE": str(cert)}
+    base["ROI_KAFKA_SSL_KEYFILE"] = str(key)
+    for password in (None, "wrong"):
+        env = {**base, "ROI_KAFKA_SSL_KEY_PASSWORD": password} if password else base
+        result = CliRunner().invoke(app, ["report"], env=env)
+        assert result.exit_code == 2
+        assert result.stderr.startswith("error: ROI_KAFKA_SSL_*: not a usable certificate")
+        assert "check ROI_KAFKA_SSL_KEY_PASSWORD" in result.stderr
+        assert result.stderr.count("\n") == 1
+    redis = {"ROI_REDIS_URL": "rediss://127.0.0.1:1/0", "ROI_REDIS_SSL_CERTFILE": str(cert)}
+    redis["ROI_REDIS_SSL_KEYFILE"] = str(key)
+    assert CliRunner().invoke(app, ["report"], env=redis).exit_code == 2
+    settings = Settings(**{"redis_url": SecretStr("rediss://h:1/0"), "redis_ssl_certfile": cert,
+                           "redis_ssl_keyfile": key, "redis_ssl_key_password": "hunter2"})  # type: ignore[arg-type]  # fmt: skip
+    settings.check_tls_files()
+    assert settings.redis_options()["ssl_password"] == "hunter2"
+    assert "hunter2" in settings.secrets()
+
+
 def test_sasl_without_credentials_is_refused() -> None:
     with pytest.raises(
         ValidationError, match="kafka_sasl_username and kafka_sasl_password are required"
@@ -339,3 +367,17 @@ def test_the_operator_commands_print_no_password(tmp_path: Path) -> None:
     outputs = _outputs(runs, _secret_env(url, tmp_path), tmp_path)
     assert "cannot read Redis" in outputs["report"] and "cannot read Redis" in outputs["top"]
     _assert_no_secret(outputs, password)
+
+
+def test_redis_refusals_that_waiting_will_not_cure_are_told_apart() -> None:
+    import redis  # noqa: PLC0415
+    from roi_metrics.cli.common import redis_settings_problem  # noqa: PLC0415
+
+    denied = redis.exceptions.NoPermissionError("this user has no permissions to run the 'info'")
+    assert (redis_settings_problem(denied) or "").startswith("Redis's user for this client lacks")
+    refused = redis.AuthenticationError("invalid username-password pair")
+    assert (redis_settings_problem(refused) or "").startswith("Redis refused this client's")
+    untrusted = redis.ConnectionError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
+    assert "ROI_REDIS_SSL_CAFILE" in (redis_settings_problem(untrusted) or "")
+    for passing in ("Error 111 connecting to 127.0.0.1:6379. Connection refused.", "Timeout"):
+        assert redis_settings_problem(redis.ConnectionError(passing)) is None

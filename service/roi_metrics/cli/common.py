@@ -161,8 +161,8 @@ def redis_client(settings: Settings, timeout: float = 5) -> Any:
 
 def redis_settings_problem(error: Exception) -> str | None:
     """What to fix in the settings when Redis refused this client for good (a password it
-    does not take, a certificate this client does not trust); None for anything that may
-    pass (Redis down, restarting, busy)."""
+    does not take, a permission its user lacks, a certificate this client does not trust);
+    None for anything that may pass (Redis down, restarting, busy)."""
     import redis  # noqa: PLC0415
 
     said = f"{error.__class__.__name__}: {error}"
@@ -170,6 +170,16 @@ def redis_settings_problem(error: Exception) -> str | None:
         return (
             f"Redis refused this client's credentials ({said}); check the user and password "
             "in ROI_REDIS_URL (or ROI_REDIS_PASSWORD)"
+        )
+    if isinstance(error, redis.exceptions.NoPermissionError):
+        return (
+            f"Redis's user for this client lacks a permission ({said}); it needs the roi:* keys, "
+            "reads, writes, scripts and INFO (docs/production.md)"
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in said and "mismatch" in said:
+        return (
+            f"Redis has a certificate for another name than the one in ROI_REDIS_URL ({said}); "
+            "use a host name the certificate was issued for"
         )
     if "CERTIFICATE_VERIFY_FAILED" in said:
         return (
@@ -187,8 +197,14 @@ def redis_unreachable(error: Exception, doing: str = "read") -> typer.Exit:
         return fail(problem)
     said = f"{error.__class__.__name__}: {error}"
     hint = "start it (`make stack-up`) or set ROI_REDIS_URL"
-    if ("reset by peer" in said or "closed by server" in said) and not is_tls_redis():
-        hint = "if the server speaks TLS, use a rediss:// ROI_REDIS_URL"
+    closed = ("reset by peer", "closed by server", "EOF occurred", "Connection closed")
+    if any(text in said for text in closed):
+        hint = (
+            "if the server requires a client certificate, set ROI_REDIS_SSL_CERTFILE and "
+            "ROI_REDIS_SSL_KEYFILE"
+            if is_tls_redis()
+            else "if the server speaks TLS, use a rediss:// ROI_REDIS_URL"
+        )
     return fail(f"cannot {doing} Redis ({said}); {hint}", EXIT_FAILURE)
 
 

@@ -35,7 +35,7 @@ class _ConnectionFailures(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
         if message.startswith("Unable connect to"):
-            self.reason = message.partition('": ')[2] or message
+            self.reason = message.partition('": ')[2].strip() or self.reason
 
 
 @contextlib.contextmanager
@@ -55,31 +55,63 @@ def _quiet_kafka() -> Iterator[_ConnectionFailures]:
 
 
 def _unreachable(settings: Settings, error: Exception, reason: str | None = None) -> OperatorError:
-    """One line saying why Kafka could not be used, naming the settings to look at."""
+    """One line saying why Kafka could not be used, naming the settings to look at: exit
+    status 2 when the broker answered and refused this client's settings, 1 otherwise."""
     where = f"Kafka at {settings.kafka_bootstrap_servers}"
-    said = reason or error.__class__.__name__
-    tls = settings.kafka_security_protocol in ("SSL", "SASL_SSL")
+    said = reason or str(error) or error.__class__.__name__
+    refused = _refused_settings(settings, said)
+    if refused is not None:
+        return OperatorError(f"{where} {refused} ({said})", configuration=True)
+    return OperatorError(f"cannot reach {where} ({said}); {_reach_hint(settings, said)}")
+
+
+def _refused_settings(settings: Settings, said: str) -> str | None:
+    """What the broker refused, when the failure says it refused this client's settings."""
     if "SaslAuthenticationFailed" in said or "Authentication failed" in said:
-        return OperatorError(
-            f"{where} refused the credentials ({said}); check ROI_KAFKA_SASL_USERNAME, "
-            "ROI_KAFKA_SASL_PASSWORD and ROI_KAFKA_SASL_MECHANISM",
-            configuration=True,
+        return (
+            "refused the credentials; check ROI_KAFKA_SASL_USERNAME, ROI_KAFKA_SASL_PASSWORD "
+            "and ROI_KAFKA_SASL_MECHANISM"
         )
+    if "UnsupportedSaslMechanism" in said:
+        return (
+            f"does not take the SASL mechanism {settings.kafka_sasl_mechanism}; set "
+            "ROI_KAFKA_SASL_MECHANISM to one it enables"
+        )
+    if "mismatch" in said and "CERTIFICATE_VERIFY_FAILED" in said:
+        return (
+            "has a certificate for another name than the one in ROI_KAFKA_BOOTSTRAP_SERVERS; "
+            "use a host name the certificate was issued for"
+        )
+    if "certificate has expired" in said:
+        return "has an expired certificate; the broker's operators must renew it"
     if "CERTIFICATE_VERIFY_FAILED" in said:
-        return OperatorError(
-            f"{where} has a certificate this client does not trust ({said}); set "
-            "ROI_KAFKA_SSL_CAFILE to the CA that signed it",
-            configuration=True,
+        return (
+            "has a certificate this client does not trust; set ROI_KAFKA_SSL_CAFILE to the CA "
+            "that signed it"
         )
-    if "closed" in said and tls and settings.kafka_ssl_certfile is None:
-        hint = "if the broker requires a client certificate, set ROI_KAFKA_SSL_CERTFILE and "
-        hint += "ROI_KAFKA_SSL_KEYFILE"
-    elif "closed" in said and not tls:
-        hint = "if the broker expects TLS, set ROI_KAFKA_SECURITY_PROTOCOL to SSL or SASL_SSL "
-        hint += f"(it is {settings.kafka_security_protocol})"
+    return None
+
+
+def _reach_hint(settings: Settings, said: str) -> str:
+    """What to try when Kafka could not be used. A connection that was refused or timed
+    out: the broker is away. One the broker closed: most likely the security settings do
+    not match its listener (or it was restarting, so this stays exit status 1)."""
+    if "Connect call failed" in said or "Errno" in said or "imeout" in said:
+        return "start it (`make stack-up`) or set ROI_KAFKA_BOOTSTRAP_SERVERS"
+    protocol = settings.kafka_security_protocol
+    if protocol in ("PLAINTEXT", "SASL_PLAINTEXT"):
+        return f"if the broker expects TLS, set ROI_KAFKA_SECURITY_PROTOCOL (it is {protocol})"
+    hints = ["the security settings may not match the broker's listener"]
+    if settings.kafka_ssl_certfile is None:
+        hints.append(
+            "if the broker requires a client certificate, set ROI_KAFKA_SSL_CERTFILE and "
+            "ROI_KAFKA_SSL_KEYFILE"
+        )
     else:
-        hint = "start it (`make stack-up`) or set ROI_KAFKA_BOOTSTRAP_SERVERS"
-    return OperatorError(f"cannot reach {where} ({said}); {hint}")
+        hints.append("the broker may refuse the client certificate in ROI_KAFKA_SSL_CERTFILE")
+    if protocol == "SSL":
+        hints.append("if it expects SASL, set ROI_KAFKA_SECURITY_PROTOCOL=SASL_SSL")
+    return "; ".join(hints)
 
 
 async def create_channel(settings: Settings, channel: str, partitions: int) -> bool:
