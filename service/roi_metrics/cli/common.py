@@ -23,6 +23,7 @@ import time
 import traceback
 from collections.abc import Coroutine
 from decimal import Decimal
+from enum import StrEnum
 from typing import Annotated, Any, Final, TypeVar
 
 import typer
@@ -36,7 +37,6 @@ from roi_metrics.cli.render import printable
 from roi_metrics.domain.channels import is_channel_name
 from roi_metrics.domain.costcard import CostCard, CostCardError
 from roi_metrics.domain.events import MICROS_PER_SECOND
-from roi_metrics.domain.timebuckets import Window
 from roi_metrics.ingest.contract import MAX_TIME_MICROS, TIME_RANGE, rfc3339_micros
 from roi_metrics.settings import Settings
 from roi_metrics.state.memory import eviction_problem
@@ -46,7 +46,6 @@ T = TypeVar("T")
 CHANNEL_RULE: Final = (
     "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 32"
 )
-WINDOW_NAMES: Final = ", ".join(window.value for window in Window)
 EXIT_FAILURE: Final = 1
 EXIT_BAD_CONFIG: Final = 2
 
@@ -58,9 +57,17 @@ out = Console(
 _loaded: list[Settings] = []
 """Every Settings loaded in this process (see load_settings): whose secrets to redact."""
 
-LogLevel = Annotated[
-    str, typer.Option("--log-level", help="debug, info, warn or error.", case_sensitive=False)
-]
+
+class LogLevelName(StrEnum):
+    """The worker's log levels."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARN = "warn"
+    ERROR = "error"
+
+
+LogLevel = Annotated[LogLevelName, typer.Option("--log-level", case_sensitive=False)]
 
 
 def redact(text: str) -> str:
@@ -251,13 +258,6 @@ def check_channel(name: str) -> str:
     if not is_channel_name(name):
         raise fail(f"channel {name!r} is not a valid name: {CHANNEL_RULE} characters")
     return name
-
-
-def parse_window(name: str) -> Window:
-    try:
-        return Window(name)
-    except ValueError:
-        raise fail(f"--window {name!r}: use one of {WINDOW_NAMES}") from None
 
 
 def parse_time(value: str, option: str = "--at") -> int:

@@ -21,7 +21,7 @@ app = typer.Typer(
     name="roi-metrics",
     help="Live return on investment of AI customer support.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -73,7 +73,7 @@ def main() -> None:
         if type(error).__name__ == "NoArgsIsHelpError":
             error.show()  # type: ignore[attr-defined]  # a bare command: its help
         else:
-            message = one_line(error.format_message())
+            message = one_line(error.format_message()).replace("Value error, ", "")
             where = context.command_path if context is not None else "roi-metrics"
             say(err, f"error: {message} (see {where} --help)")
         sys.exit(getattr(error, "exit_code", EXIT_BAD_CONFIG))

@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 import time
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Final
 
@@ -31,6 +32,13 @@ from roi_metrics.traffic.simulator import DEFAULT_CHANNELS, Simulator
 from roi_metrics.traffic.simulator import Options as SimulatorOptions
 
 MODES: Final = ("structured", "batch", "binary")
+
+
+class Scenario(StrEnum):
+    """What the simulator plays."""
+
+    NORMAL = "normal"
+    DEGRADE = "degrade"
 
 
 def publish(
@@ -103,8 +111,9 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
         float, typer.Option(min=0, help="Days since go-live when the run starts.")
     ] = 0.0,
     scenario: Annotated[
-        str, typer.Option(help="normal, or degrade: one channel's AI stops resolving.")
-    ] = "normal",
+        Scenario,
+        typer.Option(help="degrade: one channel's AI stops resolving.", case_sensitive=False),
+    ] = Scenario.NORMAL,
     degrade_channel: Annotated[str, typer.Option(help="The channel that degrades.")] = "web",
     degrade_after: Annotated[
         float, typer.Option(min=0, help="Seconds into the run the degradation starts.")
@@ -135,9 +144,7 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
     names = [check_channel(name.strip()) for name in channels.split(",") if name.strip()]
     if not names:
         raise fail("--channels: give at least one channel")
-    if scenario not in ("normal", "degrade"):
-        raise fail(f"--scenario {scenario!r}: use normal or degrade")
-    if scenario == "degrade" and degrade_channel not in names:
+    if scenario is Scenario.DEGRADE and degrade_channel not in names:
         raise fail(f"--degrade-channel {degrade_channel!r} is not among --channels")
     options = SimulatorOptions(
         channels=names,
@@ -145,7 +152,7 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
         seed=seed,
         time_scale=time_scale,
         start_day=start_day,
-        degrade=degrade_channel if scenario == "degrade" else None,
+        degrade=degrade_channel if scenario is Scenario.DEGRADE else None,
         degrade_after=degrade_after,
         add_channel=check_channel(add_channel) if add_channel else None,
         add_after=add_after,

@@ -13,7 +13,6 @@ from rich.progress import Progress
 
 from roi_metrics.cli.common import (
     EXIT_FAILURE,
-    WINDOW_NAMES,
     check_channel,
     err,
     fail,
@@ -21,7 +20,6 @@ from roi_metrics.cli.common import (
     load_settings,
     out,
     parse_time,
-    parse_window,
     redis_client,
     redis_unreachable,
     say,
@@ -48,9 +46,9 @@ def _print_report(report: Report, window: Window, as_json: bool, extra: dict[str
 
 
 def report(
-    window: Annotated[str, typer.Option(help=f"Window of the channel table: {WINDOW_NAMES}.")] = (
-        "24h"
-    ),
+    window: Annotated[
+        Window, typer.Option(help="Window of the channel table.", case_sensitive=False)
+    ] = Window.HOURS_24,
     at: Annotated[
         str, typer.Option(help="Clock of the windows: now, RFC 3339 or Unix seconds.")
     ] = "now",
@@ -63,7 +61,7 @@ def report(
 
     settings = load_settings()
     card = load_card(settings)
-    chosen, clock = parse_window(window), parse_time(at) // MICROS_PER_SECOND
+    chosen, clock = window, parse_time(at) // MICROS_PER_SECOND
     client = redis_client(settings)
     try:
         snapshot = StateReader(client).snapshot(clock)
@@ -85,9 +83,9 @@ def replay(
             help="Clock: 'last' (the newest event's time), now, RFC 3339 or Unix seconds."
         ),
     ] = "last",
-    window: Annotated[str, typer.Option(help=f"Window of the channel table: {WINDOW_NAMES}.")] = (
-        "24h"
-    ),
+    window: Annotated[
+        Window, typer.Option(help="Window of the channel table.", case_sensitive=False)
+    ] = Window.HOURS_24,
     as_json: Annotated[bool, typer.Option("--json", help="Every window, as JSON.")] = False,
 ) -> None:
     """Compute the figures of an export offline: no Kafka, no Redis.
@@ -96,7 +94,7 @@ def replay(
     """
     settings = load_settings()
     card = load_card(settings)
-    chosen = parse_window(window)
+    chosen = window
     if channel is not None:
         check_channel(channel)
     try:

@@ -10,6 +10,7 @@ import typer
 from roi_metrics.cli.common import (
     EXIT_FAILURE,
     LogLevel,
+    LogLevelName,
     err,
     fail,
     interrupt,
@@ -26,7 +27,7 @@ from roi_metrics.state.memory import eviction_problem
 from roi_metrics.traffic.publish import check_kafka
 
 
-def worker(log_level: LogLevel = "info") -> None:
+def worker(log_level: LogLevel = LogLevelName.INFO) -> None:
     """Consume every support.events.<channel> topic and keep the figures in Redis.
 
     Configured by ROI_* environment variables (see docs/configuration.md); serves /metrics,
@@ -47,7 +48,7 @@ def worker(log_level: LogLevel = "info") -> None:
     refuse_evicting_redis(settings)
     print_banner("worker", settings)
     faust_app, _ = create_app(settings, card)
-    Worker(faust_app, loglevel=log_level.lower(), quiet=True).execute_from_commandline()
+    Worker(faust_app, loglevel=log_level.value, quiet=True).execute_from_commandline()
 
 
 def exporter(

@@ -24,11 +24,9 @@ from rich.table import Table
 from rich.text import Text
 
 from roi_metrics.cli.common import (
-    WINDOW_NAMES,
     load_card,
     load_settings,
     out,
-    parse_window,
     redis_client,
 )
 from roi_metrics.cli.common import redact as redact_secrets
@@ -159,7 +157,9 @@ def frame(
 
 def top(
     interval: Annotated[float, typer.Option(min=0.5, help="Seconds between refreshes.")] = 5.0,
-    window: Annotated[str, typer.Option(help=f"Window shown: {WINDOW_NAMES}.")] = "24h",
+    window: Annotated[
+        Window, typer.Option(help="Window shown.", case_sensitive=False)
+    ] = Window.HOURS_24,
     prometheus: Annotated[
         str, typer.Option(help="Prometheus to read alerts from.", envvar="ROI_PROMETHEUS_URL")
     ] = DEFAULT_PROMETHEUS,
@@ -174,7 +174,7 @@ def top(
 
     settings = load_settings()
     card = load_card(settings)
-    chosen = parse_window(window)
+    chosen = window
     client = redis_client(settings)
     reader = StateReader(client)
 
