@@ -78,16 +78,29 @@ def test_alert_labels_and_annotations_are_shown_as_they_are() -> None:
         [
             {
                 "state": "firing",
-                "labels": {"alertname": "[bold]Spoof[/bold]", "severity": ":warning: [/]"},
-                "annotations": {"summary": "[/oops]"},
+                "labels": {"alertname": "SupportChannelSilent", "severity": ":warning: [/]"},
+                "annotations": {"summary": "[bold]Spoof[/bold] [/oops]"},
             },
             {"state": "pending", "labels": "not a dict", "annotations": None},
         ]
     )
     text = render(None, 1.0, Window.HOURS_24, alerts)
-    assert "[/oops]" in text
-    assert "[bold]Spoof[/bold]" in text and ":warning: [/]" in text
-    assert "pending" in text  # a malformed alert is still listed, not a crash
+    assert "[bold]Spoof[/bold] [/oops]" in text and ":warning: [/]" in text
+    assert "pending" not in text  # a malformed alert is no alert of ours, and no crash
+
+
+def test_only_this_projects_alerts_are_shown() -> None:
+    """A Prometheus has other teams' alerts; top shows the ones this project's rules make."""
+    alerts = Alerts(
+        [
+            {"state": "firing", "labels": {"alertname": "NodeDiskFull"}, "annotations": {}},
+            {"state": "firing", "labels": {"alertname": "SupportWorkerDown"}, "annotations": {}},
+        ]
+    )
+    text = render(None, 1.0, Window.HOURS_24, alerts)
+    assert "SupportWorkerDown" in text and "NodeDiskFull" not in text
+    quiet = Alerts([{"state": "firing", "labels": {"alertname": "NodeDiskFull"}}])
+    assert "No alert firing or pending." in render(None, 1.0, Window.HOURS_24, quiet)
 
 
 def test_terminal_escape_sequences_in_alerts_and_names_never_reach_the_terminal() -> None:
@@ -95,7 +108,7 @@ def test_terminal_escape_sequences_in_alerts_and_names_never_reach_the_terminal(
         [
             {
                 "state": "firing",
-                "labels": {"alertname": "x"},
+                "labels": {"alertname": "SupportDeadLetters"},
                 "annotations": {"summary": "a\x1b]0;pwned\x07b\x1b[2Jc\x9bd"},
             }
         ]

@@ -5,6 +5,7 @@ rates, the per-channel table, and Prometheus's firing and pending alerts when it
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import time
@@ -14,9 +15,11 @@ import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
+from importlib import resources
 from typing import Annotated, Any, Final
 
 import typer
+import yaml
 from rich.console import Group, RenderableType
 from rich.live import Live
 from rich.panel import Panel
@@ -103,6 +106,15 @@ def headline(report: Report, target_roi: float, window: Window) -> Panel:
     return Panel(grid, title="AI support ROI", subtitle=payback)
 
 
+@functools.cache
+def project_alerts() -> frozenset[str]:
+    """The names of this project's alerts, from the rules the package ships (the alert
+    names of a deployment's rules are the same; only thresholds change)."""
+    rules = resources.files("roi_metrics").joinpath("data", "roi-rules.yml").read_text()
+    groups = yaml.safe_load(rules)["groups"]
+    return frozenset(r["alert"] for g in groups for r in g["rules"] if "alert" in r)
+
+
 def _field(alert: dict[str, Any], group: str, name: str) -> str:
     """A label or annotation of an alert as text ("" when it has none)."""
     values = alert.get(group)
@@ -111,11 +123,17 @@ def _field(alert: dict[str, Any], group: str, name: str) -> str:
 
 
 def alerts_table(alerts: Alerts) -> RenderableType:
-    """Firing then pending alerts. Their labels and annotations are whatever the rules and
-    the series say: shown as plain text, never read as Rich markup."""
+    """This project's firing then pending alerts (a Prometheus has other teams' alerts too).
+    Their labels and annotations are whatever the rules and the series say: shown as plain
+    text, never read as Rich markup."""
     if alerts.error:
         return Text(alerts.error, style="dim")
-    active = [a for a in alerts.alerts if a.get("state") in ("firing", "pending")]
+    ours = project_alerts()
+    active = [
+        a
+        for a in alerts.alerts
+        if a.get("state") in ("firing", "pending") and _field(a, "labels", "alertname") in ours
+    ]
     if not active:
         return Text("No alert firing or pending.", style="green")
     table = Table(title="Alerts", title_justify="left")
