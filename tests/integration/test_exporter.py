@@ -15,6 +15,7 @@ import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
+from roi_metrics import __version__
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.state.reader import StateReader
@@ -99,6 +100,10 @@ async def test_the_exporter_process_serves_what_redis_holds(
     # one AI resolution, no reopen: 6.50 avoided + 40 revenue against 0.125 of AI cost
     assert samples[("support_channel_roi_ratio", web_all)] == (46.5 - 0.125) / 0.125
     assert samples[("support_state_store_up", ())] == 1
+    # after the figures: the process, the Python runtime and the build
+    assert samples[("roi_metrics_build_info", (("version", __version__),))] == 1
+    assert samples[("process_resident_memory_bytes", ())] > 0
+    assert ("python_info" in {name for name, _ in samples}) and text.startswith("# HELP support_")
 
 
 def start_redis(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from roi_metrics import __version__
 from roi_metrics.worker.liveness import EXIT_STALLED
 
 from tests.cloudevents import encode, event
@@ -197,3 +200,24 @@ async def test_an_evicting_redis_is_refused_at_start_and_while_running(
         client.config_set("maxmemory-policy", "noeviction")
         client.close()
         deployment.stop_all()
+
+
+def test_the_worker_serves_its_three_pages_and_nothing_of_faust(deployment: Deployment) -> None:
+    """Faust's own pages (/router, /table, /graph, statistics, an index answering OK
+    whatever the worker's state) are not served: only what says the truth about it."""
+    worker = deployment.start_worker()
+
+    def status(path: str) -> int:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{worker.port}{path}", timeout=5) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as error:
+            return int(error.code)
+
+    pages = ["/metrics", "/healthz", "/readyz", "/", "/router/", "/table/", "/graph/", "/stats/"]
+    assert {path: status(path) for path in pages} == {
+        "/metrics": 200, "/healthz": 200, "/readyz": 200,
+        "/": 404, "/router/": 404, "/table/": 404, "/graph/": 404, "/stats/": 404,
+    }  # fmt: skip
+    assert worker.labelled("roi_metrics_build_info", version=__version__) == 1
+    assert worker.metric("process_resident_memory_bytes") > 0

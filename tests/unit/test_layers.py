@@ -20,10 +20,10 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     "ingest": ({"ingest", "domain", "settings"}, {"pydantic", "pydantic_core", "aiokafka"}),
     "state": ({"state", "domain"}, {"redis"}),
     "worker": (
-        {"worker", "ingest", "state", "domain", "settings"},
+        {"worker", "ingest", "state", "domain", "settings", "telemetry"},
         {"faust", "mode", "aiokafka", "redis", "prometheus_client"},
     ),
-    "export": ({"export", "state", "domain"}, {"prometheus_client", "redis"}),
+    "export": ({"export", "state", "domain", "telemetry"}, {"prometheus_client", "redis"}),
     "traffic": ({"traffic", "ingest", "domain", "settings"}, {"aiokafka"}),
     "cli": (
         {"cli", "worker", "export", "traffic", "ingest", "state", "domain", "settings", "cardfile"},
@@ -35,6 +35,7 @@ RULES: dict[str, tuple[set[str], set[str]]] = {
     ),
     "settings": ({"settings", "domain"}, {"pydantic", "pydantic_settings"}),
     "cardfile": ({"cardfile", "domain"}, {"pydantic", "pydantic_core"}),
+    "telemetry": (set(), {"prometheus_client"}),
     "__init__": (set(), set()),
 }
 

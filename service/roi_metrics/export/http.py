@@ -9,10 +9,15 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client.core import Metric
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, ThreadingWSGIServer
+from prometheus_client.exposition import (
+    CONTENT_TYPE_PLAIN_0_0_4,
+    ThreadingWSGIServer,
+    generate_latest,
+)
 from prometheus_client.utils import floatToGoString
 
 from roi_metrics.export.collector import RoiCollector
+from roi_metrics.telemetry import runtime_registry
 
 
 def _escape_label(value: str) -> str:
@@ -56,7 +61,10 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def serve(collector: RoiCollector, ready: Callable[[], bool], host: str, port: int) -> None:
-    """Serve /metrics (gzip when asked), /healthz and /readyz until interrupted."""
+    """Serve /metrics (gzip when asked), /healthz and /readyz until interrupted. /metrics
+    holds the business figures (the fast path of render_text), then the process, Python and
+    build-info metrics."""
+    runtime = runtime_registry()
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "/")
@@ -69,7 +77,7 @@ def serve(collector: RoiCollector, ready: Callable[[], bool], host: str, port: i
                 "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
             )
             return [b"ready\n" if ok else b"not ready\n"]
-        body = render_text(collector.collect())
+        body = render_text(collector.collect()) + generate_latest(runtime)
         headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
             body = gzip.compress(body, compresslevel=1)

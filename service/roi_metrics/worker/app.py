@@ -17,6 +17,7 @@ import mode
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
+from faust.web.base import BlueprintManager
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -81,6 +82,10 @@ def _faust_app(settings: Settings) -> faust.App:
     )
     # The transport builds the consumer from this class attribute (roi_metrics.worker.consumer).
     app.transport.Consumer = AssignedOnlyConsumer  # type: ignore[misc]
+    # Only this service's pages (/metrics, /healthz, /readyz, in _pages): none of Faust's
+    # built-in ones (/router, /table, /graph, statistics, an index that says OK whatever the
+    # worker's state).
+    app.web.blueprints = BlueprintManager([])
     set_resubscribe_delay(app)
     return app
 

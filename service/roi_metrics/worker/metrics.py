@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disa
 
 from roi_metrics.domain.aggregate import Outcome
 from roi_metrics.ingest.contract import DeadLetterReason
+from roi_metrics.telemetry import runtime_registry
 
 UNREGISTERED: Final = "_unregistered"
 """The channel label of a topic that is not a known channel (yet): its dead letters are
@@ -22,7 +23,7 @@ class WorkerMetrics:
     partition; never conversation, customer or event ids."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
+        self.registry = registry or runtime_registry()  # with process and build info
         self.events = Counter(
             "support_events",
             "Events by what became of them (counted, duplicate, late, ignored, dead_lettered).",
