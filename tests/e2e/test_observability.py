@@ -467,7 +467,8 @@ def test_the_ai_stopping_on_one_channel_makes_the_resolution_alert_pending_then_
     assert float(alert["value"]) == 24 / 90
     assert alert["labels"]["severity"] == "critical"
     assert (
-        alert["annotations"]["runbook_url"] == "docs/runbooks.md#supportchannelresolutionratedrop"
+        alert["annotations"]["runbook_url"]
+        == "http://127.0.0.1:19464/runbooks#supportchannelresolutionratedrop"
     )
     # Prometheus sends it to Alertmanager, which notifies the webhook through the critical route
     notified = wait_for(

@@ -84,6 +84,9 @@ async def test_the_exporter_process_serves_what_redis_holds(
         wait_http(f"http://127.0.0.1:{port}/readyz", 20, "exporter", tmp_path / "exporter.log")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as reply:
             text = reply.read().decode()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/runbooks", timeout=5) as reply:
+            page = reply.read().decode()
+            assert reply.headers["Content-Type"] == "text/html; charset=utf-8"
     finally:
         process.terminate()
         process.wait(10)
@@ -104,6 +107,8 @@ async def test_the_exporter_process_serves_what_redis_holds(
     assert samples[("roi_metrics_build_info", (("version", __version__),))] == 1
     assert samples[("process_resident_memory_bytes", ())] > 0
     assert ("python_info" in {name for name, _ in samples}) and text.startswith("# HELP support_")
+    # the page every alert's runbook_url points at
+    assert "<h2 id='supportchannelsilent'>SupportChannelSilent</h2>" in page
 
 
 def start_redis(port: int, tmp_path: Path) -> subprocess.Popen[bytes]:

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 from roi_metrics.cardfile import load_cost_card
 from roi_metrics.domain.timebuckets import Window
+from roi_metrics.export import runbooks
 from roi_metrics.export.collector import RoiCollector
 from roi_metrics.export.http import render_text
 from roi_metrics.state.reader import Snapshot
@@ -135,3 +136,12 @@ class Fixed:
 
     def collect(self) -> list[GaugeMetricFamily]:
         return self.metrics
+
+
+def test_the_runbooks_page_escapes_what_it_shows() -> None:
+    """Markdown is shown as text: no tag of its own reaches the browser, headings anchor."""
+    page = runbooks.render(
+        "# Title\n\n## SupportX <b>\n\nrun `rm` <script>alert(1)</script> & go\n"
+    )
+    assert "<h2 id='supportx-b'>SupportX &lt;b&gt;</h2>" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; go" in page and "<script>" not in page

@@ -16,6 +16,7 @@ from roi_metrics.codegen.rules import (
     render,
     rules,
 )
+from roi_metrics.export import runbooks
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_ALERTS = {
@@ -51,8 +52,9 @@ def test_the_committed_rules_are_what_the_thresholds_generate() -> None:
 
 
 def test_every_alert_has_for_severity_summary_description_and_a_runbook_section() -> None:
-    runbooks = (ROOT / "docs" / "runbooks.md").read_text()
-    anchors = {heading.lower() for heading in re.findall(r"^## (\S+)$", runbooks, re.MULTILINE)}
+    """Each runbook_url is absolute and lands on an anchor of the page the exporter serves."""
+    page_html = runbooks.render((ROOT / "docs" / "runbooks.md").read_text())
+    anchors = set(re.findall(r"<h2 id='([^']+)'>", page_html))
     found = alert_rules()
     assert set(found) == REQUIRED_ALERTS
     for name, rule in found.items():
@@ -64,7 +66,7 @@ def test_every_alert_has_for_severity_summary_description_and_a_runbook_section(
         assert labels["component"] in ("business", "pipeline"), name
         assert annotations["summary"] and annotations["description"], name
         page, anchor = str(annotations["runbook_url"]).split("#")
-        assert page == "docs/runbooks.md" and anchor in anchors, name
+        assert page == "http://127.0.0.1:19464/runbooks" and anchor in anchors, name
 
 
 def test_thresholds_reach_the_expressions() -> None:
@@ -168,6 +170,14 @@ def test_rules_are_valid_yaml_with_one_recording_and_one_alert_group() -> None:
             "SupportChannelResolutionRateDrop.drop_ratoi: unknown key",
         ),
         (("runbook_url =", "runbook ="), "runbook: unknown key"),
+        (
+            ('runbook_url = "http://127.0.0.1:19464/runbooks"', 'runbook_url = "docs/runbooks.md"'),
+            "runbook_url: must be an absolute http(s) URL",
+        ),
+        (
+            ('runbook_url = "http://127.0.0.1:19464/runbooks"', 'runbook_url = "file:///etc/x"'),
+            "runbook_url: must be an absolute http(s) URL",
+        ),
         (
             ("no_progress_seconds = 600", "no_progress_seconds = 600.5"),
             "SupportConsumerStalled.no_progress_seconds: must be a whole number of seconds >= 60",

@@ -1,6 +1,7 @@
 """Writes what the wheel ships for a user without the source (service/roi_metrics/data/):
-the starter cost card and alert thresholds, the Prometheus rules made from them, and the
-JSON Schemas and AsyncAPI document. Copies of deploy/ and schemas/, kept equal:
+the starter cost card and alert thresholds, the Prometheus rules made from them, the
+runbooks (the exporter serves them at /runbooks), and the JSON Schemas and AsyncAPI
+document. Copies of deploy/ and schemas/, kept equal:
 `python -m roi_metrics.codegen.package_data --check` fails when one drifted.
 """
 
@@ -18,6 +19,7 @@ STARTERS: Final = {
     "costs.toml": PROJECT_ROOT / "deploy" / "costs.toml",
     "thresholds.toml": PROJECT_ROOT / "deploy" / "prometheus" / "thresholds.toml",
     "roi-rules.yml": PROJECT_ROOT / "deploy" / "prometheus" / "rules" / "roi.yml",
+    "runbooks.md": PROJECT_ROOT / "docs" / "runbooks.md",
 }
 """Package file name -> its source in the checkout."""
 

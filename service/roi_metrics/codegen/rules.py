@@ -15,6 +15,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -29,6 +30,8 @@ SEVERITIES: Final = ("critical", "warning", "info")
 DURATION: Final = re.compile(r"^(\d+)(s|m|h|d)$")
 UNIT_SECONDS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 MIN_WINDOW: Final = 60  # a range over fewer seconds may hold a single scrape
+DEFAULT_RUNBOOKS: Final = "http://127.0.0.1:19464/runbooks"
+"""The local stack's exporter, which serves the runbooks (roi_metrics.export.runbooks)."""
 
 
 class ThresholdsError(ValueError):
@@ -75,7 +78,21 @@ def load_thresholds(path: Path) -> Thresholds:
         if problem:
             raise fail(f"alerts.{spec.name}{problem[0]}", problem[1])
         values[spec.name] = alerts[spec.name]
-    return Thresholds(str(doc.get("runbook_url", "docs/runbooks.md")), values, minimum)
+    runbook_url = doc.get("runbook_url", DEFAULT_RUNBOOKS)
+    if not _absolute(runbook_url):
+        raise fail(
+            "runbook_url",
+            f"must be an absolute http(s) URL (a notification is read far from the checkout), "
+            f"got {runbook_url!r}; the exporter serves the runbooks at /runbooks",
+        )
+    return Thresholds(runbook_url, values, minimum)
+
+
+def _absolute(url: object) -> bool:
+    if not isinstance(url, str) or any(char.isspace() for char in url):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
 
 
 def _alert_problem(spec: AlertSpec, section: object) -> tuple[str, str] | None:

@@ -16,6 +16,7 @@ from prometheus_client.exposition import (
 )
 from prometheus_client.utils import floatToGoString
 
+from roi_metrics.export import runbooks
 from roi_metrics.export.collector import RoiCollector
 from roi_metrics.telemetry import runtime_registry
 
@@ -61,7 +62,8 @@ class _QuietHandler(WSGIRequestHandler):
 
 
 def serve(collector: RoiCollector, ready: Callable[[], bool], host: str, port: int) -> None:
-    """Serve /metrics (gzip when asked), /healthz and /readyz until interrupted. /metrics
+    """Serve /metrics (gzip when asked), /healthz, /readyz and /runbooks (the page every
+    alert's runbook_url may point at) until interrupted. /metrics
     holds the business figures (the fast path of render_text), then the process, Python and
     build-info metrics."""
     runtime = runtime_registry()
@@ -77,6 +79,9 @@ def serve(collector: RoiCollector, ready: Callable[[], bool], host: str, port: i
                 "200 OK" if ok else "503 Service Unavailable", [("Content-Type", "text/plain")]
             )
             return [b"ready\n" if ok else b"not ready\n"]
+        if path == "/runbooks":
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8")])
+            return [runbooks.page()]
         body = render_text(collector.collect()) + generate_latest(runtime)
         headers = [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)]
         if "gzip" in environ.get("HTTP_ACCEPT_ENCODING", ""):
