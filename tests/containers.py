@@ -92,7 +92,7 @@ def start_preparing(log: Path) -> Preparation:
 def docker_host() -> str:
     """The engine's socket, as DOCKER_HOST."""
     result = subprocess.run([str(SCRIPT), "env"], capture_output=True, text=True, check=True)
-    return result.stdout.strip().partition("=")[2]
+    return result.stdout.strip().removeprefix("export ").partition("=")[2]
 
 
 def client() -> str:

@@ -10,7 +10,7 @@
 #   usage: deploy/local/docker.sh start|stop|status|base|build|prepare|env
 #     start    start the engine (idempotent)            stop   stop it and its containers
 #     base     make the base image (once per engine)    build  build roi-metrics:local on it
-#     prepare  start + base + build                     env    print DOCKER_HOST=...
+#     prepare  start + base + build                     env    print export DOCKER_HOST=...
 # ROI_DEBIAN_MIRROR (default: the first Debian mirror in apt's sources) serves debootstrap.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -64,6 +64,7 @@ stop() {
         sleep 0.5
     done
     kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    umount "$RUN_DIR/exec/netns/default" 2>/dev/null || true  # the host namespace's bind mount
     rm -f "$DIR/docker.pid" "$DIR/docker.pid.wrapper"
     say "docker: stopped"
 }
@@ -134,7 +135,7 @@ case "${1:-}" in
     base) base ;;
     build) build ;;
     prepare) start; base; build ;;
-    env) echo "DOCKER_HOST=$SOCKET" ;;
+    env) echo "export DOCKER_HOST=$SOCKET" ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
     *) say "usage: $0 start|stop|status|base|build|prepare|env"; exit 2 ;;
 esac

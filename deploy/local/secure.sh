@@ -4,7 +4,8 @@
 # required (mTLS); Redis with TLS only, its default user off and one ACL user limited to the
 # roi:* keys. A CA, the servers' certificate (127.0.0.1, localhost) and a client's are made
 # with openssl; the passwords are random. All of it lives in the state folder's secure/
-# (mode 700); `env` prints the client settings, secrets included, for a shell to source.
+# (mode 700); `env` prints the client settings, secrets included, as export lines:
+#   eval "$(deploy/local/secure.sh env)"
 #   usage: deploy/local/secure.sh start|stop|status|env
 # Ports: ROI_SECURE_KAFKA_PORT (29092), ROI_SECURE_KAFKA_BROKER_PORT (29094),
 # ROI_SECURE_KAFKA_CONTROLLER_PORT (29093), ROI_SECURE_REDIS_PORT (26379). The broker's jars
@@ -67,8 +68,9 @@ client_env() {
     local kafka_password redis_password
     kafka_password=$(cat "$TLS/kafka.password")
     redis_password=$(cat "$TLS/redis.password")
-    # quoted for a shell (printf %q): a state folder may hold spaces
-    printf '%s=%q\n' \
+    # export lines, quoted for a shell (printf %q: a state folder may hold spaces), so that
+    # eval "$(secure.sh env)" reaches the commands it runs
+    printf 'export %s=%q\n' \
         ROI_KAFKA_BOOTSTRAP_SERVERS "127.0.0.1:$KAFKA_SECURE_PORT" \
         ROI_KAFKA_SECURITY_PROTOCOL SASL_SSL \
         ROI_KAFKA_SASL_MECHANISM SCRAM-SHA-512 \

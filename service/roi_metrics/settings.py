@@ -100,6 +100,25 @@ class Settings(BaseSettings):
     exporter_host: str = "127.0.0.1"
     exporter_port: int = Field(default=19464, ge=1, le=65535)
 
+    @field_validator(
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "kafka_ssl_key_password",
+        "redis_ssl_cafile",
+        "redis_ssl_certfile",
+        "redis_ssl_keyfile",
+        "redis_ssl_key_password",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "redis_password",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        """`ROI_KAFKA_SSL_CAFILE=` (as an env file or `${X:-}` writes it) means unset."""
+        return None if value == "" else value
+
     @field_validator("topic_prefix")
     @classmethod
     def _prefix(cls, value: str) -> str:
@@ -113,12 +132,12 @@ class Settings(BaseSettings):
             self.kafka_sasl_username and self.kafka_sasl_password
         ):
             raise ValueError(
-                "kafka_sasl_username and kafka_sasl_password are required with "
-                f"kafka_security_protocol={self.kafka_security_protocol}"
+                "ROI_KAFKA_SASL_USERNAME and ROI_KAFKA_SASL_PASSWORD are required with "
+                f"ROI_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol}"
             )
         scheme = urlsplit(self.redis_url.get_secret_value()).scheme
         if scheme not in ("redis", "rediss", "unix"):
-            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+            raise ValueError("ROI_REDIS_URL must start with redis://, rediss:// or unix://")
         self._tls_files()
         return self
 
@@ -129,27 +148,29 @@ class Settings(BaseSettings):
         kafka_files = (self.kafka_ssl_cafile, self.kafka_ssl_certfile, self.kafka_ssl_keyfile)
         if any(kafka_files) and not kafka_tls:
             raise ValueError(
-                "kafka_ssl_* files need kafka_security_protocol SSL or SASL_SSL "
+                "ROI_KAFKA_SSL_* files need ROI_KAFKA_SECURITY_PROTOCOL SSL or SASL_SSL "
                 f"(it is {self.kafka_security_protocol})"
             )
         redis_files = (self.redis_ssl_cafile, self.redis_ssl_certfile, self.redis_ssl_keyfile)
         if any(redis_files) and urlsplit(self.redis_url.get_secret_value()).scheme != "rediss":
-            raise ValueError("redis_ssl_* files need a rediss:// redis_url")
+            raise ValueError("ROI_REDIS_SSL_* files need a rediss:// ROI_REDIS_URL")
         for system in ("kafka", "redis"):
             certfile, keyfile, password = (
                 getattr(self, f"{system}_ssl_{name}")
                 for name in ("certfile", "keyfile", "key_password")
             )
             if bool(certfile) != bool(keyfile):
-                raise ValueError(f"{system}_ssl_certfile and {system}_ssl_keyfile go together")
+                prefix = f"ROI_{system.upper()}_SSL"
+                raise ValueError(f"{prefix}_CERTFILE and {prefix}_KEYFILE go together")
             if password is not None and keyfile is None:
-                raise ValueError(f"{system}_ssl_key_password needs {system}_ssl_keyfile")
+                prefix = f"ROI_{system.upper()}_SSL"
+                raise ValueError(f"{prefix}_KEY_PASSWORD needs {prefix}_KEYFILE")
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """A TLS context for Kafka when the protocol uses TLS, else None: the brokers'
         certificates checked against kafka_ssl_cafile (or the system's CAs) and their host
-        names, and the client certificate presented when one is set. OSError, ValueError or
-        ssl.SSLError when a file cannot be read or does not hold what it should."""
+        names, and the client certificate presented when one is set. ValueError naming the
+        variable when a file cannot be read or does not hold what it should."""
         if self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
             return None
         return _client_context(
@@ -160,23 +181,17 @@ class Settings(BaseSettings):
         )
 
     def check_tls_files(self) -> None:
-        """Read every TLS file as the clients will; ValueError naming the settings when one
-        cannot be read or does not hold a certificate or key (the variable names only: an
-        error never shows the key's password)."""
-        try:
-            self.ssl_context()
-        except (OSError, ValueError, ssl.SSLError) as error:
-            raise ValueError(f"ROI_KAFKA_SSL_*: {_tls_problem(error, 'KAFKA')}") from None
+        """Read every TLS file as the clients will; ValueError naming the variable when one
+        cannot be read or does not hold a certificate or key (never the key's password)."""
+        self.ssl_context()
         if self.redis_ssl_cafile or self.redis_ssl_certfile:
-            try:
-                _client_context(
-                    self.redis_ssl_cafile,
-                    self.redis_ssl_certfile,
-                    self.redis_ssl_keyfile,
-                    self.redis_ssl_key_password,
-                )
-            except (OSError, ValueError, ssl.SSLError) as error:
-                raise ValueError(f"ROI_REDIS_SSL_*: {_tls_problem(error, 'REDIS')}") from None
+            _client_context(
+                self.redis_ssl_cafile,
+                self.redis_ssl_certfile,
+                self.redis_ssl_keyfile,
+                self.redis_ssl_key_password,
+                "REDIS",
+            )
 
     def kafka_client_options(self) -> dict[str, Any]:
         """Keyword arguments for aiokafka clients (producer, admin)."""
@@ -247,29 +262,40 @@ class Settings(BaseSettings):
 
 
 def _client_context(
-    cafile: Path | None, certfile: Path | None, keyfile: Path | None, password: SecretStr | None
+    cafile: Path | None,
+    certfile: Path | None,
+    keyfile: Path | None,
+    password: SecretStr | None,
+    system: str = "KAFKA",
 ) -> ssl.SSLContext:
     """A client's TLS context: the CA bundle (the system's when None) and, when given, the
     client certificate. The key's password is always given, empty when unset, so OpenSSL
     never asks for one on the terminal (an encrypted key without it is an error, not a
-    prompt that hangs a service)."""
-    context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    prompt that hangs a service). ValueError naming the variable when a file is unusable."""
+    prefix = f"ROI_{system}_SSL"
+    try:
+        context = ssl.create_default_context(cafile=str(cafile) if cafile else None)
+    except (OSError, ssl.SSLError) as error:
+        raise ValueError(f"{prefix}_CAFILE: {_tls_problem(error, '')}") from None
     if certfile is not None:
         secret = password.get_secret_value() if password is not None else ""
-        context.load_cert_chain(certfile, keyfile, password=lambda: secret)
+        try:
+            context.load_cert_chain(certfile, keyfile, password=lambda: secret)
+        except (OSError, ValueError, ssl.SSLError) as error:
+            hint = f"; if the key is encrypted, check {prefix}_KEY_PASSWORD"
+            raise ValueError(
+                f"{prefix}_CERTFILE, {prefix}_KEYFILE: {_tls_problem(error, hint)}"
+            ) from None
     return context
 
 
-def _tls_problem(error: OSError | ValueError | ssl.SSLError, system: str) -> str:
+def _tls_problem(error: OSError | ValueError | ssl.SSLError, hint: str) -> str:
     """What went wrong reading a TLS file, in words (never the key's password)."""
     if isinstance(error, ssl.SSLError):
-        hint = ""
-        if "PEM" in str(error) or "BAD_DECRYPT" in str(error):
-            hint = f"; if the key is encrypted, check ROI_{system}_SSL_KEY_PASSWORD"
         return f"not a usable certificate or key ({error.reason or error}){hint}"
     if isinstance(error, OSError):
         return f"cannot read {error.filename or 'a file'}: {error.strerror or error}"
-    return f"ROI_{system}_SSL_KEY_PASSWORD: {error}"  # e.g. longer than OpenSSL takes
+    return str(error)  # e.g. a password longer than OpenSSL takes
 
 
 def mask_url(url: str) -> str:

@@ -42,7 +42,8 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         printed = subprocess.run(
             [str(SCRIPT), "env"], env=env, check=True, capture_output=True, text=True
         ).stdout
-        yield dict(line.split("=", 1) for line in printed.splitlines())
+        lines = (line.removeprefix("export ") for line in printed.splitlines())
+        yield dict(line.split("=", 1) for line in lines)  # plain values: no quoting needed
     finally:
         subprocess.run([str(SCRIPT), "stop"], env=env, check=False, capture_output=True)
 

@@ -116,6 +116,8 @@ def test_a_compose_implementation_reads_the_file_as_the_user_runs_it() -> None:
 def test_the_simulator_runs_only_in_the_demo_profile() -> None:
     services = COMPOSE["services"]
     assert services["simulator"]["profiles"] == ["demo"]
+    # once: a restart would publish its week of history again under new event ids
+    assert services["simulator"]["restart"] == "no"
     assert [name for name, s in services.items() if "profiles" in s] == ["simulator"]
 
 

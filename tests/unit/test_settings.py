@@ -69,15 +69,18 @@ def test_sasl_ssl_with_scram_and_a_ca_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("given", "refused"),
     [
-        ({"kafka_ssl_cafile": "CA"}, "kafka_ssl_\\* files need kafka_security_protocol SSL"),
+        (
+            {"kafka_ssl_cafile": "CA"},
+            "ROI_KAFKA_SSL_\\* files need ROI_KAFKA_SECURITY_PROTOCOL SSL",
+        ),
         (
             {"kafka_security_protocol": "SSL", "kafka_ssl_certfile": "CA"},
-            "kafka_ssl_certfile and kafka_ssl_keyfile go together",
+            "ROI_KAFKA_SSL_CERTFILE and ROI_KAFKA_SSL_KEYFILE go together",
         ),
-        ({"redis_ssl_cafile": "CA"}, "redis_ssl_\\* files need a rediss:// redis_url"),
+        ({"redis_ssl_cafile": "CA"}, "ROI_REDIS_SSL_\\* files need a rediss:// ROI_REDIS_URL"),
         (
             {"redis_url": "rediss://h:6379/0", "redis_ssl_keyfile": "CA"},
-            "redis_ssl_certfile and redis_ssl_keyfile go together",
+            "ROI_REDIS_SSL_CERTFILE and ROI_REDIS_SSL_KEYFILE go together",
         ),
         ({"kafka_security_protocol": "SSL", "kafka_ssl_cafile": "MISSING"}, "not point to a file"),
     ],
@@ -98,11 +101,11 @@ def test_a_tls_file_that_holds_no_certificate_is_one_line_at_start(tmp_path: Pat
     env = {"ROI_KAFKA_SECURITY_PROTOCOL": "SSL", "ROI_KAFKA_SSL_CAFILE": str(garbage)}
     result = CliRunner().invoke(app, ["report"], env=env)
     assert result.exit_code == 2
-    assert result.stderr.startswith("error: ROI_KAFKA_SSL_*: not a usable certificate or key")
+    assert result.stderr.startswith("error: ROI_KAFKA_SSL_CAFILE: not a usable certificate or key")
     assert result.stderr.count("\n") == 1
     env = {"ROI_REDIS_URL": "rediss://127.0.0.1:1/0", "ROI_REDIS_SSL_CAFILE": str(garbage)}
     result = CliRunner().invoke(app, ["report"], env=env)
-    assert result.stderr.startswith("error: ROI_REDIS_SSL_*: not a usable certificate or key")
+    assert result.stderr.startswith("error: ROI_REDIS_SSL_CAFILE: not a usable certificate or key")
 
 
 def test_an_encrypted_key_without_its_password_is_one_line_never_a_prompt(tmp_path: Path) -> None:
@@ -120,7 +123,9 @@ def test_an_encrypted_key_without_its_password_is_one_line_never_a_prompt(tmp_pa
         env = {**base, "ROI_KAFKA_SSL_KEY_PASSWORD": password} if password else base
         result = CliRunner().invoke(app, ["report"], env=env)
         assert result.exit_code == 2
-        assert result.stderr.startswith("error: ROI_KAFKA_SSL_*: not a usable certificate")
+        assert result.stderr.startswith(
+            "error: ROI_KAFKA_SSL_CERTFILE, ROI_KAFKA_SSL_KEYFILE: not a usable"
+        )
         assert "check ROI_KAFKA_SSL_KEY_PASSWORD" in result.stderr
         assert result.stderr.count("\n") == 1
     redis = {"ROI_REDIS_URL": "rediss://127.0.0.1:1/0", "ROI_REDIS_SSL_CERTFILE": str(cert)}
@@ -135,7 +140,7 @@ def test_an_encrypted_key_without_its_password_is_one_line_never_a_prompt(tmp_pa
 
 def test_sasl_without_credentials_is_refused() -> None:
     with pytest.raises(
-        ValidationError, match="kafka_sasl_username and kafka_sasl_password are required"
+        ValidationError, match="ROI_KAFKA_SASL_USERNAME and ROI_KAFKA_SASL_PASSWORD are required"
     ):
         Settings(kafka_security_protocol="SASL_SSL")
 

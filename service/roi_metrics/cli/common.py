@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Coroutine
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, Final, TypeVar
 
 import typer
@@ -126,12 +127,12 @@ def load_settings() -> Settings:
         settings = Settings()
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
-        where = (
-            "ROI_" + "_".join(str(part) for part in first["loc"]).upper()
-            if first["loc"]
-            else "settings"
-        )
-        raise fail(f"{where}: {first['msg'].removeprefix('Value error, ')}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        if not first["loc"]:  # a rule across settings: its message names the variables
+            raise fail(message) from None
+        raise fail(
+            f"ROI_{'_'.join(str(part) for part in first['loc']).upper()}: {message}"
+        ) from None
     try:
         settings.check_tls_files()
     except ValueError as error:
@@ -146,7 +147,19 @@ def load_card(settings: Settings) -> CostCard:
     try:
         return load_cost_card(settings.cost_card)
     except CostCardError as error:
-        raise fail(f"{error} (set ROI_COST_CARD to use another file)") from None
+        raise fail(f"{error}{card_hint(settings.cost_card, str(error))}") from None
+
+
+def card_hint(path: Path, problem: str) -> str:
+    """What to do about the cost card ROI_COST_CARD names, after its problem."""
+    if "No such file" in problem:
+        here = Path("costs.toml")
+        if here.is_file() and path != here:
+            return " (./costs.toml is here: set ROI_COST_CARD=costs.toml)"
+        return " (set ROI_COST_CARD to your card; `roi-metrics init` writes a starter one)"
+    if "Permission denied" in problem:
+        return " (this user may not read it: make it readable, e.g. by uid 10001 in the image)"
+    return " (set ROI_COST_CARD to use another file)"
 
 
 def redis_client(settings: Settings, timeout: float = 5) -> Any:
@@ -164,6 +177,11 @@ def redis_client(settings: Settings, timeout: float = 5) -> Any:
     except (ValueError, TypeError) as error:  # a query parameter redis-py cannot read
         raise fail(f"ROI_REDIS_URL (or REDIS_URL): {error}") from None
     return client
+
+
+CLOSED: Final = ("reset by peer", "closed by server", "EOF occurred", "Connection closed")
+"""How a Redis connection the server closed reads: a TLS server a plaintext client reached,
+a client certificate it requires, or a restart."""
 
 
 def redis_settings_problem(error: Exception) -> str | None:
@@ -204,8 +222,7 @@ def redis_unreachable(error: Exception, doing: str = "read") -> typer.Exit:
         return fail(problem)
     said = f"{error.__class__.__name__}: {error}"
     hint = "start it (`make stack-up`) or set ROI_REDIS_URL"
-    closed = ("reset by peer", "closed by server", "EOF occurred", "Connection closed")
-    if any(text in said for text in closed):
+    if any(text in said for text in CLOSED):
         hint = (
             "if the server requires a client certificate, set ROI_REDIS_SSL_CERTFILE and "
             "ROI_REDIS_SSL_KEYFILE"
@@ -243,7 +260,11 @@ def refuse_evicting_redis(settings: Settings) -> None:
         problem = redis_settings_problem(error)
         if problem is not None:  # it will not pass by waiting: say so now, not forever
             raise fail(problem) from None
-        warn(f"cannot check Redis's eviction policy now ({type(error).__name__}: {error})")
+        said = f"{type(error).__name__}: {error}"
+        hint = ""
+        if any(text in said for text in CLOSED) and not is_tls_redis():
+            hint = "; if the server speaks TLS, use a rediss:// ROI_REDIS_URL"
+        warn(f"cannot check Redis's eviction policy now ({said}){hint}")
         return
     except (TypeError, ValueError) as error:  # redis-py refused a query parameter
         raise fail(f"ROI_REDIS_URL (or REDIS_URL): {error}") from None

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from roi_metrics.cardfile import load_cost_card
-from roi_metrics.cli.common import fail, load_settings, out, say
+from roi_metrics.cli.common import card_hint, fail, load_settings, out, say
 from roi_metrics.cli.render import amount
 from roi_metrics.domain.costcard import CostCardError
 from roi_metrics.domain.figures import money
@@ -30,7 +30,7 @@ def config_check(
     try:
         card = load_cost_card(cost_card)
     except CostCardError as error:
-        where = " (ROI_COST_CARD; `roi-metrics init` writes a starter card)" if configured else ""
+        where = card_hint(cost_card, str(error)) if configured else ""
         raise fail(f"{error}{where}") from None
     program = card.program
     one_off = amount(money(program.one_off_total_micros))

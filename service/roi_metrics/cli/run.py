@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 from typing import Annotated
 
 import typer
@@ -24,7 +25,21 @@ from roi_metrics.cli.common import (
     warn,
 )
 from roi_metrics.state.memory import eviction_problem
-from roi_metrics.traffic.publish import check_kafka
+from roi_metrics.traffic.publish import check_kafka, ensure_dead_letter_topic
+
+
+def _check_port(host: str, port: int, setting: str) -> None:
+    """One line and exit 1 when the web server could not listen there (Faust would print a
+    traceback). The port is free again when this returns: a race with another process
+    remains possible, and then Faust's own error stands."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise fail(
+                f"cannot serve on {host}:{port}: {error.strerror}; set {setting}", EXIT_FAILURE
+            ) from None
 
 
 def worker(log_level: LogLevel = LogLevelName.INFO) -> None:
@@ -45,7 +60,9 @@ def worker(log_level: LogLevel = LogLevelName.INFO) -> None:
     except OSError as error:
         raise fail(f"ROI_DATA_DIR {settings.data_dir}: {error.strerror}") from None
     run_operator(check_kafka(settings))  # one line, not Faust's traceback, when Kafka is not there
+    run_operator(ensure_dead_letter_topic(settings))
     refuse_evicting_redis(settings)
+    _check_port(settings.worker_host, settings.worker_port, "ROI_WORKER_PORT")
     print_banner("worker", settings)
     faust_app, _ = create_app(settings, card)
     Worker(faust_app, loglevel=log_level.value, quiet=True).execute_from_commandline()
@@ -90,6 +107,7 @@ def exporter(
 
     refuse_evicting_redis(settings)
     signal.signal(signal.SIGTERM, interrupt)  # a supervisor's stop: exit 0, as Ctrl-C does
+    _check_port(bind, listen, "ROI_EXPORTER_PORT or --port")
     print_banner("exporter", settings)
     say(err, f"serving http://{bind}:{listen}/metrics")
     try:

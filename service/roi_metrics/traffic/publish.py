@@ -192,6 +192,25 @@ async def delete_channel_topic(settings: Settings, channel: str, wait: float = 1
         await admin.close()
 
 
+async def ensure_dead_letter_topic(settings: Settings) -> None:
+    """Create the dead-letter topic before the worker starts, so that a refusal (a
+    replication factor the cluster cannot give, no permission to create it) is one line and
+    exit status 2, not a traceback from inside Faust."""
+    topic = settings.dead_letter_topic
+    with _quiet_kafka() as failures:
+        try:
+            await ensure_topic(settings, topic)
+        except (KafkaConnectionError, OSError) as error:
+            raise _unreachable(settings, error, failures.reason) from None
+        except (KafkaError, TopicCreationError) as error:
+            raise OperatorError(
+                f"cannot create the dead-letter topic {topic}: {error} "
+                f"(ROI_TOPIC_REPLICATION_FACTOR is {settings.topic_replication_factor}; may "
+                "this principal create it? see docs/security.md)",
+                configuration=True,
+            ) from None
+
+
 async def check_kafka(settings: Settings) -> None:
     """Fail with one line unless the brokers answer (before a long-running command starts)."""
     admin = await _admin(settings)

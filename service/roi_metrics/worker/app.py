@@ -76,6 +76,7 @@ def _faust_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.consumer_heartbeat_seconds,
         broker_rebalance_timeout=settings.rebalance_timeout_seconds,
         datadir=str(settings.data_dir),
+        topic_replication_factor=settings.topic_replication_factor,  # its leader topic
         # On stop, Faust would wait for every unacknowledged event without limit (forever
         # while Redis is away); unapplied events stay unacknowledged, hence uncommitted.
         stream_wait_empty=False,
