@@ -95,8 +95,18 @@ def test_the_simulator_container_publishes_what_replay_counts(
     assert code == 0, err
     offline = json.loads(offline_text)
     assert offline["events"] == {"counted": 1500}
-    live = wait_for(
-        "the containers' figures equal the replayed ones",
-        lambda: (r := report(deployment, "--at", at))["channels"] == offline["channels"] and r,
-    )
+    last: list[dict[str, object]] = []
+
+    def streamed() -> dict[str, object] | None:
+        last[:] = [report(deployment, "--at", at)]
+        return last[0] if last[0]["channels"] == offline["channels"] else None
+
+    try:
+        live = wait_for("the containers' figures equal the replayed ones", streamed)
+    except AssertionError:
+        worker_log = deployment.workers[0].log.read_text()[-3000:]
+        raise AssertionError(
+            f"streamed {json.dumps(last[0]['channels'])[:1500]}\nreplayed "
+            f"{json.dumps(offline['channels'])[:1500]}\nworker log: {worker_log}"
+        ) from None
     assert live["program"] == offline["program"]
