@@ -1,13 +1,17 @@
 """The Grafana dashboards are generated as code: committed JSON equals a regeneration, every
-panel has a description and a unit, and every query uses the provisioned datasource."""
+panel has a description, a unit and thresholds of its own, every query goes through the
+datasource variable, money is in the cost card's currency, alerts are annotations and the
+boards link to each other."""
 
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import yaml
 from roi_metrics.codegen.dashboards import DASHBOARDS, DEFAULT_DIR, expressions, main, render
+from roi_metrics.codegen.panels import money_unit
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,20 +36,74 @@ def test_the_three_dashboards_exist_with_stable_uids() -> None:
     }
 
 
-def test_every_panel_has_a_description_a_unit_and_the_provisioned_datasource() -> None:
-    provisioned = yaml.safe_load(
-        (ROOT / "grafana/provisioning/datasources/prometheus.yml").read_text()
-    )
-    uid = provisioned["datasources"][0]["uid"]
+def test_every_panel_has_a_description_a_unit_thresholds_and_the_datasource_variable() -> None:
     for name in DASHBOARDS:
-        for panel in load(name)["panels"]:  # type: ignore[attr-defined]
+        board = load(name)
+        variables = {v["name"]: v for v in board["templating"]["list"]}  # type: ignore[index]
+        assert variables["datasource"]["type"] == "datasource", name
+        assert variables["datasource"]["query"] == "prometheus", name
+        for panel in board["panels"]:  # type: ignore[attr-defined]
             if panel["type"] == "row":
                 continue
             where = (name, panel["title"])
             assert panel["description"], where
             assert panel["fieldConfig"]["defaults"]["unit"], where
-            assert panel["datasource"] == {"type": "prometheus", "uid": uid}, where
+            assert panel["datasource"] == {"type": "prometheus", "uid": "${datasource}"}, where
             assert panel["targets"] and all(target["expr"] for target in panel["targets"]), where
+            steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            # never Grafana's default (green, then red from 80)
+            assert steps != [{"color": "green", "value": None}, {"color": "red", "value": 80}]
+
+
+def thresholds(board: str, title: str) -> list[tuple[float | None, str]]:
+    panels = {panel["title"]: panel for panel in load(board)["panels"]}  # type: ignore[attr-defined]
+    steps = panels[title]["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    return [(step["value"], step["color"]) for step in steps]
+
+
+def test_thresholds_read_at_a_glance() -> None:
+    target = tomllib.loads((ROOT / "deploy/costs.toml").read_text()).get("target_roi", 1.0)
+    roi = [(None, "red"), (0, "yellow"), (target, "green")]
+    assert thresholds("roi-overview.json", "Programme ROI (fully loaded)") == roi
+    assert thresholds("roi-channel.json", "Contribution ROI") == roi
+    assert thresholds("roi-overview.json", "Payback: net position since go-live") == [
+        (None, "red"),
+        (0, "green"),
+    ]
+    assert thresholds("roi-pipeline.json", "Workers up") == [(None, "red"), (1, "green")]
+    assert thresholds("roi-pipeline.json", "Dead letters (5 min)") == [(None, "green"), (1, "red")]
+    assert thresholds("roi-pipeline.json", "Consumer lag")[0] == (None, "green")
+    silence = 900  # thresholds.toml: SupportChannelSilent.silence_seconds
+    assert thresholds("roi-pipeline.json", "Time since last event") == [
+        (None, "green"),
+        (silence / 2, "yellow"),
+        (silence, "red"),
+    ]
+
+
+def test_money_is_in_the_cost_cards_currency_and_ratios_in_percent() -> None:
+    panels = {panel["title"]: panel for panel in load("roi-overview.json")["panels"]}  # type: ignore[attr-defined]
+    assert panels["Payback: net position since go-live"]["fieldConfig"]["defaults"]["unit"] == (
+        "currencyUSD"  # deploy/costs.toml: currency = "USD"
+    )
+    assert panels["Resolution rate"]["fieldConfig"]["defaults"]["unit"] == "percentunit"
+    assert money_unit("EUR") == "currencyEUR" and money_unit("CHF") == "currencyCHF"
+    assert money_unit("MXN") == "suffix: MXN"  # no Grafana unit: the code after the number
+
+
+def test_alerts_are_annotations_and_the_boards_link_to_each_other() -> None:
+    for name in DASHBOARDS:
+        board = load(name)
+        [alerts] = [a for a in board["annotations"]["list"] if a["name"] == "Alerts"]  # type: ignore[index]
+        assert alerts["expr"] == 'ALERTS{alertstate="firing", alertname=~"Support.+"}'
+        assert alerts["datasource"]["uid"] == "${datasource}"
+        [link] = board["links"]  # type: ignore[misc]
+        assert (link["type"], link["tags"], link["keepTime"]) == (
+            "dashboards",
+            ["roi-metrics"],
+            True,
+        )
+        assert "roi-metrics" in board["tags"]  # type: ignore[operator]
 
 
 def test_the_roi_dashboard_has_the_headline_panels_and_a_channel_variable() -> None:

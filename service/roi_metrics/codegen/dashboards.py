@@ -21,6 +21,13 @@ from grafana_foundation_sdk.models.dashboard import (
 
 from roi_metrics.codegen import PROJECT_ROOT
 from roi_metrics.codegen.panels import (
+    AUTOMATION,
+    CSAT,
+    ESCALATION,
+    MONEY,
+    RESOLUTION,
+    ROI,
+    SIGN,
     Builder,
     new_board,
     series_panel,
@@ -58,19 +65,21 @@ def overview() -> dashboard.Dashboard:
             "percentunit",
             (f"window:support_program_roi_ratio:max{{{w}}}", "ROI"),
             ("support_target_roi_ratio:max", "target"),
+            scale=ROI,
         ),
         stat_panel(
             "Payback: net position since go-live",
             "Value minus cost since go-live, one-off costs counted in full (cash view). "
             "Negative until the programme has paid for itself. In the cost card's currency.",
-            "short",
+            MONEY,
             ('window:support_program_net_value:max{window="all"}', "net"),
+            scale=SIGN,
         ),
         stat_panel(
             "Programme cost per resolution",
             "(AI cost + fixed cost) / net AI resolutions over the window, in the cost card's "
             "currency. Absent without resolutions.",
-            "short",
+            MONEY,
             (f"{DEDUP} (support_program_cost_per_resolution{{{w}}})", "cost per resolution"),
         ),
         stat_panel(
@@ -78,12 +87,13 @@ def overview() -> dashboard.Dashboard:
             "Net AI resolutions / all conversations over the window, all channels.",
             "percentunit",
             (f"{DEDUP} (support_program_automation_rate{{{w}}})", "automation"),
+            scale=AUTOMATION,
         ),
         series_panel(
             "Value vs cost",
             "Programme value (costs avoided + AI revenue) against its full cost (AI + fixed) "
             "over the window, in the cost card's currency.",
-            "short",
+            MONEY,
             (f"{DEDUP} (support_program_value{{{w}}})", "value"),
             (f"{DEDUP} (support_program_cost{{{w}}})", "cost"),
             (f"{DEDUP} (support_fixed_cost{{{w}}})", "of which fixed"),
@@ -95,6 +105,7 @@ def overview() -> dashboard.Dashboard:
             "percentunit",
             ("window:support_program_roi_ratio:max", "{{window}}"),
             ("support_target_roi_ratio:max", "target"),
+            scale=ROI,
         ),
     ]:
         board = board.with_panel(panel)
@@ -104,7 +115,7 @@ def overview() -> dashboard.Dashboard:
             "Cost per resolution",
             "AI cost / net AI resolutions per channel over the window, in the cost card's "
             "currency. Absent for a channel without resolutions.",
-            "short",
+            MONEY,
             (f"channel_window:support_cost_per_resolution:max{{{c},{w}}}", "{{channel}}"),
         ),
         series_panel(
@@ -113,6 +124,7 @@ def overview() -> dashboard.Dashboard:
             "programme ROI only.",
             "percentunit",
             (f"{DEDUP} (support_channel_roi_ratio{{{c},{w}}})", "{{channel}}"),
+            scale=ROI,
         ),
         series_panel(
             "Resolution rate",
@@ -120,6 +132,7 @@ def overview() -> dashboard.Dashboard:
             "percentunit",
             (f"channel_window:support_resolution_rate:max{{{c},{w}}}", "{{channel}}"),
             span=8,
+            scale=RESOLUTION,
         ),
         series_panel(
             "Escalation rate",
@@ -127,6 +140,7 @@ def overview() -> dashboard.Dashboard:
             "percentunit",
             (f"channel_window:support_escalation_rate:max{{{c},{w}}}", "{{channel}}"),
             span=8,
+            scale=ESCALATION,
         ),
         series_panel(
             "Automation rate",
@@ -134,6 +148,7 @@ def overview() -> dashboard.Dashboard:
             "percentunit",
             (f"{DEDUP} (support_automation_rate{{{c},{w}}})", "{{channel}}"),
             span=8,
+            scale=AUTOMATION,
         ),
         series_panel(
             "CSAT: AI vs human",
@@ -141,12 +156,13 @@ def overview() -> dashboard.Dashboard:
             "by people, per channel over the window.",
             "none",
             (f"{DEDUP} (support_csat_mean{{{c},{w}}})", "{{channel}} {{resolved_by}}"),
+            scale=CSAT,
         ),
         series_panel(
             "Value vs AI cost per channel",
             "Costs avoided + AI revenue against AI cost per channel over the window, in the "
             "cost card's currency.",
-            "short",
+            MONEY,
             (
                 f"{DEDUP} (support_cost_avoided{{{c},{w}}} + support_ai_revenue{{{c},{w}}})",
                 "{{channel}} value",
@@ -201,6 +217,7 @@ def _channel_table(c: str, w: str) -> Builder:
             name,
             [{"id": "unit", "value": "percentunit"}],
         )
+    panel = panel.override_by_name("Cost per resolution", [{"id": "unit", "value": MONEY}])
     return with_targets(panel, queries, instant=True)  # type: ignore[no-any-return]
 
 
@@ -221,11 +238,12 @@ def channel_detail() -> dashboard.Dashboard:
             "(value - AI cost) / AI cost over the window.",
             "percentunit",
             (f"{DEDUP} (support_channel_roi_ratio{{{s}}})", "ROI"),
+            scale=ROI,
         ),
         stat_panel(
             "Cost per resolution",
             "AI cost / net AI resolutions, in the cost card's currency.",
-            "short",
+            MONEY,
             (f"channel_window:support_cost_per_resolution:max{{{s}}}", "cost"),
         ),
         stat_panel(
@@ -233,12 +251,14 @@ def channel_detail() -> dashboard.Dashboard:
             "AI resolutions / AI conversations over the window.",
             "percentunit",
             (f"channel_window:support_resolution_rate:max{{{s}}}", "resolution"),
+            scale=RESOLUTION,
         ),
         stat_panel(
             "Escalation rate",
             "Handoffs to a person / AI conversations over the window.",
             "percentunit",
             (f"channel_window:support_escalation_rate:max{{{s}}}", "escalation"),
+            scale=ESCALATION,
         ),
         series_panel(
             "Conversations",
@@ -262,7 +282,7 @@ def channel_detail() -> dashboard.Dashboard:
             "Costs and value",
             "AI cost, human handling cost, costs avoided and AI revenue over the window, in "
             "the cost card's currency.",
-            "short",
+            MONEY,
             (f"{DEDUP} (support_ai_cost{{{s}}})", "AI cost"),
             (f"{DEDUP} (support_human_cost{{{s}}})", "human cost"),
             (f"{DEDUP} (support_cost_avoided{{{s}}})", "costs avoided"),
@@ -281,6 +301,7 @@ def channel_detail() -> dashboard.Dashboard:
             "Mean customer satisfaction score (1-5) by who resolved, over the window.",
             "none",
             (f"{DEDUP} (support_csat_mean{{{s}}})", "{{resolved_by}}"),
+            scale=CSAT,
         ),
         series_panel(
             "Resolution rate: last hour vs 7 days",
@@ -289,6 +310,7 @@ def channel_detail() -> dashboard.Dashboard:
             "percentunit",
             ('channel_window:support_resolution_rate:max{channel="$channel",window="1h"}', "1h"),
             ('channel_window:support_resolution_rate:max{channel="$channel",window="7d"}', "7d"),
+            scale=RESOLUTION,
         ),
     ]:
         board = board.with_panel(panel)

@@ -7,16 +7,31 @@ from typing import Final
 from grafana_foundation_sdk.builders import dashboard
 
 from roi_metrics.codegen.panels import (
+    APPLY_LATENCY,
+    AT_LEAST_ONE,
+    LAG,
+    NONE_WANTED,
+    Scale,
     new_board,
     series_panel,
     stat_panel,
+    with_datasource,
 )
 from roi_metrics.codegen.promql import EXPORTER_JOB, WORKER_JOB
+from roi_metrics.codegen.rules import DEFAULT_THRESHOLDS, load_thresholds
 
 APPLY_RATE: Final = "sum by (le) (rate(support_batch_apply_seconds_bucket[5m]))"
 # Per partition, whichever worker holds it (rulegen's recording rule): offsets only grow, so
 # rate() reads records passed per second, and a recreated topic reads as a counter reset.
 APPLIED: Final = "topic_partition:support_applied_offset:max"
+
+
+def _silence() -> Scale:
+    """Time since a channel's last event: yellow from half the silent-channel alert's
+    threshold, red from it (thresholds.toml)."""
+    values = load_thresholds(DEFAULT_THRESHOLDS).values["SupportChannelSilent"]
+    seconds = float(values["silence_seconds"])
+    return Scale("green", ((seconds / 2, "yellow"), (seconds, "red")))
 
 
 def pipeline_health() -> dashboard.Dashboard:
@@ -26,18 +41,21 @@ def pipeline_health() -> dashboard.Dashboard:
         "Is every event counted, once and on time? Throughput, lag and progress, dead "
         "letters, apply latency and the state of workers, exporter and Redis (memory too).",
     )
+    board = with_datasource(board)
     for panel in [
         stat_panel(
             "Workers up",
             "Workers Prometheus scrapes successfully.",
             "none",
             (f'sum (up{{job="{WORKER_JOB}"}})', "workers"),
+            scale=AT_LEAST_ONE,
         ),
         stat_panel(
             "Exporters up",
             "Exporters Prometheus scrapes successfully.",
             "none",
             (f'sum (up{{job="{EXPORTER_JOB}"}})', "exporters"),
+            scale=AT_LEAST_ONE,
         ),
         stat_panel(
             "State store",
@@ -45,6 +63,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "none",
             ("sum (support_state_store_up)", "up"),
             ("count (support_state_store_up)", "reporting"),
+            scale=AT_LEAST_ONE,
         ),
         stat_panel(
             "Channel topics",
@@ -64,6 +83,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "Records waiting per channel topic (all partitions), as the workers see them.",
             "short",
             ("topic:support_consumer_lag:sum", "{{topic}}"),
+            scale=LAG,
         ),
         series_panel(
             "Consumer progress",
@@ -79,6 +99,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "channel and reason.",
             "short",
             ("channel_reason:support_dead_letters:increase5m", "{{channel}} {{reason}}"),
+            scale=NONE_WANTED,
         ),
         series_panel(
             "Undeliverable dead letters (10 min)",
@@ -90,6 +111,7 @@ def pipeline_health() -> dashboard.Dashboard:
                 "sum by (instance) (increase(support_dead_letters_undeliverable_total[10m]))",
                 "{{instance}}",
             ),
+            scale=NONE_WANTED,
         ),
         series_panel(
             "Batch apply latency",
@@ -97,6 +119,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "s",
             (f"histogram_quantile(0.5, {APPLY_RATE})", "p50"),
             (f"histogram_quantile(0.99, {APPLY_RATE})", "p99"),
+            scale=APPLY_LATENCY,
         ),
         series_panel(
             "Time since last event",
@@ -104,6 +127,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "channel alert fires past its threshold.",
             "s",
             ("time() - channel:support_last_event_timestamp_seconds:max1d", "{{channel}}"),
+            scale=_silence(),
         ),
         series_panel(
             "Redelivered records",
