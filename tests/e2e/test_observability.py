@@ -224,9 +224,9 @@ EXPORTED = {
     "ai_revenue": "support_ai_revenue",
     "roi": "support_channel_roi_ratio",
     "cost_per_resolution": "support_cost_per_resolution",
-    "resolution_rate": "support_resolution_rate",
-    "escalation_rate": "support_escalation_rate",
-    "automation_rate": "support_automation_rate",
+    "resolution_rate": "support_resolution_ratio",
+    "escalation_rate": "support_escalation_ratio",
+    "automation_rate": "support_automation_ratio",
 }
 
 

@@ -76,7 +76,7 @@ def test_program_figures_are_fully_loaded() -> None:
     assert samples[key("support_program_value", **day)] == 978.0
     assert samples[key("support_program_net_value", **day)] == float(Fraction(4382, 9))
     assert (
-        samples[key("support_program_automation_rate", **day)] == 132 / 300
+        samples[key("support_program_automation_ratio", **day)] == 132 / 300
     )  # net / conversations
     assert samples[key("support_program_roi_ratio", **day)] == float(Fraction(4382, 4420))
     assert samples[key("support_program_cost_per_resolution", **day)] == float(
@@ -94,13 +94,13 @@ def test_a_window_without_events_has_counts_but_no_ratios() -> None:
     assert samples[key("support_ai_cost", **hour)] == 0.0
     for ratio in (
         "support_channel_roi_ratio",
-        "support_resolution_rate",
+        "support_resolution_ratio",
         "support_cost_per_resolution",
     ):
         assert key(ratio, **hour) not in samples
     assert key("support_csat_mean", **hour, resolved_by="ai") not in samples
     assert key("support_program_cost_per_resolution", window="1h") not in samples
-    assert key("support_program_automation_rate", window="1h") not in samples
+    assert key("support_program_automation_ratio", window="1h") not in samples
 
 
 def test_redis_down_still_answers_with_the_store_down() -> None:

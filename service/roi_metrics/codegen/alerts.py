@@ -40,9 +40,9 @@ ALERTS: Final = [
     AlertSpec(
         "SupportChannelResolutionRateDrop",
         "business",
-        'channel_window:support_resolution_rate:max{window="1h"}\n'
+        'channel_window:support_resolution_ratio:max{window="1h"}\n'
         "  < ignoring (window) %(drop_ratio)s"
-        ' * channel_window:support_resolution_rate:max{window="7d"}\n'
+        ' * channel_window:support_resolution_ratio:max{window="7d"}\n'
         f"and {VOLUME_GUARD}",
         "{{ $labels.channel }}: AI resolution rate fell to {{ $value | humanizePercentage }} "
         "in the last hour",
@@ -53,10 +53,10 @@ ALERTS: Final = [
     AlertSpec(
         "SupportChannelEscalationRateSpike",
         "business",
-        'channel_window:support_escalation_rate:max{window="1h"}\n'
+        'channel_window:support_escalation_ratio:max{window="1h"}\n'
         "  > ignoring (window) %(spike_ratio)s"
-        ' * channel_window:support_escalation_rate:max{window="7d"}\n'
-        'and ignoring (window) channel_window:support_escalation_rate:max{window="1h"}'
+        ' * channel_window:support_escalation_ratio:max{window="7d"}\n'
+        'and ignoring (window) channel_window:support_escalation_ratio:max{window="1h"}'
         " > %(min_rate)s\n"
         f"and {VOLUME_GUARD}",
         "{{ $labels.channel }}: escalations jumped to {{ $value | humanizePercentage }} "

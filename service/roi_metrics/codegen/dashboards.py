@@ -86,7 +86,7 @@ def overview() -> dashboard.Dashboard:
             "Automation rate",
             "Net AI resolutions / all conversations over the window, all channels.",
             "percentunit",
-            (f"{DEDUP} (support_program_automation_rate{{{w}}})", "automation"),
+            (f"{DEDUP} (support_program_automation_ratio{{{w}}})", "automation"),
             scale=AUTOMATION,
         ),
         series_panel(
@@ -130,7 +130,7 @@ def overview() -> dashboard.Dashboard:
             "Resolution rate",
             "AI resolutions / AI conversations per channel over the window.",
             "percentunit",
-            (f"channel_window:support_resolution_rate:max{{{c},{w}}}", "{{channel}}"),
+            (f"channel_window:support_resolution_ratio:max{{{c},{w}}}", "{{channel}}"),
             span=8,
             scale=RESOLUTION,
         ),
@@ -138,7 +138,7 @@ def overview() -> dashboard.Dashboard:
             "Escalation rate",
             "Handoffs to a person / AI conversations per channel over the window.",
             "percentunit",
-            (f"channel_window:support_escalation_rate:max{{{c},{w}}}", "{{channel}}"),
+            (f"channel_window:support_escalation_ratio:max{{{c},{w}}}", "{{channel}}"),
             span=8,
             scale=ESCALATION,
         ),
@@ -146,7 +146,7 @@ def overview() -> dashboard.Dashboard:
             "Automation rate",
             "Net AI resolutions (reopens deducted) / all conversations per channel.",
             "percentunit",
-            (f"{DEDUP} (support_automation_rate{{{c},{w}}})", "{{channel}}"),
+            (f"{DEDUP} (support_automation_ratio{{{c},{w}}})", "{{channel}}"),
             span=8,
             scale=AUTOMATION,
         ),
@@ -178,8 +178,8 @@ def overview() -> dashboard.Dashboard:
 def _channel_table(c: str, w: str) -> Builder:
     columns = [
         ("support_conversations", "Conversations"),
-        ("channel_window:support_resolution_rate:max", "Resolution rate"),
-        ("channel_window:support_escalation_rate:max", "Escalation rate"),
+        ("channel_window:support_resolution_ratio:max", "Resolution rate"),
+        ("channel_window:support_escalation_ratio:max", "Escalation rate"),
         ("channel_window:support_cost_per_resolution:max", "Cost per resolution"),
         ("support_channel_roi_ratio", "Contribution ROI"),
     ]
@@ -250,14 +250,14 @@ def channel_detail() -> dashboard.Dashboard:
             "Resolution rate",
             "AI resolutions / AI conversations over the window.",
             "percentunit",
-            (f"channel_window:support_resolution_rate:max{{{s}}}", "resolution"),
+            (f"channel_window:support_resolution_ratio:max{{{s}}}", "resolution"),
             scale=RESOLUTION,
         ),
         stat_panel(
             "Escalation rate",
             "Handoffs to a person / AI conversations over the window.",
             "percentunit",
-            (f"channel_window:support_escalation_rate:max{{{s}}}", "escalation"),
+            (f"channel_window:support_escalation_ratio:max{{{s}}}", "escalation"),
             scale=ESCALATION,
         ),
         series_panel(
@@ -292,9 +292,9 @@ def channel_detail() -> dashboard.Dashboard:
             "Rates",
             "Resolution, escalation and automation rates over the window.",
             "percentunit",
-            (f"channel_window:support_resolution_rate:max{{{s}}}", "resolution"),
-            (f"channel_window:support_escalation_rate:max{{{s}}}", "escalation"),
-            (f"{DEDUP} (support_automation_rate{{{s}}})", "automation"),
+            (f"channel_window:support_resolution_ratio:max{{{s}}}", "resolution"),
+            (f"channel_window:support_escalation_ratio:max{{{s}}}", "escalation"),
+            (f"{DEDUP} (support_automation_ratio{{{s}}})", "automation"),
         ),
         series_panel(
             "CSAT: AI vs human",
@@ -308,8 +308,8 @@ def channel_detail() -> dashboard.Dashboard:
             "What the resolution-rate alert compares: the last hour against the channel's "
             "own 7-day level.",
             "percentunit",
-            ('channel_window:support_resolution_rate:max{channel="$channel",window="1h"}', "1h"),
-            ('channel_window:support_resolution_rate:max{channel="$channel",window="7d"}', "7d"),
+            ('channel_window:support_resolution_ratio:max{channel="$channel",window="1h"}', "1h"),
+            ('channel_window:support_resolution_ratio:max{channel="$channel",window="7d"}', "7d"),
             scale=RESOLUTION,
         ),
     ]:

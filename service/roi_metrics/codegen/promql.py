@@ -17,8 +17,8 @@ RECORDING: Final = [
         f"{DEDUP} (support_program_net_value)",
     ),
     ("support_target_roi_ratio:max", "max (support_target_roi_ratio)"),
-    ("channel_window:support_resolution_rate:max", f"{DEDUP} (support_resolution_rate)"),
-    ("channel_window:support_escalation_rate:max", f"{DEDUP} (support_escalation_rate)"),
+    ("channel_window:support_resolution_ratio:max", f"{DEDUP} (support_resolution_ratio)"),
+    ("channel_window:support_escalation_ratio:max", f"{DEDUP} (support_escalation_ratio)"),
     ("channel_window:support_cost_per_resolution:max", f"{DEDUP} (support_cost_per_resolution)"),
     ("channel_window:support_ai_conversations:max", f"{DEDUP} (support_ai_conversations)"),
     # Over a day, so that a restarted worker (its gauge starts empty) keeps the channel known.

@@ -43,9 +43,9 @@ MONEY_GAUGES: Final = [
 RATIO_GAUGES: Final = [
     ("support_channel_roi_ratio", "Contribution ROI: (value - AI cost) / AI cost.", "roi"),
     ("support_cost_per_resolution", "AI cost per net AI resolution.", "cost_per_resolution"),
-    ("support_resolution_rate", "AI resolutions / AI conversations.", "resolution_rate"),
-    ("support_escalation_rate", "Escalations / AI conversations.", "escalation_rate"),
-    ("support_automation_rate", "Net AI resolutions / conversations.", "automation_rate"),
+    ("support_resolution_ratio", "AI resolutions / AI conversations.", "resolution_rate"),
+    ("support_escalation_ratio", "Escalations / AI conversations.", "escalation_rate"),
+    ("support_automation_ratio", "Net AI resolutions / conversations.", "automation_rate"),
 ]
 FIGURE_GAUGES: Final = [
     *((name, f"{text} In currency units.", attribute) for name, text, attribute in MONEY_GAUGES),
@@ -61,7 +61,7 @@ PROGRAM_GAUGES: Final = [
     ("support_fixed_cost", "Prorated fixed and amortised one-off costs.", "fixed_cost"),
     ("support_program_net_value", "Programme value minus programme cost.", "net_value"),
     (
-        "support_program_automation_rate",
+        "support_program_automation_ratio",
         "Net AI resolutions / conversations, all channels. Absent without conversations.",
         "automation_rate",
     ),
