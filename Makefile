@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install stack-up stack-down stack-status lint format schemas rules dashboards test test-unit demo clean
+.PHONY: help install image-early stack-up stack-down stack-status lint format schemas rules dashboards test test-unit demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -57,7 +57,12 @@ dashboards: install ## Regenerate grafana/dashboards/*.json from service/roi_met
 test-unit: install ## The pure tests only (seconds, no services)
 	$(BIN)/pytest -q tests/unit
 
-test: install lint stack-up ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus, promtool, Alertmanager)
+image-early: install
+	@# the container tests' image (root with Debian's docker.io only), built while lint and
+	@# the stack start; the suite waits for it, or says why the container tests skip
+	@mkdir -p .state && (deploy/local/docker.sh prepare >.state/docker-prepare.log 2>&1 &)
+
+test: install image-early lint stack-up ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus, promtool, Alertmanager), containers
 	$(BIN)/pytest -q -p no:cacheprovider tests
 
 demo: install ## Kafka, Redis, Prometheus, worker, exporter, simulator; live figures until Ctrl-C (SCENARIO=degrade)

@@ -70,16 +70,19 @@ class Preparation:
 
 
 def start_preparing(log: Path) -> Preparation:
-    """Start the engine now (seconds), then make the base image and build the image in the
-    background."""
+    """Start the engine now (seconds) unless it runs, then make the base image and build the
+    image in the background (each waits for, then skips, what `make test` began early)."""
     reason = unavailable()
     if reason is not None:
         return Preparation(None, log, reason)
     running = subprocess.run([str(SCRIPT), "status"], capture_output=True, check=False)
-    started = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True, check=False)
-    if started.returncode != 0:
-        last = (started.stderr.strip().splitlines() or ["no output"])[-1]
-        return Preparation(None, log, f"the Docker engine did not start here: {last}")
+    if running.returncode != 0:  # (`make test` starts it early, and builds in the background)
+        started = subprocess.run(
+            [str(SCRIPT), "start"], capture_output=True, text=True, check=False
+        )
+        if started.returncode != 0:
+            last = (started.stderr.strip().splitlines() or ["no output"])[-1]
+            return Preparation(None, log, f"the Docker engine did not start here: {last}")
     with log.open("wb") as output:
         process = subprocess.Popen(
             ["bash", "-c", f'"{SCRIPT}" base && "{SCRIPT}" build'],

@@ -26,6 +26,27 @@ IMAGE=roi-metrics:local
 DOCKER_CLI=$(command -v /usr/bin/docker || command -v docker || true)
 
 cli() { DOCKER_BUILDKIT=0 "$DOCKER_CLI" -H "$SOCKET" "$@"; }
+
+# locked STEP: one start, base or build at a time (make test starts them early in the
+# background; the test suite asks again and waits for that run, then finds the work done)
+locked() {
+    mkdir -p "$DIR"
+    exec 9>"$DIR/lock"
+    flock 9
+    "$@"
+    flock -u 9
+}
+
+# source_hash: what the image is built from, so an unchanged tree is not built again
+source_hash() {
+    (
+        cd "$ROOT"
+        find service -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z \
+            | xargs -0 sha256sum
+        sha256sum Dockerfile .dockerignore pyproject.toml README.md
+        cli image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null
+    ) | sha256sum | cut -c1-16
+}
 answers() { [ -n "$DOCKER_CLI" ] && cli version >/dev/null 2>&1; }
 
 start() {
@@ -101,7 +122,12 @@ base() {
 
 build() {
     answers || die "docker: the engine is not running; deploy/local/docker.sh start"
-    local context="$DIR/context" python="$ROOT/.venv/bin/python"
+    local context="$DIR/context" python="$ROOT/.venv/bin/python" source
+    source=$(source_hash)
+    if [ "$(cli image inspect --format '{{index .Config.Labels "roi.source"}}' "$IMAGE" 2>/dev/null)" = "$source" ]; then
+        say "docker: image $IMAGE is up to date"
+        return 0
+    fi
     [ -x "$python" ] || python=$(command -v python3)
     rm -rf "$context"
     mkdir -p "$context"
@@ -111,7 +137,7 @@ build() {
     "$python" -m pip wheel -q --disable-pip-version-check -w "$context/wheelhouse" \
         "$context" "setuptools>=77" || die "docker: pip wheel failed"
     say "docker: building $IMAGE on $BASE_IMAGE (offline)"
-    cli build --network=host -q -f "$ROOT/Dockerfile" -t "$IMAGE" \
+    cli build --network=host -q -f "$ROOT/Dockerfile" -t "$IMAGE" --label "roi.source=$source" \
         --build-arg BASE_IMAGE="$BASE_IMAGE" \
         --build-arg PIP_OPTIONS="--no-index --find-links=/src/wheelhouse" \
         "$context" >"$DIR/build.log" 2>&1 || { tail -n 20 "$DIR/build.log" >&2; die "docker: build failed"; }
@@ -129,12 +155,12 @@ status() {
 }
 
 case "${1:-}" in
-    start) start ;;
+    start) locked start ;;
     stop) stop ;;
     status) status ;;
-    base) base ;;
-    build) build ;;
-    prepare) start; base; build ;;
+    base) locked base ;;
+    build) locked build ;;
+    prepare) locked start; locked base; locked build ;;
     env) echo "export DOCKER_HOST=$SOCKET" ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
     *) say "usage: $0 start|stop|status|base|build|prepare|env"; exit 2 ;;

@@ -70,16 +70,24 @@ async def _discover(app: faust.App, runtime: Runtime) -> None:
         await admin.close()
     found = channel_topics(names, settings.topic_prefix)
     runtime.discovered_once = True
+    conductor = _conductor(app)
     if found == runtime.subscribed:
-        return
-    log.info("channel topics: %d (%s)", len(found), ", ".join(found[:20]))
-    # The agent iterates a clone of its topic; update every copy the conductor holds.
-    for candidate in list(app.topics):
-        if list(candidate.topics) == runtime.subscribed:
-            candidate.topics = list(found)
-    runtime.subscribed = found
-    runtime.metrics.channels.set(len(found))
-    _conductor(app)._flag_changes()
+        # Faust drops a change flagged while the group rebalances (the conductor clears its
+        # event then, and nothing flags it again): a topic that appeared during the rebalance
+        # another new topic caused would never be consumed. So ask again, after the
+        # rebalance, until the conductor's subscription holds every channel topic.
+        if set(found) <= set(conductor._topic_name_index) or app.rebalancing:
+            return
+        log.info("channel topics not subscribed yet (a rebalance dropped the change): again")
+    else:
+        log.info("channel topics: %d (%s)", len(found), ", ".join(found[:20]))
+        # The agent iterates a clone of its topic; update every copy the conductor holds.
+        for candidate in list(app.topics):
+            if list(candidate.topics) == runtime.subscribed:
+                candidate.topics = list(found)
+        runtime.subscribed = found
+        runtime.metrics.channels.set(len(found))
+    conductor._flag_changes()
 
 
 async def report_lag(app: faust.App, runtime: Runtime) -> None:
