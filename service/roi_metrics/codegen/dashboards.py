@@ -183,13 +183,10 @@ def _channel_table(c: str, w: str) -> Builder:
         ("channel_window:support_cost_per_resolution:max", "Cost per resolution"),
         ("support_channel_roi_ratio", "Contribution ROI"),
     ]
-    queries = tuple(
-        (
-            f"{DEDUP} ({name}{{{c},{w}}})" if ":" not in name else f"{name}{{{c},{w}}}",
-            label,
-        )
-        for name, label in columns
-    )
+    # Every column through an aggregation, recording rules too: it drops `__name__`, which
+    # Grafana's merge would otherwise match on, splitting each channel into one partial row
+    # per rule (shown with @grafana/data's own merge: rows web|10|0.5|, then web|||0.1).
+    queries = tuple((f"{DEDUP} ({name}{{{c},{w}}})", label) for name, label in columns)
     renames = {f"Value #{ref}": label for ref, (_, label) in zip("ABCDE", columns, strict=True)}
     panel = (
         with_common(
