@@ -44,7 +44,7 @@ source_hash() {
         find service -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z \
             | xargs -0 sha256sum
         sha256sum Dockerfile .dockerignore pyproject.toml README.md
-        cli image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null
+        cli image inspect --format '{{.Id}}' "$BASE_IMAGE" 2>/dev/null || true
     ) | sha256sum | cut -c1-16
 }
 answers() { [ -n "$DOCKER_CLI" ] && cli version >/dev/null 2>&1; }

@@ -84,3 +84,6 @@ async def test_the_installed_wheel_runs_without_the_checkout(
         assert time.monotonic() < deadline, "the installed worker did not count the events"
         time.sleep(0.5)
     assert await state.sismember("roi:channels", "web")  # the installed worker's state
+    # the runbooks ship in the wheel: every alert's default runbook_url opens
+    with urllib.request.urlopen(f"http://127.0.0.1:{exporter.port}/runbooks") as reply:
+        assert "<h2 id='supportworkerdown'>" in reply.read().decode()

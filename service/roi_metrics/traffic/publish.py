@@ -203,11 +203,16 @@ async def ensure_dead_letter_topic(settings: Settings) -> None:
         except (KafkaConnectionError, OSError) as error:
             raise _unreachable(settings, error, failures.reason) from None
         except (KafkaError, TopicCreationError) as error:
+            # a refusal (replication factor, policy, authorization) is the settings' to fix;
+            # a timeout or a broker restarting may pass
+            refused = isinstance(error, TopicCreationError) or any(
+                word in type(error).__name__ for word in ("Authorization", "Policy", "Invalid")
+            )
             raise OperatorError(
                 f"cannot create the dead-letter topic {topic}: {error} "
                 f"(ROI_TOPIC_REPLICATION_FACTOR is {settings.topic_replication_factor}; may "
                 "this principal create it? see docs/security.md)",
-                configuration=True,
+                configuration=refused,
             ) from None
 
 

@@ -71,23 +71,47 @@ async def _discover(app: faust.App, runtime: Runtime) -> None:
     found = channel_topics(names, settings.topic_prefix)
     runtime.discovered_once = True
     conductor = _conductor(app)
-    if found == runtime.subscribed:
-        # Faust drops a change flagged while the group rebalances (the conductor clears its
-        # event then, and nothing flags it again): a topic that appeared during the rebalance
-        # another new topic caused would never be consumed. So ask again, after the
-        # rebalance, until the conductor's subscription holds every channel topic.
-        if set(found) <= set(conductor._topic_name_index) or app.rebalancing:
-            return
-        log.info("channel topics not subscribed yet (a rebalance dropped the change): again")
-    else:
+    # The agent iterates a clone of its topic, made when it starts (maybe after this look):
+    # every copy the conductor holds gets the list, whenever one lacks it.
+    stale = [c for c in _channel_copies(app, settings.topic_prefix) if list(c.topics) != found]
+    for candidate in stale:
+        candidate.topics = list(found)
+    if found != runtime.subscribed:
         log.info("channel topics: %d (%s)", len(found), ", ".join(found[:20]))
-        # The agent iterates a clone of its topic; update every copy the conductor holds.
-        for candidate in list(app.topics):
-            if list(candidate.topics) == runtime.subscribed:
-                candidate.topics = list(found)
         runtime.subscribed = found
         runtime.metrics.channels.set(len(found))
+    elif not stale and not _dropped(app, conductor, found):
+        return
     conductor._flag_changes()
+
+
+def _channel_copies(app: faust.App, prefix: str) -> list[Any]:
+    """The conductor's topics that are the agent's (not Faust's internal ones): those whose
+    every name, if any, is a channel topic."""
+    return [
+        candidate
+        for candidate in list(app.topics)
+        if not getattr(candidate, "internal", False)
+        and isinstance(getattr(candidate, "topics", None), list | tuple)
+        and all(channel_of_topic(name, prefix) is not None for name in candidate.topics)
+    ]
+
+
+def _dropped(app: faust.App, conductor: Any, found: list[str]) -> bool:
+    """Whether a subscription change was lost: Faust's conductor clears a change flagged
+    while the group rebalances, and nothing flags it again, so a topic that appeared during
+    the rebalance another new topic caused would never be consumed. Not while a change is
+    pending, being applied (its index is rebuilt under a lock) or the group rebalances."""
+    changed = getattr(conductor, "_subscription_changed", None)
+    busy = (
+        app.rebalancing
+        or (changed is not None and changed.is_set())
+        or conductor._tp_to_callback_lock.locked()
+    )
+    if busy or set(found) <= set(conductor._topic_name_index):
+        return False
+    log.info("channel topics not subscribed yet (a rebalance dropped the change): again")
+    return True
 
 
 async def report_lag(app: faust.App, runtime: Runtime) -> None:
