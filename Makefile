@@ -19,7 +19,13 @@ $(STAMP): pyproject.toml deploy/local/install.sh
 	PYTHONWARNINGS=ignore $(BIN)/pip install -q --disable-pip-version-check -e '.[dev]'
 	touch $@
 
-install: $(STAMP) ## Install system packages (Debian) and the Python environment
+# Grafana's own panel code (@grafana/data, npm), which the e2e tests run in Node
+GRAFANA_JS := tests/grafana/node_modules/.package-lock.json
+$(GRAFANA_JS): tests/grafana/package.json tests/grafana/package-lock.json $(STAMP)
+	cd tests/grafana && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(GRAFANA_JS) ## Install system packages (Debian), the Python environment and the tests' npm packages
 
 stack-up: install ## Start Kafka, Redis and Prometheus on 127.0.0.1 (idempotent)
 	deploy/local/stack.sh up

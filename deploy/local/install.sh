@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages the local stack needs, from Debian, when any is missing:
 # redis-server, prometheus (with promtool), prometheus-alertmanager (with amtool), kcat,
-# curl, openssl, a JDK 17 and Maven. As root it also installs what the container tests use
-# (docker.io, debootstrap, docker-compose); without them those tests skip and say why.
+# curl, openssl, a JDK 17, Maven, and Node.js with npm (the e2e tests run Grafana's panel
+# code). As root it also installs what the container tests use (docker.io, debootstrap,
+# docker-compose); without them those tests skip and say why.
 set -euo pipefail
 optional=()
 if [ "$(id -u)" -eq 0 ]; then
@@ -19,6 +20,8 @@ command -v curl >/dev/null || missing+=(curl)
 command -v openssl >/dev/null || missing+=(openssl)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
+# Node.js runs Grafana's panel code (@grafana/data) in the end-to-end tests
+{ command -v node && command -v npm; } >/dev/null || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 
 sudo=()

@@ -49,6 +49,7 @@ start() {
     render_config
     setsid nohup prometheus --config.file="$DIR/prometheus.yml" \
         --storage.tsdb.path="$DIR/data" --web.listen-address="127.0.0.1:$PROMETHEUS_PORT" \
+        --web.external-url="http://127.0.0.1:$PROMETHEUS_PORT" \
         --web.enable-lifecycle --web.console.templates=/dev/null \
         --web.console.libraries=/dev/null >"$DIR/prometheus.log" 2>&1 </dev/null &
     echo $! >"$DIR/prometheus.pid"

@@ -83,6 +83,7 @@ def running_alertmanager(tmp_path: Path) -> Iterator[tuple[str, Webhook]]:
             f"--config.file={config}",
             f"--storage.path={tmp_path / 'data'}",
             f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.external-url=http://127.0.0.1:{port}",
             "--cluster.listen-address=",
         ],
         stdout=log,

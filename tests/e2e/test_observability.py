@@ -32,9 +32,20 @@ import redis.asyncio as aioredis
 import yaml
 from aiokafka import AIOKafkaProducer
 from prometheus_client.parser import text_string_to_metric_families
+from roi_metrics.codegen.panels import (
+    AT_LEAST_ONE,
+    AUTOMATION,
+    ESCALATION,
+    NEUTRAL,
+    RESOLUTION,
+    ROI,
+    SIGN,
+)
 
 from tests.cloudevents import encode, event
+from tests.e2e import grafana
 from tests.e2e.alertmanager import Webhook, running_alertmanager
+from tests.e2e.promapi import prometheus_api
 from tests.integration.harness import Deployment, WorkerProcess, free_port
 from tests.integration.pipeline import create_channels
 from tests.stack import redis_url
@@ -240,14 +251,6 @@ def scrape(exporter: WorkerProcess) -> dict[tuple[str, tuple[tuple[str, str], ..
     }
 
 
-def prometheus_api(base: str, path: str, **params: str) -> Any:
-    url = f"{base}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]
-
-
 @dataclass
 class Observed:
     deployment: Deployment
@@ -431,6 +434,122 @@ def test_every_dashboard_and_rule_expression_parses_and_returns_data(
     assert not empty
 
 
+def board_panels(board: str) -> list[dict[str, Any]]:
+    document = json.loads((ROOT / "grafana/dashboards" / board).read_text())
+    return [p for p in document["panels"] if p["type"] in ("table", "stat")]
+
+
+def test_grafana_shows_one_row_per_channel_and_one_value_per_stat(observed: Observed) -> None:
+    """The table and stat panels as Grafana's own code computes them from the real
+    Prometheus (tests/e2e/grafana.py): every cell and every stat equals the exporter's
+    figure, coloured by the panel's thresholds."""
+    samples = scrape(observed.exporter)
+
+    def figure(name: str, **labels: str) -> float:
+        return samples[(name, tuple(sorted(labels.items())))]
+
+    columns = {
+        "Conversations": "support_conversations",
+        "Resolution rate": "support_resolution_ratio",
+        "Escalation rate": "support_escalation_ratio",
+        "Cost per resolution": "support_cost_per_resolution",
+        "Contribution ROI": "support_channel_roi_ratio",
+    }
+    painted = {
+        "Resolution rate": RESOLUTION,
+        "Escalation rate": ESCALATION,
+        "Contribution ROI": ROI,
+    }
+    expected = {
+        channel: {
+            column: figure(name, channel=channel, window="24h") for column, name in columns.items()
+        }
+        for channel in ("web", "whatsapp")
+    }
+    [channels] = board_panels("roi-overview.json")[-1:]
+    assert channels["title"] == "Channels"
+    every = {"window": "24h", "channel": "(web|whatsapp)"}  # "All" of a multi-value variable
+
+    def tables() -> list[dict[str, Any]] | None:
+        drawn = grafana.shown(observed.prometheus, channels, every)["tables"]
+        cells = [c for table in drawn for row in table["rows"] for c in row]
+        complete = cells and all(c["text"] for c in cells) and len(cells) >= 12
+        return drawn if complete else None  # until Prometheus scraped and the rules ran
+
+    [drawn] = wait_for("the channels table complete", tables, seconds=30)  # one table
+    print("\nChannels (24h), as @grafana/data computed it:\n" + grafana.text_table(drawn))
+    assert drawn["columns"] == ["Channel", *columns]
+    rows = {
+        row[0]["text"]: dict(zip(drawn["columns"][1:], row[1:], strict=True))
+        for row in drawn["rows"]
+    }
+    assert set(rows) == {"web", "whatsapp"}  # one row per channel, not one per query
+    for channel, cells in rows.items():
+        for column, cell in cells.items():
+            assert cell["numeric"] == expected[channel][column], (channel, column)
+            scale = painted.get(column)
+            assert cell["color"] == (scale.colour(cell["numeric"]) if scale else None)
+        assert cells["Cost per resolution"]["text"].startswith("$")  # deploy/costs.toml: USD
+        assert cells["Resolution rate"]["text"].endswith("%")
+
+    web = {"channel": "web", "window": "24h"}
+    stats = {
+        ("roi-overview.json", "Programme ROI (fully loaded)"): (
+            figure("support_program_roi_ratio", window="24h"),
+            ROI,
+        ),
+        ("roi-overview.json", "Payback: net position since go-live"): (
+            figure("support_program_net_value", window="all"),
+            SIGN,
+        ),
+        ("roi-overview.json", "Programme cost per resolution"): (
+            figure("support_program_cost_per_resolution", window="24h"),
+            NEUTRAL,
+        ),
+        ("roi-overview.json", "Automation rate"): (
+            figure("support_program_automation_ratio", window="24h"),
+            AUTOMATION,
+        ),
+        ("roi-channel.json", "Contribution ROI"): (
+            figure("support_channel_roi_ratio", **web),
+            ROI,
+        ),
+        ("roi-channel.json", "Cost per resolution"): (
+            figure("support_cost_per_resolution", **web),
+            NEUTRAL,
+        ),
+        ("roi-channel.json", "Resolution rate"): (
+            figure("support_resolution_ratio", **web),
+            RESOLUTION,
+        ),
+        ("roi-channel.json", "Escalation rate"): (
+            figure("support_escalation_ratio", **web),
+            ESCALATION,
+        ),
+        ("roi-pipeline.json", "Workers up"): (1, AT_LEAST_ONE),
+        ("roi-pipeline.json", "Exporters up"): (1, AT_LEAST_ONE),
+        ("roi-pipeline.json", "State store reachable"): (1, AT_LEAST_ONE),
+        ("roi-pipeline.json", "Channel topics"): (2, NEUTRAL),
+    }
+    seen = set()
+    for board in ("roi-overview.json", "roi-channel.json", "roi-pipeline.json"):
+        for panel in board_panels(board):
+            if panel["type"] != "stat":
+                continue
+            value, scale = stats[(board, panel["title"])]
+            [drawn_value] = grafana.shown(
+                observed.prometheus, panel, {"window": "24h", "channel": "web"}
+            )["values"]  # one value per stat
+            if board == "roi-overview.json" and panel["title"] != "Automation rate":
+                # the fixed cost accrues by the second: seconds after the scrape, it is more
+                assert drawn_value["numeric"] == pytest.approx(value, rel=1e-5), panel["title"]
+            else:
+                assert drawn_value["numeric"] == value, panel["title"]
+            assert drawn_value["color"] == scale.colour(value), panel["title"]
+            seen.add((board, panel["title"]))
+    assert seen == set(stats)
+
+
 def alert_states(base: str, name: str) -> set[tuple[str, str]]:
     alerts = prometheus_api(base, "alerts")["alerts"]
     return {
@@ -477,3 +596,22 @@ def test_the_ai_stopping_on_one_channel_makes_the_resolution_alert_pending_then_
         seconds=60,
     )
     assert notified
+    [notification] = [
+        n
+        for n in observed.webhook.received
+        if any(a["labels"]["alertname"] == drop for a in n["alerts"])
+    ][:1]
+    print("\nAlertmanager's webhook got:\n" + json.dumps(notification, indent=2))
+    [sent] = [a for a in notification["alerts"] if a["labels"]["alertname"] == drop]
+    assert (notification["status"], sent["status"], sent["labels"]["channel"]) == (
+        "firing",
+        "firing",
+        "web",
+    )
+    assert sent["annotations"]["runbook_url"] == alert["annotations"]["runbook_url"]
+    # its links lead back to where it came from, not to a host name only this machine knows
+    assert sent["generatorURL"].startswith(f"{observed.prometheus}/graph?")
+    assert notification["externalURL"].startswith("http://127.0.0.1:")
+    assert (
+        sent["annotations"]["summary"] == "web: AI resolution rate fell to 26.67% in the last hour"
+    )

@@ -9,15 +9,13 @@ import urllib.request
 
 import pytest
 
+from tests.e2e.promapi import prometheus_api
+
 pytestmark = pytest.mark.e2e
 
 
 def query(base: str, expression: str) -> list[dict[str, object]]:
-    url = f"{base}/api/v1/query?{urllib.parse.urlencode({'query': expression})}"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        body = json.load(response)
-    assert body["status"] == "success", body
-    result: list[dict[str, object]] = body["data"]["result"]
+    result: list[dict[str, object]] = prometheus_api(base, "query", query=expression)["result"]
     return result
 
 

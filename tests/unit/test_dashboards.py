@@ -106,6 +106,54 @@ def test_alerts_are_annotations_and_the_boards_link_to_each_other() -> None:
         assert "roi-metrics" in board["tags"]  # type: ignore[operator]
 
 
+def test_every_alert_has_a_panel_linking_to_its_runbook_as_the_rules_do() -> None:
+    rules = yaml.safe_load((ROOT / "deploy/prometheus/rules/roi.yml").read_text())
+    runbooks = {
+        rule["alert"]: rule["annotations"]["runbook_url"]
+        for group in rules["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    linked: dict[str, set[str]] = {}
+    for name in DASHBOARDS:
+        for panel in load(name)["panels"]:  # type: ignore[attr-defined]
+            for link in panel.get("links", []):
+                alert = link["title"].removeprefix("Runbook: ")
+                assert link["url"] == runbooks[alert], (panel["title"], alert)
+                assert link["targetBlank"] is True
+                linked.setdefault(alert, set()).add(panel["title"])
+    assert set(linked) == set(runbooks)  # every alert, from the panel that shows its figure
+    assert linked["SupportWorkerDown"] == {"Workers up"}
+    assert linked["SupportChannelResolutionRateDrop"] == {
+        "Resolution rate",
+        "Resolution rate: last hour vs 7 days",
+    }
+
+
+def test_the_channels_table_colours_rates_and_roi_by_their_scales() -> None:
+    [table] = [p for p in load("roi-overview.json")["panels"] if p["type"] == "table"]  # type: ignore[attr-defined]
+    overrides = {
+        o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+        for o in table["fieldConfig"]["overrides"]
+    }
+    roi = overrides["Contribution ROI"]
+    assert roi["custom.cellOptions"] == {"type": "color-text"}
+    assert [(s["value"], s["color"]) for s in roi["thresholds"]["steps"]] == [
+        (None, "red"),
+        (0, "yellow"),
+        (1.0, "green"),  # deploy/costs.toml: target_roi
+    ]
+    assert overrides["Escalation rate"]["thresholds"]["steps"][0]["color"] == "green"
+    assert "custom.cellOptions" not in overrides["Cost per resolution"]  # no good or bad
+
+
+def test_each_stat_shows_one_figure() -> None:
+    for name in DASHBOARDS:
+        for panel in load(name)["panels"]:  # type: ignore[attr-defined]
+            if panel["type"] == "stat":
+                assert len(panel["targets"]) == 1, (name, panel["title"])
+
+
 def test_the_roi_dashboard_has_the_headline_panels_and_a_channel_variable() -> None:
     overview = load("roi-overview.json")
     titles = {panel["title"] for panel in overview["panels"]}  # type: ignore[attr-defined]

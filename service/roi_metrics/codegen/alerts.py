@@ -175,3 +175,12 @@ ALERTS: Final = [
         "counted; the figures stop moving until a worker runs.",
     ),
 ]
+
+
+def runbook_url(base: str, alert: str) -> str:
+    """Where an alert's runbook is: the base (thresholds.toml's runbook_url), then the
+    alert's anchor in the runbooks page (its name in lower case)."""
+    return f"{base}#{alert.lower()}"
+
+
+ALERT_NAMES: Final = frozenset(spec.name for spec in ALERTS)

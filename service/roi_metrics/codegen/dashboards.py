@@ -64,8 +64,8 @@ def overview() -> dashboard.Dashboard:
             "Absent without cost.",
             "percentunit",
             (f"window:support_program_roi_ratio:max{{{w}}}", "ROI"),
-            ("support_target_roi_ratio:max", "target"),
             scale=ROI,
+            alerts=("SupportProgrammeRoiBelowTarget",),
         ),
         stat_panel(
             "Payback: net position since go-live",
@@ -106,6 +106,7 @@ def overview() -> dashboard.Dashboard:
             ("window:support_program_roi_ratio:max", "{{window}}"),
             ("support_target_roi_ratio:max", "target"),
             scale=ROI,
+            alerts=("SupportProgrammeRoiBelowTarget",),
         ),
     ]:
         board = board.with_panel(panel)
@@ -117,6 +118,7 @@ def overview() -> dashboard.Dashboard:
             "currency. Absent for a channel without resolutions.",
             MONEY,
             (f"channel_window:support_cost_per_resolution:max{{{c},{w}}}", "{{channel}}"),
+            alerts=("SupportChannelCostPerResolutionSpike",),
         ),
         series_panel(
             "Contribution ROI",
@@ -133,6 +135,7 @@ def overview() -> dashboard.Dashboard:
             (f"channel_window:support_resolution_ratio:max{{{c},{w}}}", "{{channel}}"),
             span=8,
             scale=RESOLUTION,
+            alerts=("SupportChannelResolutionRateDrop",),
         ),
         series_panel(
             "Escalation rate",
@@ -141,6 +144,7 @@ def overview() -> dashboard.Dashboard:
             (f"channel_window:support_escalation_ratio:max{{{c},{w}}}", "{{channel}}"),
             span=8,
             scale=ESCALATION,
+            alerts=("SupportChannelEscalationRateSpike",),
         ),
         series_panel(
             "Automation rate",
@@ -209,10 +213,19 @@ def _channel_table(c: str, w: str) -> Builder:
             )
         )
     )
-    for name in ("Resolution rate", "Escalation rate", "Contribution ROI"):
+    # the rates and ROI coloured by their own scales, as on the other panels
+    for name, scale in (
+        ("Resolution rate", RESOLUTION),
+        ("Escalation rate", ESCALATION),
+        ("Contribution ROI", ROI),
+    ):
         panel = panel.override_by_name(
             name,
-            [{"id": "unit", "value": "percentunit"}],
+            [
+                {"id": "unit", "value": "percentunit"},
+                {"id": "thresholds", "value": scale.override()},
+                {"id": "custom.cellOptions", "value": {"type": "color-text"}},
+            ],
         )
     panel = panel.override_by_name("Cost per resolution", [{"id": "unit", "value": MONEY}])
     return with_targets(panel, queries, instant=True)  # type: ignore[no-any-return]
@@ -242,6 +255,7 @@ def channel_detail() -> dashboard.Dashboard:
             "AI cost / net AI resolutions, in the cost card's currency.",
             MONEY,
             (f"channel_window:support_cost_per_resolution:max{{{s}}}", "cost"),
+            alerts=("SupportChannelCostPerResolutionSpike",),
         ),
         stat_panel(
             "Resolution rate",
@@ -249,6 +263,7 @@ def channel_detail() -> dashboard.Dashboard:
             "percentunit",
             (f"channel_window:support_resolution_ratio:max{{{s}}}", "resolution"),
             scale=RESOLUTION,
+            alerts=("SupportChannelResolutionRateDrop",),
         ),
         stat_panel(
             "Escalation rate",
@@ -256,6 +271,7 @@ def channel_detail() -> dashboard.Dashboard:
             "percentunit",
             (f"channel_window:support_escalation_ratio:max{{{s}}}", "escalation"),
             scale=ESCALATION,
+            alerts=("SupportChannelEscalationRateSpike",),
         ),
         series_panel(
             "Conversations",
@@ -308,6 +324,7 @@ def channel_detail() -> dashboard.Dashboard:
             ('channel_window:support_resolution_ratio:max{channel="$channel",window="1h"}', "1h"),
             ('channel_window:support_resolution_ratio:max{channel="$channel",window="7d"}', "7d"),
             scale=RESOLUTION,
+            alerts=("SupportChannelResolutionRateDrop",),
         ),
     ]:
         board = board.with_panel(panel)

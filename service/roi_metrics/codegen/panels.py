@@ -24,6 +24,8 @@ from grafana_foundation_sdk.models.dashboard import (
 from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 from roi_metrics.codegen import PROJECT_ROOT
+from roi_metrics.codegen.alerts import ALERT_NAMES, runbook_url
+from roi_metrics.codegen.rules import DEFAULT_THRESHOLDS, load_thresholds
 from roi_metrics.domain.timebuckets import Window
 
 DATASOURCE: Final = DataSourceRef(type_val="prometheus", uid="${datasource}")
@@ -85,6 +87,16 @@ class Scale:
         steps += [Threshold(value=value, color=color) for value, color in self.steps]
         return dashboard.ThresholdsConfig().mode(ThresholdsMode.ABSOLUTE).steps(steps)
 
+    def override(self) -> dict[str, Any]:
+        """The thresholds as a field override's value (a table column's own scale)."""
+        steps = [{"color": self.base, "value": None}]
+        steps += [{"color": color, "value": value} for value, color in self.steps]
+        return {"mode": "absolute", "steps": steps}
+
+    def colour(self, value: float) -> str:
+        """The colour Grafana gives `value`: that of the highest step at or below it."""
+        return ([self.base] + [c for step, c in self.steps if value >= step])[-1]
+
 
 NEUTRAL: Final = Scale("blue")
 """A figure with no good or bad by itself (volumes, costs, CSAT)."""
@@ -116,6 +128,24 @@ LAG: Final = lower_is_better(1_000, 10_000)
 APPLY_LATENCY: Final = lower_is_better(0.5, 2)
 
 
+RUNBOOKS: Final = load_thresholds(DEFAULT_THRESHOLDS).runbook_url
+"""The runbooks' base, as in the alerts' runbook_url (thresholds.toml, read when generating)."""
+
+
+def runbook_links(alerts: tuple[str, ...]) -> list[dashboard.DashboardLink]:
+    """A panel's links to the runbooks of the alerts that watch what it shows."""
+    unknown = set(alerts) - ALERT_NAMES
+    if unknown:
+        raise ValueError(f"no such alert: {', '.join(sorted(unknown))}")
+    return [
+        dashboard.DashboardLink(f"Runbook: {alert}")
+        .type(DashboardLinkType.LINK)
+        .url(runbook_url(RUNBOOKS, alert))
+        .target_blank(True)
+        for alert in alerts
+    ]
+
+
 WINDOWS: Final = ",".join(window.value for window in Window)
 Query = tuple[str, str]  # (PromQL, legend)
 Builder = stat.Panel | timeseries.Panel | table.Panel
@@ -139,9 +169,11 @@ def with_common(
     span: int,
     height: int,
     scale: Scale = NEUTRAL,
+    alerts: tuple[str, ...] = (),
 ) -> Any:
-    """What every panel has: title, description, unit, thresholds, the datasource, a size."""
-    return (
+    """What every panel has: title, description, unit, thresholds, the datasource, a size;
+    and links to the runbooks of the alerts that watch it."""
+    panel = (
         panel.title(title)
         .description(description)
         .unit(unit)
@@ -150,6 +182,7 @@ def with_common(
         .span(span)
         .height(height)
     )
+    return panel.links(runbook_links(alerts)) if alerts else panel
 
 
 def stat_panel(
@@ -159,9 +192,12 @@ def stat_panel(
     *queries: Query,
     span: int = 6,
     scale: Scale = NEUTRAL,
+    alerts: tuple[str, ...] = (),
 ) -> Builder:
     panel = (
-        with_common(stat.Panel(), title, description, unit, span=span, height=5, scale=scale)
+        with_common(
+            stat.Panel(), title, description, unit, span=span, height=5, scale=scale, alerts=alerts
+        )
         .graph_mode(common.BigValueGraphMode.AREA)
         .reduce_options(common_builders.ReduceDataOptions().calcs(["lastNotNull"]))
     )
@@ -175,9 +211,17 @@ def series_panel(
     *queries: Query,
     span: int = 12,
     scale: Scale = NEUTRAL,
+    alerts: tuple[str, ...] = (),
 ) -> Builder:
     common_parts = with_common(
-        timeseries.Panel(), title, description, unit, span=span, height=8, scale=scale
+        timeseries.Panel(),
+        title,
+        description,
+        unit,
+        span=span,
+        height=8,
+        scale=scale,
+        alerts=alerts,
     )
     if scale is not NEUTRAL:  # the thresholds as coloured bands behind the lines
         common_parts = common_parts.thresholds_style(

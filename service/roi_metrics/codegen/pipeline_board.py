@@ -49,6 +49,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "none",
             (f'sum (up{{job="{WORKER_JOB}"}})', "workers"),
             scale=AT_LEAST_ONE,
+            alerts=("SupportWorkerDown",),
         ),
         stat_panel(
             "Exporters up",
@@ -56,14 +57,16 @@ def pipeline_health() -> dashboard.Dashboard:
             "none",
             (f'sum (up{{job="{EXPORTER_JOB}"}})', "exporters"),
             scale=AT_LEAST_ONE,
+            alerts=("SupportExporterDown",),
         ),
         stat_panel(
-            "State store",
-            "Processes that reached Redis on their last try, out of those reporting.",
-            "none",
-            ("sum (support_state_store_up)", "up"),
-            ("count (support_state_store_up)", "reporting"),
+            "State store reachable",
+            "Share of the processes reporting that reached Redis on their last try: below "
+            "100 % one cannot reach it. No value: no process reports.",
+            "percentunit",
+            ("sum (support_state_store_up) / count (support_state_store_up)", "reachable"),
             scale=AT_LEAST_ONE,
+            alerts=("SupportStateStoreDown",),
         ),
         stat_panel(
             "Channel topics",
@@ -84,6 +87,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "short",
             ("topic:support_consumer_lag:sum", "{{topic}}"),
             scale=LAG,
+            alerts=("SupportConsumerLagGrowing",),
         ),
         series_panel(
             "Consumer progress",
@@ -92,6 +96,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "Lag above 0 with a flat line here is a stalled consumer.",
             "ops",
             (f"sum by (topic) (rate({APPLIED}[5m]))", "{{topic}}"),
+            alerts=("SupportConsumerStalled",),
         ),
         series_panel(
             "Dead letters (5 min)",
@@ -100,6 +105,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "short",
             ("channel_reason:support_dead_letters:increase5m", "{{channel}} {{reason}}"),
             scale=NONE_WANTED,
+            alerts=("SupportDeadLetters",),
         ),
         series_panel(
             "Undeliverable dead letters (10 min)",
@@ -112,6 +118,7 @@ def pipeline_health() -> dashboard.Dashboard:
                 "{{instance}}",
             ),
             scale=NONE_WANTED,
+            alerts=("SupportDeadLettersUndeliverable",),
         ),
         series_panel(
             "Batch apply latency",
@@ -128,6 +135,7 @@ def pipeline_health() -> dashboard.Dashboard:
             "s",
             ("time() - channel:support_last_event_timestamp_seconds:max1d", "{{channel}}"),
             scale=_silence(),
+            alerts=("SupportChannelSilent",),
         ),
         series_panel(
             "Redelivered records",
@@ -146,6 +154,7 @@ def pipeline_health() -> dashboard.Dashboard:
             ("support_state_store_memory_used_bytes:max", "used"),
             ("support_state_store_memory_max_bytes:max", "maxmemory (0: no limit)"),
             span=24,
+            alerts=("SupportStateStoreMemoryHigh",),
         ),
     ]:
         board = board.with_panel(panel)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from roi_metrics.codegen import PROJECT_ROOT
-from roi_metrics.codegen.alerts import ALERTS, AlertSpec
+from roi_metrics.codegen.alerts import ALERTS, AlertSpec, runbook_url
 from roi_metrics.codegen.promql import RECORDING
 
 ROOT: Final = PROJECT_ROOT
@@ -149,7 +149,7 @@ def rules(thresholds: Thresholds, for_scale: float = 1.0) -> dict[str, Any]:
                 "annotations": {
                     "summary": spec.summary,
                     "description": spec.description % params,
-                    "runbook_url": f"{thresholds.runbook_url}#{spec.name.lower()}",
+                    "runbook_url": runbook_url(thresholds.runbook_url, spec.name),
                 },
             }
         )
