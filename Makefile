@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml deploy/local/install.sh
 	touch $@
 
 # Grafana's own panel code (@grafana/data, npm), which the e2e tests run in Node
-GRAFANA_JS := tests/grafana/node_modules/.package-lock.json
-$(GRAFANA_JS): tests/grafana/package.json tests/grafana/package-lock.json $(STAMP)
-	cd tests/grafana && npm ci --no-audit --no-fund --loglevel=error
+GRAFANA_JS := tests/node/node_modules/.package-lock.json
+$(GRAFANA_JS): tests/node/package.json tests/node/package-lock.json $(STAMP)
+	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(STAMP) $(GRAFANA_JS) ## Install system packages (Debian), the Python environment and the tests' npm packages
@@ -53,8 +53,9 @@ schemas: install ## Regenerate schemas/ (and the wheel's copies) from the contra
 	$(BIN)/python -m roi_metrics.codegen.schemas
 	$(BIN)/python -m roi_metrics.codegen.package_data
 
-rules: install ## Regenerate the Prometheus rules from deploy/prometheus/thresholds.toml
+rules: install ## Regenerate the Prometheus rules (and deploy/kubernetes/) from deploy/prometheus/thresholds.toml
 	$(BIN)/python -m roi_metrics.codegen.rules
+	$(BIN)/python -m roi_metrics.codegen.kubernetes
 	$(BIN)/python -m roi_metrics.codegen.package_data
 
 dashboards: install ## Regenerate grafana/dashboards/*.json from service/roi_metrics/codegen/dashboards.py

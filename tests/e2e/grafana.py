@@ -3,9 +3,9 @@
 No Grafana server can run here, so the test does what Grafana does between Prometheus and the
 screen: it runs the panel's queries against the real Prometheus, shapes the answers as data
 frames the way Grafana's Prometheus datasource returns them, and hands the frames and the
-panel to tests/grafana/panel.cjs, which applies the panel's transformations, field config
+panel to tests/node/panel.cjs, which applies the panel's transformations, field config
 (units, thresholds, overrides) and, for a stat, its reduction, with `@grafana/data`
-(npm, Apache-2.0) in Node. `make install` installs it (npm ci in tests/grafana).
+(npm, Apache-2.0) in Node. `make install` installs it (npm ci in tests/node).
 
 The shaping, as Grafana's Prometheus datasource does it:
 

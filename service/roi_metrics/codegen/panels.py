@@ -89,7 +89,7 @@ class Scale:
 
     def override(self) -> dict[str, Any]:
         """The thresholds as a field override's value (a table column's own scale)."""
-        steps = [{"color": self.base, "value": None}]
+        steps: list[dict[str, Any]] = [{"color": self.base, "value": None}]
         steps += [{"color": color, "value": value} for value, color in self.steps]
         return {"mode": "absolute", "steps": steps}
 

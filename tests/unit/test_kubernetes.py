@@ -1,0 +1,130 @@
+"""The prometheus-operator objects (deploy/kubernetes/) come from the same source as the
+Prometheus rules and pass prometheus-operator's CRD schemas, checked by the JSON schemas
+@kubernetes-models/prometheus-operator generates from them (tests/node/crd.mjs, in Node)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from roi_metrics.codegen.kubernetes import DEFAULT_DIR, main
+from roi_metrics.codegen.rules import DEFAULT_RULES
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE = ROOT / "tests" / "node"
+
+
+def objects(folder: Path = DEFAULT_DIR) -> list[dict[str, Any]]:
+    return [
+        doc
+        for name in ("prometheusrule.yaml", "servicemonitor.yaml")
+        for doc in yaml.safe_load_all((folder / name).read_text())
+    ]
+
+
+def crd_errors(docs: list[dict[str, Any]]) -> list[str | None]:
+    if not (NODE / "node_modules" / "@kubernetes-models").is_dir():
+        raise AssertionError(f"@kubernetes-models is not installed: run `make install` ({NODE})")
+    result = subprocess.run(
+        ["node", str(NODE / "crd.mjs")],
+        input=json.dumps(docs),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    errors: list[str | None] = json.loads(result.stdout)
+    return errors
+
+
+def test_the_committed_objects_are_current() -> None:
+    assert main(["--check"]) == 0
+
+
+def test_the_rule_holds_exactly_the_prometheus_rules() -> None:
+    [rule, exporter, worker] = objects()
+    assert rule["kind"] == "PrometheusRule"
+    assert rule["spec"]["groups"] == yaml.safe_load(DEFAULT_RULES.read_text())["groups"]
+    assert [exporter["kind"], worker["kind"]] == ["ServiceMonitor", "ServiceMonitor"]
+    for monitor, job, component in (
+        (exporter, "roi-exporter", "exporter"),
+        (worker, "roi-worker", "worker"),
+    ):
+        assert (
+            monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == component
+        )
+        [endpoint] = monitor["spec"]["endpoints"]
+        assert endpoint["port"] == "metrics" and endpoint["path"] == "/metrics"
+        assert {"action": "replace", "targetLabel": "job", "replacement": job} in endpoint[
+            "relabelings"
+        ]
+
+
+def test_every_object_passes_the_crd_schemas() -> None:
+    assert crd_errors(objects()) == [None, None, None]
+
+
+def test_the_schemas_refuse_what_the_api_server_would() -> None:
+    [rule, monitor, _] = objects()
+    rule["spec"]["groups"][1]["rules"][0]["for"] = "15 minutes"
+    del monitor["spec"]["endpoints"][0]["port"]
+    monitor["spec"]["endpoints"][0]["interval"] = 15
+    [rule_error, monitor_error] = crd_errors([rule, monitor])
+    assert rule_error is not None and "spec/groups/1/rules/0/for must match pattern" in rule_error
+    assert monitor_error is not None and "spec/endpoints/0/interval must be string" in monitor_error
+
+
+def test_labels_and_namespace_reach_every_object(tmp_path: Path) -> None:
+    out = tmp_path / "k8s"
+    assert (
+        main(
+            [
+                "--out",
+                str(out),
+                "--namespace",
+                "observability",
+                "--label",
+                "release=kube-prometheus-stack",
+            ]
+        )
+        == 0
+    )
+    docs = objects(out)
+    for doc in docs:
+        assert doc["metadata"]["namespace"] == "observability"
+        assert doc["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        assert doc["metadata"]["labels"]["app.kubernetes.io/name"] == "roi-metrics"
+    assert crd_errors(docs) == [None, None, None]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--label", "release"], "'release': expected KEY=VALUE"),
+        (["--label", "bad key=x"], "'bad key' is not a Kubernetes label key"),
+        (["--label", "release=" + "x" * 64], "is not a Kubernetes label value"),
+        (["--namespace", "Observability"], "is not a Kubernetes namespace"),
+    ],
+)
+def test_bad_options_are_one_line_errors(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(args)
+    assert stopped.value.code == 2
+    assert message in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_bad_thresholds_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "thresholds.toml"
+    bad.write_text("runbook_url = 'docs/runbooks.md'\n")
+    assert main(["--thresholds", str(bad), "--out", str(tmp_path)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("error: ")
