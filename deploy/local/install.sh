@@ -22,7 +22,8 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 # Node.js runs Grafana's panel code (@grafana/data) in the end-to-end tests
 { command -v node && command -v npm; } >/dev/null || missing+=(nodejs npm)
-[ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+[ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && [ "$(node_major)" -ge 20 ] && exit 0
 
 sudo=()
 [ "$(id -u)" -eq 0 ] || sudo=(sudo)
@@ -49,4 +50,8 @@ if [ ${#optional[@]} -gt 0 ]; then
         && command -v systemctl >/dev/null; then
         systemctl disable docker.service docker.socket >/dev/null 2>&1 || true
     fi
+fi
+if [ "$(node_major)" -lt 20 ]; then
+    echo "install: Node.js $(node --version 2>/dev/null || echo '(none)') is too old: the e2e tests' npm packages need Node.js 20 or later (tests/node/package.json)" >&2
+    exit 1
 fi

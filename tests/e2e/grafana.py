@@ -11,9 +11,10 @@ The shaping, as Grafana's Prometheus datasource does it:
 
 - a range query (a stat's): one frame per series, a time field and a number field that
   carries the series' labels and, as its display name, the legend with `{{label}}` filled;
-- an instant query in table format: one frame per query (refId): a `Time` field, one string
-  field per label name found in its series (sorted, `__name__` included), then the values,
-  named `Value #<refId>` when the panel's answer holds several queries and `Value` when one.
+- an instant query in table format: one frame per query (refId), empty when it found no
+  series: a `Time` field, one string field per label name of its series (in order of
+  appearance, each series' names sorted; `__name__` included), then the values, named
+  `Value #<refId>` when the panel has several queries and `Value` when one.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from tests.e2e.promapi import prometheus_api
 
 ROOT = Path(__file__).resolve().parents[2]
-GRAFANA = ROOT / "tests" / "grafana"
+GRAFANA = ROOT / "tests" / "node"
 LEGEND = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 Frame = dict[str, Any]
 
@@ -82,13 +83,15 @@ def series_frames(base: str, targets: list[dict[str, Any]], now: float) -> list[
 
 def table_frames(base: str, targets: list[dict[str, Any]], now: float) -> list[Frame]:
     """The frames of a panel's instant queries in table format, evaluated at `now`."""
-    answers = {t["refId"]: _api(base, "query", query=t["expr"], time=str(now)) for t in targets}
-    answered = [ref for ref, series in answers.items() if series]
     frames = []
-    for ref in answered:
-        series = answers[ref]
-        names = sorted({name for s in series for name in s["metric"]})
-        value = f"Value #{ref}" if len(answered) > 1 else "Value"
+    for target in targets:
+        ref = target["refId"]
+        series = _api(base, "query", query=target["expr"], time=str(now))
+        names: list[str] = []  # in order of appearance, each series' own sorted
+        for s in series:
+            names += [name for name in sorted(s["metric"]) if name not in names]
+        # a query without series still answers (an empty frame): it counts for the name
+        value = f"Value #{ref}" if len(targets) > 1 else "Value"
         fields = [
             {
                 "name": "Time",

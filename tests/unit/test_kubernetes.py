@@ -71,12 +71,15 @@ def test_every_object_passes_the_crd_schemas() -> None:
 
 def test_the_schemas_refuse_what_the_api_server_would() -> None:
     [rule, monitor, _] = objects()
+    misspelt = json.loads(json.dumps(monitor))
     rule["spec"]["groups"][1]["rules"][0]["for"] = "15 minutes"
-    del monitor["spec"]["endpoints"][0]["port"]
     monitor["spec"]["endpoints"][0]["interval"] = 15
-    [rule_error, monitor_error] = crd_errors([rule, monitor])
+    endpoint = misspelt["spec"]["endpoints"][0]
+    endpoint["relabellings"] = endpoint.pop("relabelings")  # the schemas let this through
+    [rule_error, monitor_error, misspelt_error] = crd_errors([rule, monitor, misspelt])
     assert rule_error is not None and "spec/groups/1/rules/0/for must match pattern" in rule_error
     assert monitor_error is not None and "spec/endpoints/0/interval must be string" in monitor_error
+    assert misspelt_error is not None and "'\"relabellings\"' does not exist" in misspelt_error
 
 
 def test_labels_and_namespace_reach_every_object(tmp_path: Path) -> None:
@@ -109,6 +112,9 @@ def test_labels_and_namespace_reach_every_object(tmp_path: Path) -> None:
         (["--label", "bad key=x"], "'bad key' is not a Kubernetes label key"),
         (["--label", "release=" + "x" * 64], "is not a Kubernetes label value"),
         (["--namespace", "Observability"], "is not a Kubernetes namespace"),
+        (["--namespace", "observability\n"], "is not a Kubernetes namespace"),
+        (["--label", "release\n=x"], "is not a Kubernetes label key"),
+        (["--label", "release=x\n"], "is not a Kubernetes label value"),
     ],
 )
 def test_bad_options_are_one_line_errors(
@@ -124,7 +130,19 @@ def test_a_bad_thresholds_file_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     bad = tmp_path / "thresholds.toml"
-    bad.write_text("runbook_url = 'docs/runbooks.md'\n")
+    text = (ROOT / "deploy/prometheus/thresholds.toml").read_text()
+    bad.write_text(text.replace("http://127.0.0.1:19464/runbooks", "docs/runbooks.md"))
     assert main(["--thresholds", str(bad), "--out", str(tmp_path)]) == 2
     [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith("error: ")
+    assert line.startswith(f"error: {bad}: runbook_url: must be an absolute http(s) URL")
+
+
+def test_check_and_out_say_what_is_wrong_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "prometheusrule.yaml").mkdir()  # unreadable as a file: stale, not a crash
+    assert main(["--check", "--out", str(tmp_path)]) == 1
+    assert "stale:" in capsys.readouterr().err
+    (tmp_path / "file").write_text("")
+    assert main(["--out", str(tmp_path / "file")]) == 1
+    assert capsys.readouterr().err == f"error: {tmp_path / 'file'} is not a folder\n"

@@ -179,6 +179,18 @@ def test_rules_are_valid_yaml_with_one_recording_and_one_alert_group() -> None:
             "runbook_url: must be an absolute http(s) URL",
         ),
         (
+            ("min_ai_conversations_1h = 20", "min_ai_conversations_1h = true"),
+            "min_ai_conversations_1h: must be a whole number >= 1",  # not `>= True` in PromQL
+        ),
+        (
+            ('runbook_url = "http://127.0.0.1:19464/runbooks"', 'runbook_url = "http://[::1/x"'),
+            "runbook_url: must be an absolute http(s) URL",
+        ),
+        (
+            ('runbook_url = "http://127.0.0.1:19464/runbooks"', 'runbook_url = "http://h:99999/"'),
+            "runbook_url: must be an absolute http(s) URL",
+        ),
+        (
             ("no_progress_seconds = 600", "no_progress_seconds = 600.5"),
             "SupportConsumerStalled.no_progress_seconds: must be a whole number of seconds >= 60",
         ),
@@ -221,3 +233,17 @@ def test_the_cli_reports_a_bad_file_in_one_line_and_exits_2(
     assert main(["--thresholds", str(path), "--out", str(tmp_path / "out.yml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {path}: ") and err.count("\n") == 1
+
+
+def test_a_file_that_is_not_text_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.toml"
+    path.write_bytes(b"\xff\xfe runbook_url")
+    with pytest.raises(ThresholdsError, match=r": not UTF-8 text$"):
+        load_thresholds(path)
+
+
+def test_alerts_that_are_not_a_table_are_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "thresholds.toml"
+    path.write_text("min_ai_conversations_1h = 20\nalerts = 1\n")
+    with pytest.raises(ThresholdsError, match=r": alerts: must be a table of \[alerts\.<name>\]"):
+        load_thresholds(path)

@@ -38,6 +38,7 @@ from roi_metrics.codegen.panels import (
 )
 from roi_metrics.codegen.pipeline_board import pipeline_health
 from roi_metrics.codegen.promql import DEDUP
+from roi_metrics.codegen.rules import ThresholdsError
 
 DEFAULT_DIR: Final = PROJECT_ROOT / "grafana" / "dashboards"
 
@@ -360,7 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     stale = []
     for name in DASHBOARDS:
         path = args.out / name
-        text = render(name)
+        try:
+            text = render(name)
+        except ThresholdsError as error:  # the runbook links' base
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         if args.check:
             if not path.exists() or path.read_text() != text:
                 stale.append(str(path))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, Final
 
 from grafana_foundation_sdk.builders import common as common_builders
@@ -128,8 +129,11 @@ LAG: Final = lower_is_better(1_000, 10_000)
 APPLY_LATENCY: Final = lower_is_better(0.5, 2)
 
 
-RUNBOOKS: Final = load_thresholds(DEFAULT_THRESHOLDS).runbook_url
-"""The runbooks' base, as in the alerts' runbook_url (thresholds.toml, read when generating)."""
+@cache
+def runbooks() -> str:
+    """The runbooks' base, as in the alerts' runbook_url (thresholds.toml, read when
+    generating; ThresholdsError when it is bad)."""
+    return load_thresholds(DEFAULT_THRESHOLDS).runbook_url
 
 
 def runbook_links(alerts: tuple[str, ...]) -> list[dashboard.DashboardLink]:
@@ -140,7 +144,7 @@ def runbook_links(alerts: tuple[str, ...]) -> list[dashboard.DashboardLink]:
     return [
         dashboard.DashboardLink(f"Runbook: {alert}")
         .type(DashboardLinkType.LINK)
-        .url(runbook_url(RUNBOOKS, alert))
+        .url(runbook_url(runbooks(), alert))
         .target_blank(True)
         for alert in alerts
     ]

@@ -56,7 +56,11 @@ def load_thresholds(path: Path) -> Thresholds:
     """Read and check thresholds.toml: every alert present, known keys, sane values."""
     try:
         doc = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as error:
+    except OSError as error:
+        raise ThresholdsError(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise ThresholdsError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as error:
         raise ThresholdsError(f"{path}: {error}") from None
 
     def fail(field: str, problem: str) -> ThresholdsError:
@@ -66,9 +70,11 @@ def load_thresholds(path: Path) -> Thresholds:
     if unknown:
         raise fail(sorted(unknown)[0], "unknown key")
     minimum = doc.get("min_ai_conversations_1h")
-    if not isinstance(minimum, int) or minimum < 1:
+    if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
         raise fail("min_ai_conversations_1h", "must be a whole number >= 1")
     alerts = doc.get("alerts", {})
+    if not isinstance(alerts, dict):
+        raise fail("alerts", "must be a table of [alerts.<name>] sections")
     stray = set(alerts) - {spec.name for spec in ALERTS}
     if stray:
         raise fail(f"alerts.{sorted(stray)[0]}", "no such alert")
@@ -91,7 +97,11 @@ def load_thresholds(path: Path) -> Thresholds:
 def _absolute(url: object) -> bool:
     if not isinstance(url, str) or any(char.isspace() for char in url):
         return False
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        return False
     return parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.fragment
 
 
