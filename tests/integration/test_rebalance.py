@@ -46,12 +46,12 @@ async def test_twelve_channel_topics_plugged_in_while_two_workers_consume(
 
     async def plug_in() -> None:
         for channel in NEW_CHANNELS:
-            await asyncio.sleep(3)
+            await asyncio.sleep(2)
             await create_channels(deployment, [channel])
             offsets.update(await publish(deployment, only(plugged, channel)))
 
     plugging = asyncio.create_task(plug_in())
-    offsets.update(await publish(deployment, steady, seconds=40))
+    offsets.update(await publish(deployment, steady, seconds=26))  # all 12 plugged in meanwhile
     await plugging
     await wait_applied(state, deployment, offsets, seconds=240)
     for worker in workers:
