@@ -125,23 +125,34 @@ def with_variables(panel: dict[str, Any], variables: dict[str, str]) -> dict[str
 
 def shown(base: str, panel: dict[str, Any], variables: dict[str, str]) -> dict[str, Any]:
     """What Grafana draws for the panel, from the real Prometheus at `base`, now."""
-    panel = with_variables(panel, variables)
+    [drawn] = shown_all(base, [panel], variables)
+    return drawn
+
+
+def shown_all(
+    base: str, panels: list[dict[str, Any]], variables: dict[str, str]
+) -> list[dict[str, Any]]:
+    """What Grafana draws for each panel (one Node process for all of them)."""
     now = time.time()
-    table = any(t.get("format") == "table" for t in panel["targets"])
-    frames = (table_frames if table else series_frames)(base, panel["targets"], now)
+    inputs = []
+    for raw in panels:
+        panel = with_variables(raw, variables)
+        table = any(t.get("format") == "table" for t in panel["targets"])
+        frames = (table_frames if table else series_frames)(base, panel["targets"], now)
+        inputs.append({"panel": panel, "frames": frames})
     if not (GRAFANA / "node_modules" / "@grafana" / "data").is_dir():
         raise AssertionError(f"@grafana/data is not installed: run `make install` ({GRAFANA})")
     result = subprocess.run(
         ["node", str(GRAFANA / "panel.cjs")],
-        input=json.dumps({"panel": panel, "frames": frames}),
+        input=json.dumps(inputs),
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    shown_: dict[str, Any] = json.loads(result.stdout)
-    return shown_
+    drawn: list[dict[str, Any]] = json.loads(result.stdout)
+    return drawn
 
 
 def text_table(table: dict[str, Any]) -> str:

@@ -531,22 +531,26 @@ def test_grafana_shows_one_row_per_channel_and_one_value_per_stat(observed: Obse
         ("roi-pipeline.json", "State store reachable"): (1, AT_LEAST_ONE),
         ("roi-pipeline.json", "Channel topics"): (2, NEUTRAL),
     }
+    panels = [
+        (board, panel)
+        for board in ("roi-overview.json", "roi-channel.json", "roi-pipeline.json")
+        for panel in board_panels(board)
+        if panel["type"] == "stat"
+    ]
+    drawn_stats = grafana.shown_all(
+        observed.prometheus, [panel for _, panel in panels], {"window": "24h", "channel": "web"}
+    )
     seen = set()
-    for board in ("roi-overview.json", "roi-channel.json", "roi-pipeline.json"):
-        for panel in board_panels(board):
-            if panel["type"] != "stat":
-                continue
-            value, scale = stats[(board, panel["title"])]
-            [drawn_value] = grafana.shown(
-                observed.prometheus, panel, {"window": "24h", "channel": "web"}
-            )["values"]  # one value per stat
-            if board == "roi-overview.json" and panel["title"] != "Automation rate":
-                # the fixed cost accrues by the second: seconds after the scrape, it is more
-                assert drawn_value["numeric"] == pytest.approx(value, rel=1e-5), panel["title"]
-            else:
-                assert drawn_value["numeric"] == value, panel["title"]
-            assert drawn_value["color"] == scale.colour(value), panel["title"]
-            seen.add((board, panel["title"]))
+    for (board, panel), drawn_stat in zip(panels, drawn_stats, strict=True):
+        value, scale = stats[(board, panel["title"])]
+        [drawn_value] = drawn_stat["values"]  # one value per stat
+        if board == "roi-overview.json" and panel["title"] != "Automation rate":
+            # the fixed cost accrues by the second: seconds after the scrape, it is more
+            assert drawn_value["numeric"] == pytest.approx(value, rel=1e-5), panel["title"]
+        else:
+            assert drawn_value["numeric"] == value, panel["title"]
+        assert drawn_value["color"] == scale.colour(value), panel["title"]
+        seen.add((board, panel["title"]))
     assert seen == set(stats)
 
 

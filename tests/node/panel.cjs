@@ -2,10 +2,10 @@
 // @grafana/data package): the panel's transformations, its field config (defaults and
 // overrides: units, thresholds) and, for a stat, its reduction to display values.
 //
-// stdin:  {"panel": <the panel's JSON from grafana/dashboards>, "frames": [<data frame>...]}
+// stdin:  a list of {"panel": <a panel's JSON from grafana/dashboards>, "frames": [<data frame>...]}
 //         a data frame: {"refId", "fields": [{"name", "type", "values", "labels"?, "config"?}]}
 //         (numbers as Prometheus writes them: strings, "NaN", "+Inf", "-Inf")
-// stdout: table: {"tables": [{"columns": [name...], "rows": [[{"text", "numeric", "color"}...]]}]}
+// stdout: a list, one per panel: table: {"tables": [{"columns": [name...], "rows": [[{"text", "numeric", "color"}...]]}]}
 //         (a cell's colour only where the table paints it: a color-text or color-background cell)
 //         stat:  {"values": [{"title", "text", "numeric", "color"}...]}
 // An error is one line on stderr and exit 1.
@@ -68,8 +68,7 @@ function shown(display) {
   return { text, numeric, color: colourName(display.color) };
 }
 
-async function main() {
-  const input = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+async function draw(input) {
   const { panel } = input;
   const frames = await firstValueFrom(
     gd.transformDataFrame(panel.transformations ?? [], input.frames.map(frame)),
@@ -114,6 +113,13 @@ async function main() {
     return { values: values.map((v) => ({ title: v.display.title, ...shown(v.display) })) };
   }
   throw new Error(`panel type ${panel.type}: only table and stat panels are computed here`);
+}
+
+async function main() {
+  const inputs = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+  const drawn = [];
+  for (const input of inputs) drawn.push(await draw(input));
+  return drawn;
 }
 
 main().then(
