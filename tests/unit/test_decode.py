@@ -308,6 +308,7 @@ def test_a_bug_while_decoding_dead_letters_the_event_as_unprocessable(
 
     record = ("[" + STARTED + "," + json.dumps(ce(id="e-2")) + "]").encode()
     monkeypatch.setattr("roi_metrics.ingest.decode._domain_event", broken)
+    monkeypatch.setattr("roi_metrics.ingest.decode.fast_event", broken)  # both paths
     result = decode(record)
     assert result.events == []
     assert [(r.reason, r.message) for r in result.rejections] == [

@@ -127,7 +127,7 @@ def rfc3339_micros(value: object) -> int:
     return (dt.datetime.fromisoformat(value) - EPOCH) // MICROSECOND
 
 
-def _amount_micros(value: object) -> int:
+def amount_micros(value: object) -> int:
     """A JSON number or an AMOUNT_PATTERN string as exact micro-units."""
     try:
         if isinstance(value, JsonNumber):
@@ -175,7 +175,7 @@ TimeMicros = Annotated[
 """Written as RFC 3339 text; held as Unix microseconds once validated."""
 AmountMicros = Annotated[
     int,
-    BeforeValidator(_amount_micros),
+    BeforeValidator(amount_micros),
     WithJsonSchema(
         {
             "anyOf": [
