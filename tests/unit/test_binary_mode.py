@@ -129,6 +129,11 @@ def with_header(name: str, value: bytes | None) -> list[tuple[str, bytes]]:
         ),
         (HEADERS, None, (R.INVALID_JSON, "record has no value")),
         (
+            [*HEADERS, ("ce_\ud800", b"x")],  # only a direct caller can give such a name
+            b'{"handled_by": "ai"}',
+            (R.INVALID_ENVELOPE, "header 'ce_\\ud800' has a name that is not UTF-8 text"),
+        ),
+        (
             with_header("ce_time", b"2026-03-01T11:59:00"),
             b'{"handled_by": "ai"}',
             (

@@ -125,3 +125,19 @@ def test_the_edges_of_every_check_decode_the_same_on_both_paths() -> None:
         record = json.dumps(base("csat.recorded")).replace('"data": {}', '"data": {' + text + "}")
         assert text in record
         same(record.encode(), CHANNEL, NOW)
+
+
+def test_binary_records_decode_the_same_on_both_paths() -> None:
+    headers = [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", b"e1"),
+        ("ce_source", b"/s"),
+        ("ce_type", b"support.conversation.reopened"),
+        ("ce_time", b"2026-03-01T12:00:00Z"),
+        ("ce_subject", b"c"),
+    ]
+    for extra in ([], [("ce_\ud800", b"x")], [("ce_customer", b"k-1")]):
+        for value in (b"{}", b'{"channel": null}', b'{"channel": "email"}'):
+            fast = FAST.decode_record(value, CHANNEL, NOW, headers=[*headers, *extra])
+            judged = MODELS.decode_record(value, CHANNEL, NOW, headers=[*headers, *extra])
+            assert fast == judged, (extra, value)

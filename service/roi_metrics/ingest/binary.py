@@ -78,6 +78,11 @@ def binary_envelope(headers: Headers) -> dict[str, str]:
         if not name.startswith(CE_PREFIX):
             continue  # tracing and other headers are not the event's
         attribute = name[len(CE_PREFIX) :]
+        try:
+            attribute.encode("utf-8", errors="strict")
+        except UnicodeEncodeError:  # a lone surrogate: no client reading UTF-8 gives one
+            message = f"header {given[:64]!r} has a name that is not UTF-8 text"
+            raise HeaderProblem(message) from None
         if attribute in envelope or attribute in NOT_ATTRIBUTES:
             message = f"header {given[:64]!r} " + (
                 "given twice" if attribute in envelope else "is not an attribute"
