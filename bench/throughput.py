@@ -120,7 +120,7 @@ async def run_worker(name: str, prefix: str, last: dict[int, int], count: int) -
         "ROI_REDIS_URL": redis_url,
         "ROI_TOPIC_PREFIX": prefix,
         "ROI_GROUP_ID": f"bench-{uuid.uuid4().hex[:6]}",
-        "ROI_DEAD_LETTER_TOPIC": f"{prefix}deadletter",
+        "ROI_DEAD_LETTER_TOPIC": f"{prefix}dead.letters",  # outside the channels: a dot
         "ROI_WORKER_PORT": "19475",
         "ROI_DATA_DIR": "/tmp/bench-faust",
         "ROI_DISCOVERY_INTERVAL_SECONDS": "1",

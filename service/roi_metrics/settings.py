@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from roi_metrics.domain.channels import DEAD_LETTER_TOPIC, DEFAULT_TOPIC_PREFIX
+from roi_metrics.domain.channels import DEAD_LETTER_TOPIC, DEFAULT_TOPIC_PREFIX, channel_of_topic
 
 DAY_SECONDS = 86_400
 MASK = "****"
@@ -92,6 +92,9 @@ class Settings(BaseSettings):
     discovery_interval_seconds: float = Field(default=5.0, gt=0, le=60)
     consumer_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
     consumer_heartbeat_seconds: float = Field(default=3.0, gt=0, le=60)
+    consumer_fetch_wait_seconds: float = Field(default=0.1, ge=0.01, le=10)
+    """How long the broker may hold a fetch that finds no new record (Faust's 1.5 s held a
+    channel's records back while a fetch for other partitions waited: docs/performance.md)."""
     rebalance_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     data_dir: Path = Path(".state/worker")
     """Where Faust keeps its small local files."""
@@ -139,6 +142,12 @@ class Settings(BaseSettings):
         if scheme not in ("redis", "rediss", "unix"):
             raise ValueError("ROI_REDIS_URL must start with redis://, rediss:// or unix://")
         self._tls_files()
+        if channel_of_topic(self.dead_letter_topic, self.topic_prefix) is not None:
+            raise ValueError(
+                f"ROI_DEAD_LETTER_TOPIC {self.dead_letter_topic!r} is a channel topic under "
+                f"ROI_TOPIC_PREFIX {self.topic_prefix!r}: the worker would count its own dead "
+                "letters (and dead-letter them again); give it a name outside the prefix"
+            )
         return self
 
     def _tls_files(self) -> None:

@@ -1,6 +1,7 @@
 """Settings: defaults, validation with one clear line, secrets never shown (in the banner,
 in messages, in anything the real commands print)."""
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -17,6 +18,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 from roi_metrics.cli.main import app
 from roi_metrics.settings import Settings, mask_url, url_secrets
+from roi_metrics.worker.app import _faust_app
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,6 +181,31 @@ def test_worker_refuses_a_bad_cost_card_with_one_line(
         result.stderr
         == f"error: {card}: currency: missing (set ROI_COST_CARD to use another file)\n"
     )
+
+
+def test_a_dead_letter_topic_among_the_channel_topics_is_refused() -> None:
+    with pytest.raises(ValidationError, match="the worker would count its own dead letters"):
+        Settings(topic_prefix="acme.", dead_letter_topic="acme.deadletter")
+    assert Settings(topic_prefix="acme.", dead_letter_topic="acme.dead.letters")  # no channel
+
+
+def test_the_broker_holds_an_empty_fetch_100_ms_not_faust_s_1_5_s() -> None:
+    assert Settings().consumer_fetch_wait_seconds == 0.1
+    with pytest.raises(ValidationError):
+        Settings(consumer_fetch_wait_seconds=0)
+
+    async def made() -> tuple[int, str]:
+        app = _faust_app(Settings(consumer_fetch_wait_seconds=0.25))
+        thread = app.consumer._thread
+        consumer = thread._create_worker_consumer(app.transport)
+        try:
+            return consumer._fetch_max_wait_ms, consumer._isolation_level
+        finally:
+            await consumer.stop()  # never started: releases its client
+            thread.thread_loop.close()  # the loop Faust made for its consumer thread
+
+    # the aiokafka consumer the worker's Faust builds (not started)
+    assert asyncio.run(made()) == (250, "read_committed")
 
 
 def test_every_setting_is_documented() -> None:

@@ -26,7 +26,7 @@ from roi_metrics.ingest.decode import Decoder
 from roi_metrics.ingest.topics import ensure_topic, topic_config
 from roi_metrics.settings import Settings
 from roi_metrics.state.store import StateStore
-from roi_metrics.worker.consumer import AssignedOnlyConsumer
+from roi_metrics.worker.consumer import consumer_class
 from roi_metrics.worker.deadletter import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
 from roi_metrics.worker.monitor import (
     LAG_INTERVAL_SECONDS,
@@ -82,7 +82,7 @@ def _faust_app(settings: Settings) -> faust.App:
         stream_wait_empty=False,
     )
     # The transport builds the consumer from this class attribute (roi_metrics.worker.consumer).
-    app.transport.Consumer = AssignedOnlyConsumer  # type: ignore[misc]
+    app.transport.Consumer = consumer_class(settings.consumer_fetch_wait_seconds)  # type: ignore[misc]
     # Only this service's pages (/metrics, /healthz, /readyz, in _pages): none of Faust's
     # built-in ones (/router, /table, /graph, statistics, an index that says OK whatever the
     # worker's state).

@@ -75,6 +75,11 @@ class GuardedConsumerThread(AIOKafkaConsumerThread):
         # Faust reads uncommitted records unless it runs transactions itself: aborted
         # transactions of a publisher would count. aiokafka reads this when it starts.
         consumer._isolation_level = READ_COMMITTED
+        # Faust asks the broker to hold an empty fetch for 1.5 s. aiokafka fetches only the
+        # partitions whose records the agent has taken: a fetch sent while a channel's
+        # records still wait in its buffer covers the other partitions alone (Faust's leader
+        # topic), finds nothing, and holds the channel's next records back until it returns.
+        consumer._fetch_max_wait_ms = self.consumer.fetch_wait_ms  # type: ignore[attr-defined]
         return consumer
 
     async def _fetch_records(
@@ -172,6 +177,9 @@ def _failed_partition(consumer: Any) -> tuple[Any, int] | None:
 class AssignedOnlyConsumer(Consumer):
     """The aiokafka driver's consumer, safe while the group rebalances."""
 
+    fetch_wait_ms: int = 100
+    """How long the broker may hold an empty fetch (consumer_class sets it from the settings)."""
+
     def __post_init__(self) -> None:
         super().__post_init__()
         self.unreadable: deque[Unreadable] = deque(maxlen=100_000)
@@ -196,3 +204,13 @@ class AssignedOnlyConsumer(Consumer):
         for tp in records.keys() - kept.keys():
             self.log.info("dropped %d records of %s: revoked while fetched", len(records[tp]), tp)
         return kept
+
+
+def consumer_class(fetch_wait_seconds: float) -> type[AssignedOnlyConsumer]:
+    """AssignedOnlyConsumer with the broker's hold on an empty fetch set (Faust builds the
+    consumer from a class, so the setting travels on one)."""
+    return type(
+        "AssignedOnlyConsumer",
+        (AssignedOnlyConsumer,),
+        {"fetch_wait_ms": max(1, round(fetch_wait_seconds * 1000))},
+    )
