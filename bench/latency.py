@@ -213,7 +213,9 @@ async def main() -> None:
     )
     slice_ = max(1, args.rate * 5)
     trend = [f"{percentile(ms[i : i + slice_], 0.5):.0f}" for i in range(0, len(ms), slice_)]
+    tails = [f"{percentile(ms[i : i + slice_], 0.99):.0f}" for i in range(0, len(ms), slice_)]
     print(f"p50 by 5-second slice of publishing (ms): {' '.join(trend)}")
+    print(f"p99 by 5-second slice of publishing (ms): {' '.join(tails)}")
     sums = {
         name: float(value)
         for name, value in re.findall(
