@@ -189,8 +189,8 @@ def test_a_dead_letter_topic_among_the_channel_topics_is_refused() -> None:
     assert Settings(topic_prefix="acme.", dead_letter_topic="acme.dead.letters")  # no channel
 
 
-def test_the_broker_holds_an_empty_fetch_100_ms_not_faust_s_1_5_s() -> None:
-    assert Settings().consumer_fetch_wait_seconds == 0.1
+def test_the_broker_holds_an_empty_fetch_0_9_s_not_faust_s_1_5_s() -> None:
+    assert Settings().consumer_fetch_wait_seconds == 0.9
     with pytest.raises(ValidationError):
         Settings(consumer_fetch_wait_seconds=0)
 

@@ -177,7 +177,7 @@ def _failed_partition(consumer: Any) -> tuple[Any, int] | None:
 class AssignedOnlyConsumer(Consumer):
     """The aiokafka driver's consumer, safe while the group rebalances."""
 
-    fetch_wait_ms: int = 100
+    fetch_wait_ms: int = 900
     """How long the broker may hold an empty fetch (consumer_class sets it from the settings)."""
 
     def __post_init__(self) -> None:
