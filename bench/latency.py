@@ -190,7 +190,12 @@ async def main() -> None:
         seen: list[tuple[float, int]] = []
         scrapes: list[float] = []
         total = int(args.rate * args.seconds)
-        print(f"publishing {total:,} events at {args.rate:,}/s to {prefix}web (1 partition)")
+        settings = Settings()  # what the worker reads from this environment
+        print(
+            f"publishing {total:,} events at {args.rate:,}/s to {prefix}web (1 partition); "
+            f"the worker's fetch hold {settings.consumer_fetch_wait_seconds} s, batch wait "
+            f"{settings.batch_wait_seconds} s"
+        )
         await asyncio.gather(
             publish(prefix + "web", args.rate, args.seconds, stamps),
             poll(metrics, total, seen, scrapes),

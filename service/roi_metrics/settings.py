@@ -95,8 +95,8 @@ class Settings(BaseSettings):
     consumer_fetch_wait_seconds: float = Field(default=0.9, ge=0.01, le=10)
     """How long the broker may hold a fetch that finds no new record. Faust's 1.5 s held a
     channel's records back while a fetch for other partitions waited (p99 2.9 s at 1,000
-    events/s); 0.1 s gave a 170 ms median but a quarter less throughput from a backlog of
-    single-event records; 0.9 s keeps p99 near 1.2 s and the throughput (docs/performance.md)."""
+    events/s); 0.1 s gave a 170 ms median but, in the runs so far, less throughput from a
+    backlog of single-event records; 0.9 s keeps p99 near 1.2 s (docs/performance.md)."""
     rebalance_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
     data_dir: Path = Path(".state/worker")
     """Where Faust keeps its small local files."""

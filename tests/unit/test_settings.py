@@ -3,6 +3,7 @@ in messages, in anything the real commands print)."""
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr, ValidationError
 from roi_metrics.cli.main import app
 from roi_metrics.settings import Settings, mask_url, url_secrets
@@ -206,6 +208,10 @@ def test_the_broker_holds_an_empty_fetch_0_9_s_not_faust_s_1_5_s() -> None:
 
     # the aiokafka consumer the worker's Faust builds (not started)
     assert asyncio.run(made()) == (250, "read_committed")
+    # and aiokafka hands that attribute to its fetcher when it starts (a tripwire for an
+    # aiokafka that would read it elsewhere: the setting would silently do nothing)
+    start = inspect.getsource(AIOKafkaConsumer.start).replace(" ", "")
+    assert "fetch_max_wait_ms=self._fetch_max_wait_ms" in start
 
 
 def test_every_setting_is_documented() -> None:

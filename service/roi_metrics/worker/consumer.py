@@ -79,6 +79,8 @@ class GuardedConsumerThread(AIOKafkaConsumerThread):
         # partitions whose records the agent has taken: a fetch sent while a channel's
         # records still wait in its buffer covers the other partitions alone (Faust's leader
         # topic), finds nothing, and holds the channel's next records back until it returns.
+        if "_fetch_max_wait_ms" not in vars(consumer):  # an aiokafka that keeps it elsewhere
+            raise RuntimeError("aiokafka's consumer has no _fetch_max_wait_ms to set")
         consumer._fetch_max_wait_ms = self.consumer.fetch_wait_ms  # type: ignore[attr-defined]
         return consumer
 
