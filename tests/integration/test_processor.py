@@ -209,3 +209,37 @@ async def test_a_batch_that_alone_passes_2_63_loses_nothing(
     assert {dict(r.headers)[DeadLetterHeader.REASON] for r in letters} == {b"overflow"}
     marks = [key async for key in redis_db.scan_iter("roi:{web}:s:*", count=1000)]
     assert len(marks) == 9223
+
+
+async def test_a_topic_created_again_counts_even_before_the_consumer_knows_its_end(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str
+) -> None:
+    """Just after an assignment the consumer knows no end offset yet: the broker is asked,
+    so records at offsets the old watermark names count when the partition now ends
+    before it (a topic created again), and stay redeliveries when it does not."""
+    first = processor(redis_db, producer, topic_name)
+    await first.process(records())  # watermark 14
+    started = event("conversation.started", "new-1", "c9", NOW - 5, handled_by="ai")
+    again = [Record(TOPIC, 0, 0, b"c9", encode(started))]
+    asked: list[tuple[str, int]] = []
+
+    async def end_offset(topic: str, partition: int) -> int | None:
+        asked.append((topic, partition))
+        return 1  # the new topic holds one record
+
+    recreated = processor(redis_db, producer, topic_name)
+    recreated.end_offset = end_offset  # highwater stays unknown (None)
+    await recreated.process(again)
+    assert asked == [(TOPIC, 0)]
+    assert await redis_db.hgetall("roi:{web}:wm") == {b"support.events.web:0": b"0"}
+    assert (await totals(redis_db))["conversations"] == EXPECTED["conversations"] + 1
+
+    async def far(topic: str, partition: int) -> int | None:
+        return 15  # not created again: offset 0 is a redelivery of what was applied
+
+    unchanged = processor(redis_db, producer, topic_name)
+    unchanged.end_offset = far
+    await redis_db.hset("roi:{web}:wm", "support.events.web:0", "14")
+    before = await totals(redis_db)
+    await unchanged.process(again)
+    assert await totals(redis_db) == before

@@ -97,6 +97,13 @@ async def _dead_letter_limit(settings: Settings) -> int:
     return min(PRODUCER_MAX_REQUEST_BYTES, int(topic_limit or PRODUCER_MAX_REQUEST_BYTES))
 
 
+async def _end_offset(app: faust.App, tp: TP) -> int | None:
+    """The partition's end offset, asked of the broker."""
+    ends = await app.consumer.highwaters(tp)
+    end: int | None = ends.get(tp)
+    return end
+
+
 def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
     """Registers the service that opens Redis and the dead-letter producer and builds the
     batch processor when the worker starts."""
@@ -140,6 +147,7 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 max_channels=settings.max_channels,
                 on_progress=lambda: runtime.watch.progress(time.monotonic()),
                 highwater=lambda topic, partition: app.consumer.highwater(TP(topic, partition)),
+                end_offset=lambda topic, partition: _end_offset(app, TP(topic, partition)),
             )
             runtime.started.set()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -64,6 +64,7 @@ class BatchProcessor:
         max_backoff_seconds: float = 5.0,
         on_progress: Callable[[], None] = lambda: None,
         highwater: Callable[[str, int], int | None] = lambda topic, partition: None,
+        end_offset: Callable[[str, int], Awaitable[int | None]] | None = None,
     ) -> None:
         self.decoder = decoder
         self.store = store
@@ -77,6 +78,9 @@ class BatchProcessor:
         self.on_progress = on_progress
         self.highwater = highwater
         """The partition's end offset as the consumer last saw it, None if not known."""
+        self.end_offset = end_offset
+        """Asks the broker for a partition's end offset when the consumer does not know it
+        yet (just after an assignment); None when it cannot say."""
         """Called whenever a part of a long batch is done (a chunk of dead letters sent):
         a batch that keeps moving is not a stall."""
         self.letters = LetterPost(decoder, dead_letters, metrics, max_channels, on_progress)
@@ -169,7 +173,7 @@ class BatchProcessor:
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         return retry
 
-    def _watermark(self, part: Partition, state: PartitionState) -> int | None:
+    async def _watermark(self, part: Partition, state: PartitionState) -> int | None:
         """The offset up to which the partition's records are applied: its watermark, unless
         the partition now ends at or before it. Then the topic was deleted and created
         again (or truncated) and the watermark names records that are gone: the new records
@@ -178,6 +182,13 @@ class BatchProcessor:
         if watermark is None or part.records[0][0].offset > watermark:
             return watermark
         end = self.highwater(part.topic, part.partition)
+        if end is None and self.end_offset is not None:
+            # just assigned, nothing fetched under this assignment yet: without the end, a
+            # topic created again would have its first records taken for redeliveries
+            try:
+                end = await self.end_offset(part.topic, part.partition)
+            except Exception as error:
+                log.warning("end offset of %s:%d unknown (%s)", part.topic, part.partition, error)
         if end is None or end > watermark:
             return watermark
         log.error(
@@ -193,7 +204,7 @@ class BatchProcessor:
     async def _plan(self, part: Partition, state: PartitionState, now_micros: int) -> _Plan | None:
         """Fold a partition's fresh records and send their dead letters; None when another
         worker applied them all already."""
-        applied = self._watermark(part, state)
+        applied = await self._watermark(part, state)
         fresh = [
             (record, decoded)
             for record, decoded in part.records
