@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -43,3 +44,24 @@ async def local_redis(db: int) -> aioredis.Redis:
     except RedisConnectionError:
         sys.exit(f"error: Redis is not reachable at {url}; start the stack with `make stack-up`")
     return client
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker_env(
+    bootstrap: str, redis_url: str, prefix: str, group: str, **more: str
+) -> dict[str, str]:
+    """The environment of a worker (or exporter) the benchmarks start: this one's, then the
+    local stack, the channel prefix, a dead-letter topic outside the channels (a dot after
+    the prefix), the committed cost card and `more` (ROI_ names without the prefix)."""
+    return {
+        **os.environ,
+        "ROI_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "ROI_REDIS_URL": redis_url,
+        "ROI_TOPIC_PREFIX": prefix,
+        "ROI_GROUP_ID": group,
+        "ROI_DEAD_LETTER_TOPIC": f"{prefix}dead.letters",
+        "ROI_COST_CARD": str(ROOT / "deploy/costs.toml"),
+        **{f"ROI_{name.upper()}": value for name, value in more.items()},
+    }

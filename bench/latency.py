@@ -36,10 +36,9 @@ from aiokafka.errors import KafkaConnectionError
 from roi_metrics.settings import Settings
 from roi_metrics.worker.app import ensure_topic
 
-from bench.common import local_redis
+from bench.common import local_redis, worker_env
 from bench.throughput import BOOTSTRAP
 
-ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DB = 12
 WORKER_PORT, EXPORTER_PORT = 19477, 19478
@@ -164,18 +163,15 @@ async def main() -> None:
             f"error: Kafka is not reachable at {BOOTSTRAP}; start the stack with `make stack-up`"
         )
     redis_url = f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}/{DB}"
-    env = {
-        **os.environ,
-        "ROI_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "ROI_REDIS_URL": redis_url,
-        "ROI_TOPIC_PREFIX": prefix,
-        "ROI_GROUP_ID": f"bench-{prefix}",
-        "ROI_DEAD_LETTER_TOPIC": f"{prefix}dead.letters",  # outside the channels: a dot
-        "ROI_WORKER_PORT": str(WORKER_PORT),
-        "ROI_EXPORTER_PORT": str(EXPORTER_PORT),
-        "ROI_DATA_DIR": f"/tmp/bench-latency-{prefix}",
-        "ROI_COST_CARD": str(ROOT / "deploy/costs.toml"),
-    }
+    env = worker_env(
+        BOOTSTRAP,
+        redis_url,
+        prefix,
+        f"bench-{prefix}",
+        worker_port=str(WORKER_PORT),
+        exporter_port=str(EXPORTER_PORT),
+        data_dir=f"/tmp/bench-latency-{prefix}",
+    )
     logs = Path("/tmp") / f"bench-latency-{prefix}"
     logs.mkdir(exist_ok=True)
     worker = start("worker", env, logs / "worker.log")

@@ -33,7 +33,7 @@ from rich.table import Table
 from roi_metrics.settings import Settings
 from roi_metrics.worker.app import ensure_topic
 
-from bench.common import local_redis
+from bench.common import local_redis, worker_env
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -114,18 +114,15 @@ async def run_worker(name: str, prefix: str, last: dict[int, int], count: int) -
     redis_url = f"redis://127.0.0.1:{os.environ.get('ROI_REDIS_PORT', '16379')}/{db}"
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
-    env = {
-        **os.environ,
-        "ROI_KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "ROI_REDIS_URL": redis_url,
-        "ROI_TOPIC_PREFIX": prefix,
-        "ROI_GROUP_ID": f"bench-{uuid.uuid4().hex[:6]}",
-        "ROI_DEAD_LETTER_TOPIC": f"{prefix}dead.letters",  # outside the channels: a dot
-        "ROI_WORKER_PORT": "19475",
-        "ROI_DATA_DIR": "/tmp/bench-faust",
-        "ROI_DISCOVERY_INTERVAL_SECONDS": "1",
-        "ROI_COST_CARD": str(ROOT / "deploy/costs.toml"),
-    }
+    env = worker_env(
+        BOOTSTRAP,
+        redis_url,
+        prefix,
+        f"bench-{uuid.uuid4().hex[:6]}",
+        worker_port="19475",
+        data_dir="/tmp/bench-faust",
+        discovery_interval_seconds="1",
+    )
     process = subprocess.Popen(
         [str(BIN / "roi-metrics"), "worker", "--log-level", "warn"],
         env=env,

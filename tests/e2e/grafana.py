@@ -19,17 +19,15 @@ The shaping, as Grafana's Prometheus datasource does it:
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.e2e.promapi import prometheus_api
+from tests.nodejs import run_node
 
 ROOT = Path(__file__).resolve().parents[2]
-GRAFANA = ROOT / "tests" / "node"
 LEGEND = re.compile(r"\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}")
 Frame = dict[str, Any]
 
@@ -140,18 +138,7 @@ def shown_all(
         table = any(t.get("format") == "table" for t in panel["targets"])
         frames = (table_frames if table else series_frames)(base, panel["targets"], now)
         inputs.append({"panel": panel, "frames": frames})
-    if not (GRAFANA / "node_modules" / "@grafana" / "data").is_dir():
-        raise AssertionError(f"@grafana/data is not installed: run `make install` ({GRAFANA})")
-    result = subprocess.run(
-        ["node", str(GRAFANA / "panel.cjs")],
-        input=json.dumps(inputs),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    drawn: list[dict[str, Any]] = json.loads(result.stdout)
+    drawn: list[dict[str, Any]] = run_node("panel.cjs", inputs, "@grafana/data")
     return drawn
 
 

@@ -5,7 +5,6 @@ Prometheus rules and pass prometheus-operator's CRD schemas, checked by the JSON
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +13,9 @@ import yaml
 from roi_metrics.codegen.kubernetes import DEFAULT_DIR, main
 from roi_metrics.codegen.rules import DEFAULT_RULES
 
+from tests.nodejs import run_node
+
 ROOT = Path(__file__).resolve().parents[2]
-NODE = ROOT / "tests" / "node"
 
 
 def objects(folder: Path = DEFAULT_DIR) -> list[dict[str, Any]]:
@@ -27,18 +27,7 @@ def objects(folder: Path = DEFAULT_DIR) -> list[dict[str, Any]]:
 
 
 def crd_errors(docs: list[dict[str, Any]]) -> list[str | None]:
-    if not (NODE / "node_modules" / "@kubernetes-models").is_dir():
-        raise AssertionError(f"@kubernetes-models is not installed: run `make install` ({NODE})")
-    result = subprocess.run(
-        ["node", str(NODE / "crd.mjs")],
-        input=json.dumps(docs),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    errors: list[str | None] = json.loads(result.stdout)
+    errors: list[str | None] = run_node("crd.mjs", docs, "@kubernetes-models")
     return errors
 
 

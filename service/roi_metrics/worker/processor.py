@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -35,6 +36,8 @@ from roi_metrics.worker.letters import DeadLettersPending, LetterPost
 from roi_metrics.worker.metrics import UNREGISTERED, WorkerMetrics
 
 log = logging.getLogger(__name__)
+END_OFFSET_SECONDS: Final = 5.0
+"""How long a batch waits for the broker to say where a partition ends."""
 UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
 
 
@@ -185,8 +188,10 @@ class BatchProcessor:
         if end is None and self.end_offset is not None:
             # just assigned, nothing fetched under this assignment yet: without the end, a
             # topic created again would have its first records taken for redeliveries
-            try:
-                end = await self.end_offset(part.topic, part.partition)
+            try:  # bounded: a broker busy rebalancing must not hold the batch
+                end = await asyncio.wait_for(
+                    self.end_offset(part.topic, part.partition), END_OFFSET_SECONDS
+                )
             except Exception as error:
                 log.warning("end offset of %s:%d unknown (%s)", part.topic, part.partition, error)
         if end is None or end > watermark:
