@@ -36,6 +36,7 @@ stack-down: ## Stop the simulator, the exporter, the worker, the local stack and
 	deploy/local/roi.sh exporter stop
 	deploy/local/roi.sh worker stop
 	deploy/local/stack.sh down
+	deploy/local/redis-cluster.sh stop
 
 stack-status: ## Say what runs where
 	@deploy/local/stack.sh status

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole local stack: Kafka, Redis, Prometheus.
-#   usage: deploy/local/stack.sh up|down|status [kafka|redis|prometheus ...]
+#   usage: deploy/local/stack.sh up|down|status [kafka|redis|prometheus|redis-cluster ...]
+# (redis-cluster, three masters and three replicas, only when named)
 set -euo pipefail
 HERE=$(dirname "${BASH_SOURCE[0]}")
 action=${1:-}
@@ -15,5 +16,5 @@ case "$action" in
         rc=0
         for s in "${services[@]}"; do "$HERE/$s.sh" status || rc=3; done
         exit $rc ;;
-    *) echo "usage: $0 up|down|status [kafka|redis|prometheus ...]" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|status [kafka|redis|prometheus|redis-cluster ...]" >&2; exit 2 ;;
 esac

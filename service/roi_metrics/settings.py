@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     """With rediss://: a client certificate, for a server that requires one."""
     redis_ssl_keyfile: FilePath | None = None
     redis_ssl_key_password: SecretStr | None = None
+    redis_cluster: bool = False
+    """ROI_REDIS_URL names a node of a Redis Cluster (any one: the client finds the rest)."""
+    redis_wait_replicas: int = Field(default=0, ge=0, le=16)
+    """Replicas that must confirm a batch's writes before its offsets are acknowledged (Redis
+    WAIT). 0: acknowledge once the master has them; a master lost before it replicated them
+    then loses them. 1 or more: nothing acknowledged is lost with one master, but the worker
+    waits (not ready) while a master has fewer replicas (docs/production.md)."""
+    redis_wait_timeout_seconds: float = Field(default=1.0, ge=0.01, le=60)
+    """How long one WAIT may take before the batch is read and tried again."""
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     dead_letter_topic: str = DEAD_LETTER_TOPIC
     topic_replication_factor: int = Field(default=1, ge=1, le=7)
@@ -144,6 +153,14 @@ class Settings(BaseSettings):
         if scheme not in ("redis", "rediss", "unix"):
             raise ValueError("ROI_REDIS_URL must start with redis://, rediss:// or unix://")
         self._tls_files()
+        if self.redis_cluster and scheme == "unix":
+            raise ValueError("ROI_REDIS_CLUSTER needs a redis:// or rediss:// ROI_REDIS_URL")
+        if self.redis_cluster and urlsplit(self.redis_url.get_secret_value()).path not in (
+            "",
+            "/",
+            "/0",
+        ):
+            raise ValueError("a Redis Cluster has database 0 only: end ROI_REDIS_URL with /0")
         if channel_of_topic(self.dead_letter_topic, self.topic_prefix) is not None:
             raise ValueError(
                 f"ROI_DEAD_LETTER_TOPIC {self.dead_letter_topic!r} is a channel topic under "

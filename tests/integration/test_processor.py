@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from faust.types import TP
 from roi_metrics.domain.aggregate import BatchDelta, fold
 from roi_metrics.domain.events import Counter
 from roi_metrics.ingest.contract import DeadLetterHeader
 from roi_metrics.ingest.decode import Decoder
+from roi_metrics.settings import Settings
 from roi_metrics.state.store import (
     ApplyResult,
     PartitionApply,
@@ -18,7 +25,11 @@ from roi_metrics.state.store import (
     StateCorrupt,
     StateStore,
 )
-from roi_metrics.worker.processor import Record
+from roi_metrics.worker.app import ensure_topic
+from roi_metrics.worker.gaps import RangeReader
+from roi_metrics.worker.monitor import check_tail
+from roi_metrics.worker.processor import BatchProcessor, Record
+from roi_metrics.worker.runtime import Runtime
 
 from tests.cloudevents import encode, event
 from tests.integration.batches import NOW, TOPIC, processor, records
@@ -243,3 +254,196 @@ async def test_a_topic_created_again_counts_even_before_the_consumer_knows_its_e
     before = await totals(redis_db)
     await unchanged.process(again)
     assert await totals(redis_db) == before
+
+
+async def _channel_topic(bootstrap: str) -> str:
+    """A fresh one-partition channel topic (under the processor's prefix)."""
+    name = f"support.events.gap{uuid.uuid4().hex[:8]}"
+    await ensure_topic(Settings(kafka_bootstrap_servers=bootstrap), name)
+    return name
+
+
+def _started(number: int) -> bytes:
+    return encode(
+        event("conversation.started", f"g{number}", f"c{number}", NOW - 60, handled_by="ai")
+    )
+
+
+async def _gapped(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, dlq: str, bootstrap: str, count: int
+) -> tuple[str, list[Record], RangeReader, BatchProcessor]:
+    """A fresh channel topic holding `count` records, and a processor that reads the gaps
+    behind its batches with a RangeReader (stop it after)."""
+    topic = await _channel_topic(bootstrap)
+    sent = await _published(producer, topic, range(count))
+    reader = RangeReader({"bootstrap_servers": bootstrap})
+    worker = processor(redis_db, producer, dlq)
+    worker.read_range = reader.read
+    return topic, sent, reader, worker
+
+
+async def _published(producer: AIOKafkaProducer, topic: str, numbers: range) -> list[Record]:
+    """Each number's conversation.started, one record each, as the worker reads them back."""
+    sent = []
+    for number in numbers:
+        metadata = await producer.send_and_wait(topic, _started(number), key=b"k")
+        sent.append(Record(topic, 0, metadata.offset, b"k", _started(number)))
+    return sent
+
+
+async def test_records_a_rebalance_dropped_before_a_batch_are_read_again_from_kafka(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
+    channel = topic.removeprefix("support.events.")
+    try:
+        await worker.process(sent[5:])  # offsets 0-4 never reached the batch (no watermark yet)
+        count = await totals(redis_db, channel)
+        assert count["conversations"] == 10
+        await worker.process(sent[6:])  # a redelivery: nothing read, nothing counted twice
+        await worker.process(sent[:3])
+        more = await _published(producer, topic, range(10, 16))
+        await worker.process(more[4:])  # offsets 10-13 missing after watermark 9
+        assert (await totals(redis_db, channel))["conversations"] == 16
+    finally:
+        await reader.stop()
+    recovered = worker.metrics.registry.get_sample_value
+    assert recovered("support_recovered_records_total", {"channel": channel}) == 9
+    wm = await redis_db.hgetall(f"roi:{{{channel}}}:wm")
+    assert wm == {f"{topic}:0".encode(): b"15"}
+
+
+async def test_a_gap_that_holds_no_records_counts_nothing_and_does_not_stall(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    """Transactions leave offsets without records (each commit's marker; an aborted
+    transaction's records are not read): the batch after one goes on at once."""
+    topic = await _channel_topic(bootstrap)
+    channel = topic.removeprefix("support.events.")
+    publisher = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=topic)
+    await publisher.start()
+    offsets = []
+    try:
+        for number, commit in ((0, True), (1, False), (2, True)):
+            async with publisher.transaction() if commit else _aborted(publisher):
+                metadata = await publisher.send_and_wait(topic, _started(number), key=b"k")
+                offsets.append(metadata.offset)
+    finally:
+        await publisher.stop()
+    assert offsets == [0, 2, 4]  # 1 and 3: markers; 2 aborted
+    reader = RangeReader({"bootstrap_servers": bootstrap})
+    worker = processor(redis_db, producer, topic_name)
+    worker.read_range = reader.read
+    try:
+        await worker.process([Record(topic, 0, 0, b"k", _started(0))])
+        async with asyncio.timeout(15):  # read_range finds nothing in 1..3: no retry loop
+            await worker.process([Record(topic, 0, 4, b"k", _started(2))])
+    finally:
+        await reader.stop()
+    assert (await totals(redis_db, channel))["conversations"] == 2
+    sample = worker.metrics.registry.get_sample_value
+    assert sample("support_recovered_records_total", {"channel": channel}) == 0
+
+
+@contextlib.asynccontextmanager
+async def _aborted(publisher: AIOKafkaProducer) -> AsyncIterator[None]:
+    await publisher.begin_transaction()
+    yield
+    await publisher.abort_transaction()
+
+
+async def test_records_dropped_at_a_partitions_end_are_found_by_the_lag_check(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    """No later record brings them back: the lag check sees a partition fetched to its end
+    with records after the watermark and none in hand, reads them and applies them."""
+    topic = await _channel_topic(bootstrap)
+    channel = topic.removeprefix("support.events.")
+    sent = await _published(producer, topic, range(6))
+    reader = RangeReader({"bootstrap_servers": bootstrap})
+    runtime = Runtime(Settings(kafka_bootstrap_servers=bootstrap))
+    runtime.processor = processor(redis_db, producer, topic_name)
+    runtime.processor.read_range = reader.read
+    tp = TP(topic, 0)
+    try:
+        await runtime.processor.process(sent[:3])  # offsets 3-5 were fetched, then dropped
+        assert await check_tail(runtime, tp, applied=2, end=6)  # maybe still on their way
+        assert runtime.recovering is None
+        assert await check_tail(runtime, tp, applied=2, end=6)  # the same at the next look
+        assert runtime.recovering is not None
+        await runtime.recovering
+        assert (await totals(redis_db, channel))["conversations"] == 6
+        assert await check_tail(runtime, tp, applied=5, end=6)
+        assert not await check_tail(runtime, tp, applied=5, end=6)  # nothing after 5: lag 0
+        assert runtime.tails == {tp: (5, 6)}  # not read again until something moves
+    finally:
+        await reader.stop()
+    sample = runtime.processor.metrics.registry.get_sample_value
+    assert sample("support_recovered_records_total", {"channel": channel}) == 3
+
+
+async def test_a_batch_no_replica_confirmed_is_never_reported_applied(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str
+) -> None:
+    """ROI_REDIS_WAIT_REPLICAS=1 on a Redis without replicas: the master has the batch, but
+    the processor keeps it (not ready) instead of letting the caller acknowledge it."""
+    worker = processor(redis_db, producer, topic_name)
+    worker.store = StateStore(redis_db, 86_400, 2_592_000, wait_replicas=1, wait_timeout_ms=50)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(worker.process(records()), 1.5)
+    assert await totals(redis_db) == EXPECTED  # applied on the master, once
+    assert worker.store.unconfirmed == {"web": {"support.events.web:0": 14}}
+    assert worker.metrics.registry.get_sample_value("support_state_store_up") == 0
+    assert await redis_db.get("roi:{web}:rp") is not None  # it wrote to wait again
+
+
+async def test_a_watermark_that_goes_back_while_a_batch_waits_is_caught_up_from_kafka(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    """A Redis failover to a replica that lacked the last writes takes the watermark back
+    while a batch waits for replicas: its next attempt reads the lost records again."""
+    topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
+    channel = topic.removeprefix("support.events.")
+    try:
+        await worker.process(sent[:3])
+        replica = {k: await redis_db.dump(k) async for k in redis_db.scan_iter()}  # up to 2
+        await worker.process(sent[3:6])
+        worker.store = StateStore(redis_db, 86_400, 2_592_000, wait_replicas=1, wait_timeout_ms=50)
+        waiting = asyncio.ensure_future(worker.process(sent[6:]))
+        await asyncio.sleep(0.5)  # applied on the master, never confirmed: it retries
+        assert not waiting.done()
+        async with redis_db.pipeline(transaction=True) as failover:  # atomic, as a failover
+            failover.flushdb()  # the master dies; its replica, at offset 2, takes over
+            for key, value in replica.items():
+                failover.restore(key, 0, value)
+            await failover.execute()
+        worker.store.wait_replicas = 0  # and has replicas of its own
+        await asyncio.wait_for(waiting, 10)
+    finally:
+        await reader.stop()
+    assert (await totals(redis_db, channel))["conversations"] == 10
+    sample = worker.metrics.registry.get_sample_value
+    assert sample("support_recovered_records_total", {"channel": channel}) == 3
+
+
+async def test_the_range_reader_steps_over_a_record_it_cannot_read(
+    producer: AIOKafkaProducer, bootstrap: str
+) -> None:
+    """The consumer dead-letters a record it cannot read and leaves a gap of one offset:
+    the gap's read must step over it, keep what follows, and not take for ever."""
+    topic = await _channel_topic(bootstrap)
+    await _published(producer, topic, range(3))
+    subprocess.run(  # kcat: a header name of bytes 0xff 0xfe, which no producer API allows
+        f"printf 'bad\\n' | kcat -P -b {bootstrap} -t {topic} -p 0 -H $'\\xff\\xfe=v'",
+        shell=True,
+        executable="/bin/bash",
+        check=True,
+    )
+    await _published(producer, topic, range(4, 6))
+    reader = RangeReader({"bootstrap_servers": bootstrap})
+    try:
+        assert [r.offset for r in await reader.read(topic, 0, None, 6)] == [0, 1, 2, 4, 5]
+        assert [r.offset for r in await reader.read(topic, 0, 2, 5)] == [2, 4]
+        assert await reader.read(topic, 0, 3, 4) == []
+    finally:
+        await reader.stop()

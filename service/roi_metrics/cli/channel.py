@@ -75,9 +75,9 @@ def channel_list(
     A registered channel without a topic is one whose topic was deleted; a topic without a
     registered channel has not counted an event yet (or was removed and has had none since).
     """
-    import redis  # noqa: PLC0415
 
     from roi_metrics.state.channels import list_channels, registered  # noqa: PLC0415
+    from roi_metrics.state.connect import ERRORS  # noqa: PLC0415
 
     settings = load_settings()
     client = redis_client(settings)
@@ -89,7 +89,7 @@ def channel_list(
         except OperatorError as error:
             topics, kafka_problem = None, redact(str(error))
         channels = list_channels(client, topics or ())
-    except redis.RedisError as error:
+    except ERRORS as error:
         raise redis_unreachable(error) from None
     finally:
         client.close()
@@ -153,9 +153,9 @@ def channel_remove(
     Its topic stays unless --delete-topic: while it exists, the channel comes back with its
     next counted event, counted from there (what was removed does not come back).
     """
-    import redis  # noqa: PLC0415
 
     from roi_metrics.state.channels import count_keys, registered, remove_channel  # noqa: PLC0415
+    from roi_metrics.state.connect import ERRORS  # noqa: PLC0415
 
     settings = load_settings()
     check_channel(name)
@@ -177,7 +177,7 @@ def channel_remove(
             run_operator(delete_channel_topic(settings, name))
             say(out, f"deleted topic {topic}")
         deleted = remove_channel(client, name)
-    except redis.RedisError as error:
+    except ERRORS as error:
         raise redis_unreachable(error, "change") from None
     finally:
         client.close()

@@ -164,18 +164,22 @@ def card_hint(path: Path, problem: str) -> str:
 
 def redis_client(settings: Settings, timeout: float = 5) -> Any:
     """A synchronous Redis client (exporter, report, top) that fails fast when Redis is away."""
-    import redis  # noqa: PLC0415  (the worker's commands use the asyncio client)
+    from roi_metrics.state.connect import ERRORS, sync_client  # noqa: PLC0415
 
+    options = {"socket_connect_timeout": 2, "socket_timeout": timeout, **settings.redis_options()}
+    url = settings.redis_url.get_secret_value()
     try:
-        client = redis.Redis.from_url(
-            settings.redis_url.get_secret_value(),
-            socket_connect_timeout=2,
-            socket_timeout=timeout,
-            **settings.redis_options(),
-        )
-        client.connection_pool.make_connection()  # no I/O: refuses unknown parameters now
+        client = sync_client(url, options, settings.redis_cluster)
+        if not settings.redis_cluster:
+            client.connection_pool.make_connection()  # no I/O: refuses unknown parameters now
     except (ValueError, TypeError) as error:  # a query parameter redis-py cannot read
         raise fail(f"ROI_REDIS_URL (or REDIS_URL): {error}") from None
+    except ERRORS as error:  # a cluster client asks for the cluster's layout at once
+        problem = redis_settings_problem(error)
+        if problem is not None:
+            raise fail(settings.redact(problem)) from None
+        said = settings.redact(f"{type(error).__name__}: {error}")
+        raise fail(f"cannot reach the Redis Cluster at ROI_REDIS_URL ({said})", 1) from None
     return client
 
 
@@ -251,12 +255,12 @@ def refuse_evicting_redis(settings: Settings) -> None:
     """Exit 2 with one line that names the fix when Redis may evict keys. A Redis that does
     not answer yet is waited for: the worker checks again while it runs, the exporter's
     /readyz fails until it is right."""
-    import redis  # noqa: PLC0415
+    from roi_metrics.state.connect import ERRORS, memory_info  # noqa: PLC0415
 
     client = redis_client(settings)
     try:
-        info = client.info("memory")
-    except redis.RedisError as error:
+        info = memory_info(client)
+    except ERRORS as error:
         problem = redis_settings_problem(error)
         if problem is not None:  # it will not pass by waiting: say so now, not forever
             raise fail(problem) from None

@@ -55,8 +55,8 @@ def report(
     as_json: Annotated[bool, typer.Option("--json", help="Every window, as JSON.")] = False,
 ) -> None:
     """The current figures from Redis: programme and channels, per window."""
-    import redis  # noqa: PLC0415
 
+    from roi_metrics.state.connect import ERRORS  # noqa: PLC0415
     from roi_metrics.state.reader import StateReader  # noqa: PLC0415
 
     settings = load_settings()
@@ -65,7 +65,7 @@ def report(
     client = redis_client(settings)
     try:
         snapshot = StateReader(client).snapshot(clock)
-    except redis.RedisError as error:
+    except ERRORS as error:
         raise redis_unreachable(error) from None
     finally:
         client.close()

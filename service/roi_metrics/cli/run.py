@@ -80,10 +80,10 @@ def exporter(
 
     Stateless: reads Redis at every scrape; run as many replicas as you like.
     """
-    import redis  # noqa: PLC0415  (only this command needs the synchronous client)
 
     from roi_metrics.export.collector import RoiCollector  # noqa: PLC0415
     from roi_metrics.export.http import serve  # noqa: PLC0415
+    from roi_metrics.state.connect import ERRORS, memory_info  # noqa: PLC0415
     from roi_metrics.state.reader import StateReader  # noqa: PLC0415
 
     settings = load_settings()
@@ -96,8 +96,8 @@ def exporter(
     def ready() -> bool:
         """Redis answers and will not evict (a change of policy is said once, in one line)."""
         try:
-            problem = eviction_problem(client.info("memory"))
-        except redis.RedisError:
+            problem = eviction_problem(memory_info(client))
+        except ERRORS:
             return False
         if problem != said[0]:
             said[0] = problem
@@ -112,7 +112,7 @@ def exporter(
     say(err, f"serving http://{bind}:{listen}/metrics")
     try:
         collector = RoiCollector(
-            card, StateReader(client).snapshot, memory=lambda: client.info("memory")
+            card, StateReader(client).snapshot, memory=lambda: memory_info(client)
         )
         serve(collector, ready, bind, listen)
     except OSError as error:

@@ -185,8 +185,8 @@ def top(
     ] = 0.0,
 ) -> None:
     """A live terminal view of the headline figures and alerts, refreshed every few seconds."""
-    import redis  # noqa: PLC0415
 
+    from roi_metrics.state.connect import ERRORS  # noqa: PLC0415
     from roi_metrics.state.reader import StateReader  # noqa: PLC0415
 
     settings = load_settings()
@@ -199,7 +199,7 @@ def top(
         try:
             current: Report | None = build_report(reader.snapshot(int(time.time())), card)
             problem = None
-        except redis.RedisError as error:
+        except ERRORS as error:
             current, problem = None, redact_secrets(f"cannot read Redis: {error}")
         return frame(current, card.target_roi, chosen, fetch_alerts(prometheus), problem)
 

@@ -138,11 +138,17 @@ def pipeline_health() -> dashboard.Dashboard:
             alerts=("SupportChannelSilent",),
         ),
         series_panel(
-            "Redelivered records",
-            "Records delivered again after a crash or rebalance and skipped because they "
-            "were already applied, per second.",
+            "Redelivered and recovered records",
+            "Redelivered: records delivered again after a crash or rebalance and skipped "
+            "because they were already applied. Recovered: records a rebalance dropped after "
+            "the consumer fetched them, read again from Kafka and applied (each is also a "
+            "warning in the worker's log). Per second.",
             "ops",
             ("sum by (channel) (rate(support_redelivered_records_total[5m]))", "{{channel}}"),
+            (
+                "sum by (channel) (rate(support_recovered_records_total[5m]))",
+                "{{channel}} recovered",
+            ),
         ),
         series_panel(
             "Redis memory",

@@ -17,13 +17,13 @@ from typing import Any, Final
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
-from redis.exceptions import RedisError
 
 from roi_metrics.domain.costcard import CostCard
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.figures import DEFINITIONS_VERSION, ChannelFigures, ProgramFigures, Quotient
 from roi_metrics.domain.report import Snapshot, build_report
 from roi_metrics.domain.timebuckets import Window
+from roi_metrics.state.connect import ERRORS
 from roi_metrics.state.memory import memory_bytes
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class RoiCollector(Collector):
         yield target
         try:
             snapshot = self.snapshot(int(self.clock()))
-        except RedisError as error:
+        except ERRORS as error:
             log.warning("state store unreachable: %s", error)
             self.store_up = False
         else:
@@ -132,7 +132,7 @@ class RoiCollector(Collector):
             return
         try:
             used, limit = memory_bytes(self.memory())
-        except RedisError as error:
+        except ERRORS as error:
             log.warning("could not read Redis memory: %s", error)
             return
         for name, documentation, value in (

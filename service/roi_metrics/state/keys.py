@@ -10,6 +10,7 @@ atomic apply touches one Redis Cluster slot.
     roi:{web}:s:<16-byte digest>      dedup mark of one (source, id) (TTL)
     roi:{web}:wm                      hash: "<topic>:<partition>" -> last applied offset
     roi:{web}:cw                      counter: applies that wrote a closed bucket (see below)
+    roi:{web}:rp                      counter: a write to wait for replicas on (ROI_REDIS_WAIT_*)
 
 A bucket is closed once it is older than the one before the current one (by the worker's
 clock): only late events write there, and each apply that does bumps `cw`, so the exporter
@@ -43,6 +44,12 @@ def bucket(channel: str, key: BucketKey) -> str:
 
 def closed_writes(channel: str) -> str:
     return f"roi:{{{channel}}}:cw"
+
+
+def replication_probe(channel: str) -> str:
+    """Bumped before waiting again for replicas to confirm the channel's writes (WAIT
+    waits for the writes of its own connection, so it needs one of its own)."""
+    return f"roi:{{{channel}}}:rp"
 
 
 def conversation(channel: str, conversation_id: str) -> str:

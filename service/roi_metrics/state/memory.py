@@ -10,18 +10,33 @@ from typing import Any, Final
 NOEVICTION: Final = "noeviction"
 
 
+def per_node(memory_info: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """`INFO memory` by node: a cluster client answers {node: info}, one server its info."""
+    if memory_info and all(isinstance(value, Mapping) for value in memory_info.values()):
+        return dict(memory_info)
+    return {"": memory_info}
+
+
 def eviction_problem(memory_info: Mapping[str, Any]) -> str | None:
-    """What is wrong with Redis's eviction policy (from `INFO memory`), in one line that
-    names the fix; None when it is noeviction, or when the server does not say (a proxy)."""
-    policy = memory_info.get("maxmemory_policy")
-    if policy is None or policy == NOEVICTION:
-        return None
-    return (
-        f"Redis maxmemory-policy is {policy}: Redis may evict the figures' state; set it to "
-        f"{NOEVICTION} (redis-cli CONFIG SET maxmemory-policy {NOEVICTION}, and in redis.conf)"
-    )
+    """What is wrong with Redis's eviction policy (from `INFO memory`, of one server or of
+    every node of a cluster), in one line that names the fix; None when it is noeviction,
+    or when the server does not say (a proxy)."""
+    for node, info in per_node(memory_info).items():
+        policy = info.get("maxmemory_policy")
+        if policy is None or policy == NOEVICTION:
+            continue
+        where = f" on {node}" if node else ""
+        return (
+            f"Redis maxmemory-policy is {policy}{where}: Redis may evict the figures' state; "
+            f"set it to {NOEVICTION} (redis-cli CONFIG SET maxmemory-policy {NOEVICTION}, "
+            "and in redis.conf)"
+        )
+    return None
 
 
 def memory_bytes(memory_info: Mapping[str, Any]) -> tuple[int, int]:
-    """(used, max) bytes from `INFO memory`; max is 0 when Redis has no limit."""
-    return int(memory_info.get("used_memory", 0)), int(memory_info.get("maxmemory", 0))
+    """(used, max) bytes from `INFO memory`, summed over a cluster's nodes; max is 0 when
+    no node has a limit."""
+    nodes = per_node(memory_info).values()
+    used = sum(int(info.get("used_memory", 0)) for info in nodes)
+    return used, sum(int(info.get("maxmemory", 0)) for info in nodes)

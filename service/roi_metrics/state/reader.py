@@ -30,8 +30,9 @@ from roi_metrics.domain.events import Counter
 from roi_metrics.domain.report import Snapshot
 from roi_metrics.domain.timebuckets import ROLLING_WINDOWS, RollingWindow, Window
 from roi_metrics.state import keys
+from roi_metrics.state.scripts import Command, Script, execute_sync
 
-WINDOWS_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("windows.lua").read_text()
+WINDOWS: Final = Script(resources.files("roi_metrics.state").joinpath("windows.lua").read_text())
 COUNTERS: Final = {counter.value: counter for counter in Counter}
 FIELDS: Final = tuple(Counter)
 HOT: Final = 3
@@ -71,9 +72,8 @@ def _parts(rolling: RollingWindow, now_seconds: int) -> tuple[_Part, _Part]:
 
 
 class StateReader:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis | redis.RedisCluster) -> None:
         self.client = client
-        self._read_script = client.register_script(WINDOWS_SCRIPT)
         self._channels: list[str] = []
         self._caches: dict[str, _ChannelCache] = {}
         self._lock = threading.Lock()
@@ -94,8 +94,7 @@ class StateReader:
     def _read(
         self, parts: dict[RollingWindow, tuple[_Part, _Part]]
     ) -> tuple[list[str], dict[str, dict[Window, dict[Counter, int]]]]:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.smembers(keys.CHANNELS)
+        commands = [Command(("SMEMBERS", keys.CHANNELS))]
         for channel in self._channels:
             cache = self._caches[channel]
             prefix = keys.bucket_prefix(channel)
@@ -111,12 +110,9 @@ class StateReader:
                     closed.count,
                     "0" if kept is not None and kept[0] == closed else "1",
                 ]
-            self._read_script(
-                keys=[keys.bucket(channel, ("all", 0)), keys.closed_writes(channel)],
-                args=args,
-                client=pipe,
-            )
-        replies = pipe.execute()
+            script_keys = [keys.bucket(channel, ("all", 0)), keys.closed_writes(channel)]
+            commands.append(WINDOWS.command(script_keys, args))
+        replies = execute_sync(self.client, commands, [WINDOWS])
         known = sorted(member.decode() for member in replies[0])
         counts = {
             channel: self._windows(self._caches[channel], parts, reply)

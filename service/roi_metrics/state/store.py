@@ -7,6 +7,7 @@ watermark W applies only if W is still there, and only records after W are folde
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from importlib import resources
 from typing import Any, Final
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import PipelineCommand
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 
 from roi_metrics.domain.aggregate import (
     ALL,
@@ -28,9 +31,12 @@ from roi_metrics.domain.aggregate import (
 from roi_metrics.domain.events import UNRESOLVED, Actor, ConversationState, Counter
 from roi_metrics.domain.timebuckets import RESOLUTIONS
 from roi_metrics.state import keys
+from roi_metrics.state.scripts import Command, Script, execute
 
 APPLY_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("apply.lua").read_text()
 SEEN_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("seen.lua").read_text()
+APPLY: Final = Script(APPLY_SCRIPT)
+SEEN: Final = Script(SEEN_SCRIPT)
 REGISTER_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("register.lua").read_text()
 DROP_WATERMARK_SCRIPT: Final = """
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
@@ -64,6 +70,12 @@ class ApplyResult(Enum):
 
 class StateCorrupt(Exception):
     """A stored sum is not an integer (written by hand?): nothing can be applied to it."""
+
+
+class ReplicasBehind(ConnectionError):
+    """Fewer replicas than required confirmed a channel's writes in time (ROI_REDIS_WAIT_*):
+    nothing may be acknowledged yet; read again and retry (a ConnectionError, so the caller
+    retries it as it retries an unreachable Redis)."""
 
 
 @dataclass(slots=True)
@@ -118,41 +130,43 @@ class StateStore:
 
     def __init__(
         self,
-        client: aioredis.Redis,
+        client: aioredis.Redis | Any,
         dedup_horizon_seconds: int,
         conversation_ttl_seconds: int,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self.client = client
+        """redis.asyncio.Redis, or redis.asyncio.cluster.RedisCluster."""
         self.mark_ttl_ms = str(dedup_horizon_seconds * 1000)
         self.conversation_ttl_ms = str(conversation_ttl_seconds * 1000)
-        self._apply = client.register_script(APPLY_SCRIPT)
-        self._seen = client.register_script(SEEN_SCRIPT)
+        self.wait_replicas = wait_replicas
+        """Replicas that must confirm every write before it counts as applied (0: none)."""
+        self.wait_timeout_ms = wait_timeout_ms
+        self.unconfirmed: dict[str, dict[str, int]] = {}
+        """Channel -> watermark field -> the offset confirm() must find on enough replicas."""
         self._register = client.register_script(REGISTER_SCRIPT)
         self._drop_watermark = client.register_script(DROP_WATERMARK_SCRIPT)
 
     async def read(self, requests: Sequence[PartitionRead]) -> list[PartitionState]:
         """Watermarks, conversation states and dedup marks of every request, one round trip."""
         states = [PartitionState(None) for _ in requests]
-        async with self.client.pipeline(transaction=False) as pipe:
-            for request, state in zip(requests, states, strict=True):
-                channel = request.channel
-                pipe.hget(
-                    keys.watermarks(channel), keys.watermark_field(request.topic, request.partition)
+        commands: list[Command] = []
+        for request, state in zip(requests, states, strict=True):
+            channel = request.channel
+            field_name = keys.watermark_field(request.topic, request.partition)
+            commands.append(Command(("HGET", keys.watermarks(channel), field_name)))
+            commands.append(Command(("SISMEMBER", keys.CHANNELS, channel)))
+            if request.conversations:
+                names = [keys.conversation(channel, c) for c in request.conversations]
+                commands.append(Command(("MGET", *names)))
+            if request.marks:
+                state.digests = {(channel, s, i): keys.dedup_digest(s, i) for s, i in request.marks}
+                blob = b"".join(state.digests.values())
+                commands.append(
+                    SEEN.command([keys.watermarks(channel)], [keys.dedup_prefix(channel), blob])
                 )
-                pipe.sismember(keys.CHANNELS, channel)
-                if request.conversations:
-                    pipe.mget([keys.conversation(channel, c) for c in request.conversations])
-                if request.marks:
-                    state.digests = {
-                        (channel, s, i): keys.dedup_digest(s, i) for s, i in request.marks
-                    }
-                    blob = b"".join(state.digests.values())
-                    await self._seen(
-                        keys=[keys.watermarks(channel)],
-                        args=[keys.dedup_prefix(channel), blob],
-                        client=pipe,
-                    )
-            replies = iter(await pipe.execute())
+        replies = iter(await execute(self.client, commands, [SEEN]))
         for request, state in zip(requests, states, strict=True):
             watermark = next(replies)
             state.watermark = None if watermark is None else int(watermark)
@@ -169,11 +183,8 @@ class StateStore:
     async def apply(self, requests: Sequence[PartitionApply]) -> list[ApplyResult]:
         """Apply each request atomically, or nothing of it (re-read and fold again unless
         OK). Raises StateCorrupt when a stored sum is not an integer."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for request in requests:
-                script_keys, script_args = self._script_arguments(request)
-                await self._apply(keys=script_keys, args=script_args, client=pipe)
-            replies = await pipe.execute()
+        commands = [APPLY.command(*self._script_arguments(request)) for request in requests]
+        replies = await execute(self.client, commands, [APPLY])
         results = []
         for reply in replies:
             verdict = reply[0].decode()
@@ -189,6 +200,95 @@ class StateStore:
             )
         return results
 
+    def expect(self, channel: str, topic: str, partition: int, watermark: int | None) -> None:
+        """With `wait_replicas`: the caller is about to acknowledge a partition's records up
+        to `watermark` (applied now, or found applied): confirm() must see it on enough
+        replicas first."""
+        if self.wait_replicas and watermark is not None:
+            fields = self.unconfirmed.setdefault(channel, {})
+            field_name = keys.watermark_field(topic, partition)
+            fields[field_name] = max(watermark, fields.get(field_name, watermark))
+
+    async def confirm(self) -> None:
+        """Return once every expected watermark is on its master and enough replicas hold it.
+        On each master, one connection runs: the watermarks, a fresh write, WAIT (WAIT
+        counts the replicas that have its own connection's writes, so the fresh write stands
+        for everything before it). ReplicasBehind when too few replicas answered in time or
+        a watermark went back (a failover lost it): the caller reads again and retries."""
+        if not self.unconfirmed:
+            return
+        expected = {channel: dict(fields) for channel, fields in self.unconfirmed.items()}
+        groups: dict[Any, list[str]] = {}
+        for channel in expected:
+            groups.setdefault(self._node(channel), []).append(channel)
+        answers = await asyncio.gather(
+            *(self._confirm_on(node, channels, expected) for node, channels in groups.items())
+        )
+        problems = [problem for problem in answers if problem is not None]
+        behind = {channel for channels, _ in problems for channel in channels}
+        for channel, fields in expected.items():  # what a concurrent caller added stays
+            if channel in behind:
+                continue
+            current = self.unconfirmed.get(channel, {})
+            for field_name, offset in fields.items():
+                if current.get(field_name) == offset:
+                    del current[field_name]
+            if not current:
+                self.unconfirmed.pop(channel, None)
+        if problems:
+            raise ReplicasBehind(problems[0][1])
+
+    async def _confirm_on(
+        self, node: Any, channels: list[str], expected: dict[str, dict[str, int]]
+    ) -> tuple[list[str], str] | None:
+        """None when the node confirms its channels, else them and what is wrong."""
+        args: list[tuple[Any, ...]] = [
+            ("HMGET", keys.watermarks(channel), *expected[channel]) for channel in channels
+        ]
+        needed = self.wait_replicas
+        args += [
+            ("INCR", keys.replication_probe(channels[0])),
+            ("WAIT", needed, self.wait_timeout_ms),
+        ]
+        replies = await self._on_one_connection(node, args)
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        for channel, stored in zip(channels, replies, strict=False):
+            for (field_name, offset), value in zip(expected[channel].items(), stored, strict=True):
+                if value is None or int(value) < int(offset):
+                    return channels, (
+                        f"{channel}: the watermark of {field_name} went back to "
+                        f"{None if value is None else int(value)} from {offset} (a failover "
+                        "lost writes); reading again"
+                    )
+        confirmed = int(replies[-1])
+        if confirmed < needed:
+            return channels, (
+                f"{confirmed} of {needed} replicas confirmed the writes of "
+                f"{', '.join(channels)} within {self.wait_timeout_ms} ms "
+                "(ROI_REDIS_WAIT_REPLICAS)"
+            )
+        return None
+
+    def _node(self, channel: str) -> Any:
+        """The cluster node that holds the channel's keys; None on one server."""
+        if isinstance(self.client, AsyncRedisCluster):
+            return self.client.get_node_from_key(keys.watermarks(channel))
+        return None
+
+    async def _on_one_connection(self, node: Any, args: list[tuple[Any, ...]]) -> list[Any]:
+        """Run `args` on one connection: the node's own (a cluster pipeline may send a
+        retried keyless command elsewhere), or a pipeline of the one server."""
+        if node is None:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for command in args:
+                    pipe.execute_command(*command)
+                return list(await pipe.execute(raise_on_error=False))
+        commands = [PipelineCommand(position, *command) for position, command in enumerate(args)]
+        await node.execute_pipeline(commands)
+        return [command.result for command in commands]
+
     async def headroom(self, request: PartitionApply) -> dict[SumKey, int]:
         """What is left under INT64_MAX of every sum `request` would add to."""
         channel = request.channel
@@ -197,10 +297,11 @@ class StateStore:
             for (owner, bucket), counters in request.delta.increments.items()
             if owner == channel
         ]
-        async with self.client.pipeline(transaction=False) as pipe:
-            for bucket, counters in wanted:
-                pipe.hmget(keys.bucket(channel, bucket), [c.value for c in counters])
-            replies = await pipe.execute()
+        commands = [
+            Command(("HMGET", keys.bucket(channel, bucket), *[c.value for c in counters]))
+            for bucket, counters in wanted
+        ]
+        replies = await execute(self.client, commands, [])
         room: dict[SumKey, int] = {}
         for (bucket, counters), values in zip(wanted, replies, strict=True):
             for counter, value in zip(counters, values, strict=True):
@@ -211,10 +312,11 @@ class StateStore:
         self, partitions: Sequence[tuple[str, str, int]]
     ) -> dict[tuple[str, int], int | None]:
         """The last applied offset of each (channel, topic, partition), None if never."""
-        async with self.client.pipeline(transaction=False) as pipe:
-            for channel, topic, partition in partitions:
-                pipe.hget(keys.watermarks(channel), keys.watermark_field(topic, partition))
-            replies = await pipe.execute()
+        commands = [
+            Command(("HGET", keys.watermarks(channel), keys.watermark_field(topic, partition)))
+            for channel, topic, partition in partitions
+        ]
+        replies = await execute(self.client, commands, [])
         return {
             (topic, partition): None if reply is None else int(reply)
             for (_, topic, partition), reply in zip(partitions, replies, strict=True)

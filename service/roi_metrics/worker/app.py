@@ -14,7 +14,6 @@ from typing import Any
 
 import faust
 import mode
-import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
 from faust.types import TP
 from faust.web.base import BlueprintManager
@@ -25,9 +24,11 @@ from roi_metrics.domain.costcard import CostCard
 from roi_metrics.ingest.decode import Decoder
 from roi_metrics.ingest.topics import ensure_topic, topic_config
 from roi_metrics.settings import Settings
+from roi_metrics.state.connect import async_client
 from roi_metrics.state.store import StateStore
 from roi_metrics.worker.consumer import consumer_class
 from roi_metrics.worker.deadletter import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
+from roi_metrics.worker.gaps import RangeReader
 from roi_metrics.worker.monitor import (
     LAG_INTERVAL_SECONDS,
     WATCH_INTERVAL_SECONDS,
@@ -114,8 +115,10 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
         """Redis client, dead-letter producer and the batch processor."""
 
         async def on_start(self) -> None:
-            client = aioredis.Redis.from_url(
-                settings.redis_url.get_secret_value(), **settings.redis_options()
+            client = async_client(
+                settings.redis_url.get_secret_value(),
+                settings.redis_options(),
+                settings.redis_cluster,
             )
             self.redis = client
             # Not idempotent: after the broker refuses a letter's size, an idempotent
@@ -128,6 +131,7 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 **settings.kafka_client_options(),
             )
             await self.producer.start()
+            self.ranges = RangeReader(settings.kafka_client_options())
             await ensure_topic(settings, settings.dead_letter_topic)
             letters = KafkaDeadLetters(
                 self.producer,
@@ -138,7 +142,11 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
             runtime.processor = BatchProcessor(
                 decoder=Decoder(card.currency),
                 store=StateStore(
-                    client, settings.dedup_horizon_seconds, settings.conversation_ttl_seconds
+                    client,
+                    settings.dedup_horizon_seconds,
+                    settings.conversation_ttl_seconds,
+                    wait_replicas=settings.redis_wait_replicas,
+                    wait_timeout_ms=round(settings.redis_wait_timeout_seconds * 1000),
                 ),
                 dead_letters=letters,
                 metrics=runtime.metrics,
@@ -148,10 +156,12 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 on_progress=lambda: runtime.watch.progress(time.monotonic()),
                 highwater=lambda topic, partition: app.consumer.highwater(TP(topic, partition)),
                 end_offset=lambda topic, partition: _end_offset(app, TP(topic, partition)),
+                read_range=self.ranges.read,
             )
             runtime.started.set()
 
         async def on_stop(self) -> None:
+            await self.ranges.stop()
             await self.producer.stop()
             await self.redis.aclose()
 

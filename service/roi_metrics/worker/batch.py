@@ -4,12 +4,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from roi_metrics.domain.aggregate import SumKey
 from roi_metrics.ingest.decode import DecodedRecord
 
 LetterId = tuple[int, str, int]
 """(origin offset, kind, position): which rejection of which record a dead letter is."""
+
+
+def header_pairs(headers: Any) -> Any:
+    """A record's headers as Faust or aiokafka give them: (name, value) pairs or a dict."""
+    return headers.items() if isinstance(headers, dict) else headers
+
+
+def headers_of(headers: Any) -> tuple[tuple[str, bytes | None], ...]:
+    """A record's headers as (name, value) pairs; Kafka allows a null value."""
+    return tuple((str(name), value) for name, value in header_pairs(headers)) if headers else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +46,10 @@ class Partition:
     headroom: dict[SumKey, int] | None = None
     """Read after an apply found a sum too close to its limit; then events are checked."""
     counted_redelivery: bool = False
+    gap_empty: tuple[int | None, int] | None = None
+    """The last (start, end) range behind this batch read from Kafka and found empty."""
+    recovered: set[int] = field(default_factory=set)
+    """Offsets of records read again from Kafka into this batch (counted once applied)."""
 
 
 @dataclass(frozen=True, slots=True)

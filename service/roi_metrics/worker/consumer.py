@@ -155,13 +155,23 @@ class GuardedConsumerThread(AIOKafkaConsumerThread):
         return await self.call_thread(self._seek_to_committed)  # type: ignore[no-any-return]
 
     async def _seek_to_committed(self) -> Mapping[Any, int]:
+        """Every assigned partition back to where this group's reading must go on: its
+        committed offset, or its first record when nothing is committed. aiokafka seeks
+        only the partitions with a committed offset above 0 and leaves the others where
+        its last fetch left them, but Faust drops the records of a fetch that ends after a
+        rebalance (the flow is stopped, or the generation changed): for a partition that
+        never committed (a new channel, a new group), those records were lost for good."""
         consumer = self._ensure_consumer()
         if not consumer.assignment():
             return {}
         try:
-            return await consumer.seek_to_committed()  # type: ignore[no-any-return]
+            committed: Mapping[Any, int] = await consumer.seek_to_committed()
+            fresh = [tp for tp, offset in committed.items() if not offset or offset < 0]
+            if fresh:
+                await consumer.seek_to_beginning(*fresh)
         except NOT_ASSIGNED:  # revoked while the committed offsets were fetched
             return {}
+        return committed
 
 
 def _failed_partition(consumer: Any) -> tuple[Any, int] | None:

@@ -42,6 +42,12 @@ class WorkerMetrics:
             ["channel"],
             registry=self.registry,
         )
+        self.recovered = Counter(
+            "support_recovered_records",
+            "Records the consumer dropped in a rebalance, read again from Kafka and applied.",
+            ["channel"],
+            registry=self.registry,
+        )
         self.last_event = Gauge(
             "support_last_event_timestamp_seconds",
             "Newest event time counted on the channel (Unix seconds).",
@@ -97,6 +103,7 @@ class WorkerMetrics:
         for reason in DeadLetterReason:
             self.dead_letters.labels(channel, reason.value)
         self.redelivered.labels(channel)
+        self.recovered.labels(channel)
 
     def label(self, channel: str) -> str:
         """The channel label of a channel's metrics: its name once known (registered),

@@ -19,8 +19,10 @@ import faust
 from aiokafka.admin import AIOKafkaAdminClient
 
 from roi_metrics.domain.channels import channel_of_topic
+from roi_metrics.state.connect import memory_info_async
 from roi_metrics.state.memory import eviction_problem
 from roi_metrics.worker.liveness import EXIT_STALLED
+from roi_metrics.worker.processor import UNREACHABLE
 from roi_metrics.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -159,11 +161,51 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
             continue
         position = positions.get(tp)
         if position is not None and position >= ends[tp]:
-            lags[tp] = 0  # fetched to the end: what is left are transaction markers
+            # fetched to the end, and no record of it in hand: the rest are transaction
+            # markers, or records a rebalance dropped after they were fetched
+            if not await check_tail(runtime, tp, applied[tp], ends[tp]):
+                lags[tp] = 0
         elif position is not None:
             behind = True
         gauge.labels(tp.topic, str(tp.partition)).set(lags[tp])
     runtime.fetch_behind = behind
+
+
+async def check_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> bool:
+    """Whether records after `applied` in a partition fetched to its `end` still wait to be
+    applied: records a rebalance dropped after the consumer fetched them, which no later
+    record of the partition will bring back (roi_metrics.worker.gaps). They are applied by a
+    task of their own; False when there are none (transaction markers)."""
+    processor = runtime.processor
+    assert processor is not None
+    if runtime.tails.get(tp) == (applied, end) or processor.read_range is None:
+        return False
+    if runtime.batcher.filling or runtime.watch.holding:
+        # records on their way from Faust's buffers to the batch look the same; with the
+        # batcher empty and no batch applied, Faust hands them over at once
+        runtime.suspects.pop(tp, None)
+        return True
+    if runtime.suspects.get(tp) != (applied, end):
+        # records still on their way from the fetch to the batch look the same: only the
+        # same picture at the next look (LAG_INTERVAL_SECONDS later) means dropped
+        runtime.suspects[tp] = (applied, end)
+        return True
+    if runtime.recovering is not None and not runtime.recovering.done():
+        return True
+    records = await processor.read_range(tp.topic, tp.partition, applied + 1, end)
+    if not records:
+        runtime.tails[tp] = (applied, end)
+        return False
+    log.warning(
+        "%s partition %d: %d records after offset %d were fetched but are not applied "
+        "(dropped in a rebalance, or lost by Redis in a failover); applying them now",
+        tp.topic,
+        tp.partition,
+        len(records),
+        applied,
+    )
+    runtime.recovering = asyncio.ensure_future(processor.recover(records))
+    return True
 
 
 async def _position(app: faust.App, tp: Any) -> int | None:
@@ -176,27 +218,25 @@ async def _position(app: faust.App, tp: Any) -> int | None:
 
 
 async def _applied_offsets(app: faust.App, runtime: Runtime, assigned: list[Any]) -> dict[Any, int]:
-    """The last applied offset of each partition (first offset - 1 when none ever was)."""
+    """The last applied offset of each partition (first offset - 1 when none ever was), as
+    the watermarks in Redis say: they may have gone back (a failover to a replica that
+    lacked the last writes), and then the lag shows it and check_tail reads the records
+    again. This process's own bookkeeping when Redis does not answer."""
     processor = runtime.processor
     assert processor is not None
-    known = processor.applied_offsets
-    applied: dict[Any, int] = {}
-    unknown = []
-    for tp in assigned:
-        offset = known.get((tp.topic, tp.partition))
-        if offset is None:
-            unknown.append(tp)
-        else:
-            applied[tp] = offset
-    if unknown:
+    try:
         marks = await processor.store.watermarks(
-            [(processor.channel_of(tp.topic), tp.topic, tp.partition) for tp in unknown]
+            [(processor.channel_of(tp.topic), tp.topic, tp.partition) for tp in assigned]
         )
-        never = [tp for tp in unknown if marks[(tp.topic, tp.partition)] is None]
-        firsts = await app.consumer.earliest_offsets(*never) if never else {}
-        for tp in unknown:
-            mark = marks[(tp.topic, tp.partition)]
-            applied[tp] = mark if mark is not None else firsts.get(tp, 0) - 1
+    except UNREACHABLE:
+        known = processor.applied_offsets
+        marks = {(tp.topic, tp.partition): known.get((tp.topic, tp.partition)) for tp in assigned}
+    never = [tp for tp in assigned if marks[(tp.topic, tp.partition)] is None]
+    firsts = await app.consumer.earliest_offsets(*never) if never else {}
+    applied: dict[Any, int] = {}
+    for tp in assigned:
+        mark = marks[(tp.topic, tp.partition)]
+        applied[tp] = mark if mark is not None else firsts.get(tp, 0) - 1
     return applied
 
 
@@ -204,7 +244,7 @@ async def _check_eviction(runtime: Runtime) -> None:
     """Exit when Redis was switched to a policy that evicts (checked with the lag)."""
     processor = runtime.processor
     assert processor is not None
-    problem = eviction_problem(await processor.store.client.info("memory"))
+    problem = eviction_problem(await memory_info_async(processor.store.client))
     if problem is not None:
         log.critical("stopping: %s", problem)
         _exit(EXIT_BAD_STATE_STORE)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
 from roi_metrics.ingest.binary import header_bytes
+from roi_metrics.worker.batch import header_pairs, headers_of
 from roi_metrics.worker.batching import Batcher
 from roi_metrics.worker.liveness import Watch
 from roi_metrics.worker.processor import BatchProcessor, Record
@@ -40,22 +41,12 @@ def records_of(events: Sequence[Any]) -> list[Record]:
     ]
 
 
-def _pairs(headers: Any) -> Any:
-    """Faust gives a record's headers as a list of (name, value) pairs or as a dict."""
-    return headers.items() if isinstance(headers, dict) else headers
-
-
-def headers_of(headers: Any) -> tuple[tuple[str, bytes | None], ...]:
-    """A record's headers as (name, value) pairs; Kafka allows a null value."""
-    return tuple((str(name), value) for name, value in _pairs(headers)) if headers else ()
-
-
 def record_bytes(event: Any) -> int:
     """What one Faust event's record weighs in a batch: key, value and headers (read as
     they are: the pump weighs every event, and most have no headers)."""
     message = event.message
     size = len(message.value or b"") + len(message.key or b"")
-    return size + (header_bytes(_pairs(message.headers)) if message.headers else 0)
+    return size + (header_bytes(header_pairs(message.headers)) if message.headers else 0)
 
 
 async def apply_then_ack(processor: BatchProcessor, events: Sequence[Any], ack: Ack) -> None:

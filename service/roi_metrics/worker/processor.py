@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -38,7 +39,16 @@ from roi_metrics.worker.metrics import UNREGISTERED, WorkerMetrics
 log = logging.getLogger(__name__)
 END_OFFSET_SECONDS: Final = 5.0
 """How long a batch waits for the broker to say where a partition ends."""
-UNREACHABLE = (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError, OSError)
+UNREACHABLE = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+    ClusterDownError,  # a Redis Cluster failing over (MasterDownError too)
+    TryAgainError,
+    RedisClusterException,  # no node of the cluster answers
+)
 
 
 @dataclass(slots=True)
@@ -68,6 +78,7 @@ class BatchProcessor:
         on_progress: Callable[[], None] = lambda: None,
         highwater: Callable[[str, int], int | None] = lambda topic, partition: None,
         end_offset: Callable[[str, int], Awaitable[int | None]] | None = None,
+        read_range: Callable[[str, int, int | None, int], Awaitable[list[Record]]] | None = None,
     ) -> None:
         self.decoder = decoder
         self.store = store
@@ -82,12 +93,17 @@ class BatchProcessor:
         self.highwater = highwater
         """The partition's end offset as the consumer last saw it, None if not known."""
         self.end_offset = end_offset
+        self.read_range = read_range
+        """Reads (topic, partition, start, end) from Kafka: the records in [start, end), from
+        the partition's first when start is None (roi_metrics.worker.gaps)."""
         """Asks the broker for a partition's end offset when the consumer does not know it
         yet (just after an assignment); None when it cannot say."""
         """Called whenever a part of a long batch is done (a chunk of dead letters sent):
         a batch that keeps moving is not a stall."""
         self.letters = LetterPost(decoder, dead_letters, metrics, max_channels, on_progress)
         self.ready = True
+        self._paused_by: type[BaseException] | None = None
+        """What made the processor pause (said once per kind, not at every retry)."""
         self.applied_offsets: dict[tuple[str, int], int] = {}
         """Last applied offset of each (topic, partition) this process has seen."""
         self.last_applied_monotonic = time.monotonic()
@@ -100,6 +116,17 @@ class BatchProcessor:
         """Apply `records` exactly once; retries until Redis has them all."""
         await self.apply(self.prepare(records))
 
+    async def recover(self, records: Sequence[Record]) -> None:
+        """Apply records read again from Kafka (a rebalance dropped them after the consumer
+        fetched them: roi_metrics.worker.gaps); counted as recovered once applied."""
+        prepared = self.prepare(records)
+        for part in prepared.partitions:
+            part.recovered = {record.offset for record, _ in part.records}
+        try:
+            await self.apply(prepared)
+        except Exception as error:  # tried again at the next look (monitor.check_tail)
+            log.warning("could not apply the recovered records: %s", error)
+
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode a batch (CPU only, no I/O), once, before any attempt to apply it."""
         now_micros = int(self.clock() * MICROS_PER_SECOND)
@@ -109,10 +136,7 @@ class BatchProcessor:
             if tp not in partitions:
                 partitions[tp] = Partition(record.topic, record.partition, self.channel_of(tp[0]))
             part = partitions[tp]
-            decoded = self.decoder.decode_record(
-                record.value, part.channel, now_micros, len(record.key or b""), record.headers
-            )
-            part.records.append((record, decoded))
+            part.records.append((record, self._decode(record, part.channel, now_micros)))
         return Prepared(list(partitions.values()))
 
     async def apply(self, prepared: Prepared) -> None:
@@ -126,8 +150,9 @@ class BatchProcessor:
             try:
                 partitions = await self._attempt(partitions)
             except UNREACHABLE as error:
-                if self.ready:
+                if self.ready or type(error) is not self._paused_by:  # once per cause
                     log.warning("state store unreachable, pausing: %s", error)
+                self._paused_by = type(error)
                 self._set_ready(False)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff_seconds)
@@ -148,6 +173,8 @@ class BatchProcessor:
         await self.letters.unreadable(records, self.channel_of)
 
     def _set_ready(self, ready: bool) -> None:
+        if ready:
+            self._paused_by = None
         self.ready = ready
         self.metrics.state_store_up.set(1 if ready else 0)
 
@@ -157,22 +184,34 @@ class BatchProcessor:
         states = await self.store.read([self._read_request(part) for part in partitions])
         now_micros = int(self.clock() * MICROS_PER_SECOND)
         plans: list[_Plan] = []
+        retry = []
         for part, state in zip(partitions, states, strict=True):
-            plan = await self._plan(part, state, now_micros)
+            applied = await self._watermark(part, state)
+            if await self._fill_gap(part, applied):
+                retry.append(part)  # read again, with the records found
+                continue
+            plan = await self._plan(part, state, applied, now_micros)
             if plan is not None:
                 plans.append(plan)
+            else:  # applied before: acknowledged once enough replicas have it (if required)
+                self.store.expect(part.channel, part.topic, part.partition, state.watermark)
         if not plans:
-            return []
+            await self.store.confirm()
+            return retry
         results = await self.store.apply([plan.request for plan in plans])
-        retry = []
         for plan, result in zip(plans, results, strict=True):
             if result is ApplyResult.OK:
+                request = plan.request
+                self.store.expect(
+                    request.channel, request.topic, request.partition, request.new_watermark
+                )
                 self._applied(plan, now_micros)
                 continue
             if result is ApplyResult.OVERFLOW:
                 room = await self.store.headroom(plan.request)
                 plan.part.headroom = {**(plan.part.headroom or {}), **room}
             retry.append(plan.part)
+        await self.store.confirm()
         self.metrics.apply_seconds.observe(time.perf_counter() - started)
         return retry
 
@@ -206,10 +245,60 @@ class BatchProcessor:
         )
         return None
 
-    async def _plan(self, part: Partition, state: PartitionState, now_micros: int) -> _Plan | None:
-        """Fold a partition's fresh records and send their dead letters; None when another
-        worker applied them all already."""
-        applied = await self._watermark(part, state)
+    async def _fill_gap(self, part: Partition, applied: int | None) -> bool:
+        """True when records between the watermark and the batch's first fresh record were
+        missing from the batch and are now in it (roi_metrics.worker.gaps), read from Kafka.
+        Checked at every attempt: the watermark read may have gone back since the last one
+        (a Redis failover lost writes its replica never got)."""
+        if self.read_range is None:
+            return False
+        fresh = [
+            record.offset
+            for record, _ in part.records
+            if applied is None or record.offset > applied
+        ]
+        if not fresh:
+            return False
+        first = fresh[0]
+        start = None if applied is None else applied + 1
+        if first == (start or 0) or part.gap_empty == (start, first):
+            return False
+        found = await self.read_range(part.topic, part.partition, start, first)
+        if not found:
+            part.gap_empty = (start, first)
+            return False
+        log.warning(
+            "%s partition %d: %d records before offset %d were not applied (dropped in a "
+            "rebalance, or lost by Redis in a failover); read again from Kafka",
+            part.topic,
+            part.partition,
+            len(found),
+            first,
+        )
+        part.recovered.update(record.offset for record in found)
+        now_micros = int(self.clock() * MICROS_PER_SECOND)
+        known = {record.offset for record, _ in part.records}
+        part.records = sorted(
+            part.records
+            + [
+                (record, self._decode(record, part.channel, now_micros))
+                for record in found
+                if record.offset not in known
+            ],
+            key=lambda pair: pair[0].offset,
+        )
+        return True
+
+    def _decode(self, record: Record, channel: str, now_micros: int) -> DecodedRecord:
+        return self.decoder.decode_record(
+            record.value, channel, now_micros, len(record.key or b""), record.headers
+        )
+
+    async def _plan(
+        self, part: Partition, state: PartitionState, applied: int | None, now_micros: int
+    ) -> _Plan | None:
+        """Fold a partition's records after `applied` and send their dead letters; None when
+        another worker applied them all already."""
         fresh = [
             (record, decoded)
             for record, decoded in part.records
@@ -282,6 +371,9 @@ class BatchProcessor:
         self.applied_offsets[(part.topic, part.partition)] = request.new_watermark
         self.last_applied_monotonic = time.monotonic()
         metrics, label = self.metrics, plan.label
+        recovered = sum(record.offset in part.recovered for record, _ in plan.fresh)
+        if recovered:
+            metrics.recovered.labels(label).inc(recovered)
         for (_, outcome), count in request.delta.outcomes.items():
             metrics.outcome(label, outcome, count)
         newest = self._newest_event_micros.get(part.channel)

@@ -30,6 +30,13 @@ class Runtime:
     applier: asyncio.Task[None] | None = None
     fetch_behind: bool = False
     lag_labels: set[tuple[str, int]] = field(default_factory=set)
+    tails: dict[Any, tuple[int, int]] = field(default_factory=dict)
+    """Partition -> (applied, end) whose records after `applied` were looked for in Kafka
+    and were not there (transaction markers): not looked for again until either moves."""
+    suspects: dict[Any, tuple[int, int]] = field(default_factory=dict)
+    """Partition -> (applied, end) last seen fetched to its end with nothing in hand."""
+    recovering: asyncio.Task[None] | None = None
+    """Applying the records a rebalance dropped at a partition's end (monitor.check_tail)."""
 
     def __post_init__(self) -> None:
         self.watch = Watch(self.settings.stall_seconds, time.monotonic())
