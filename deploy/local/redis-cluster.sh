@@ -19,7 +19,7 @@ cli() { redis-cli -h 127.0.0.1 -p "$@"; }
 alive() {
     local pidfile="$DIR/$1/redis.pid"
     [ -f "$pidfile" ] || return 1
-    tr '\0' ' ' <"/proc/$(cat "$pidfile")/cmdline" 2>/dev/null | grep -q "redis-server 127.0.0.1:$1"
+    { tr '\0' ' ' <"/proc/$(cat "$pidfile")/cmdline"; } 2>/dev/null | grep -q "redis-server 127.0.0.1:$1"
 }
 alive_ports() { local port; for port in "${PORTS[@]}"; do alive "$port" && echo "$port"; done; return 0; }
 # cluster_ok: at least one node runs and every running node says the cluster is ok

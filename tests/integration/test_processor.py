@@ -297,9 +297,9 @@ async def test_records_a_rebalance_dropped_before_a_batch_are_read_again_from_ka
     topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
     channel = topic.removeprefix("support.events.")
     try:
-        await worker.process(sent[5:])  # offsets 0-4 never reached the batch (no watermark yet)
-        count = await totals(redis_db, channel)
-        assert count["conversations"] == 10
+        await worker.process(sent[:2])
+        await worker.process(sent[5:])  # offsets 2-4 never reached the batch
+        assert (await totals(redis_db, channel))["conversations"] == 10
         await worker.process(sent[6:])  # a redelivery: nothing read, nothing counted twice
         await worker.process(sent[:3])
         more = await _published(producer, topic, range(10, 16))
@@ -308,9 +308,35 @@ async def test_records_a_rebalance_dropped_before_a_batch_are_read_again_from_ka
     finally:
         await reader.stop()
     recovered = worker.metrics.registry.get_sample_value
-    assert recovered("support_recovered_records_total", {"channel": channel}) == 9
+    assert recovered("support_recovered_records_total", {"channel": channel}) == 7
     wm = await redis_db.hgetall(f"roi:{{{channel}}}:wm")
     assert wm == {f"{topic}:0".encode(): b"15"}
+
+
+async def test_without_a_watermark_the_gap_starts_where_the_partition_was_left(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    """No watermark: a new channel's first records, dropped before its first batch, are read
+    from the partition's start; after `channel remove` (the watermark deleted with the
+    figures) nothing before the consumer's place is counted again ("from there")."""
+    topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
+    channel = topic.removeprefix("support.events.")
+    try:
+        await worker.process(sent[5:])  # a new channel: offsets 0-4 dropped before the batch
+        assert (await totals(redis_db, channel))["conversations"] == 10
+        await redis_db.flushdb()  # channel remove
+        more = await _published(producer, topic, range(10, 14))
+        await worker.process(more)  # this process applied up to 9: from 10 on
+        assert (await totals(redis_db, channel))["conversations"] == 4
+        await redis_db.flushdb()
+        other = processor(redis_db, producer, topic_name)  # another worker, after a rebalance
+        other.read_range, other.committed = reader.read, lambda topic, partition: 12
+        await other.process(more[3:])  # committed up to 11: offset 12 was dropped
+        assert (await totals(redis_db, channel))["conversations"] == 2
+    finally:
+        await reader.stop()
+    sample = worker.metrics.registry.get_sample_value
+    assert sample("support_recovered_records_total", {"channel": channel}) == 5
 
 
 async def test_a_gap_that_holds_no_records_counts_nothing_and_does_not_stall(
@@ -367,15 +393,24 @@ async def test_records_dropped_at_a_partitions_end_are_found_by_the_lag_check(
     tp = TP(topic, 0)
     try:
         await runtime.processor.process(sent[:3])  # offsets 3-5 were fetched, then dropped
-        assert await check_tail(runtime, tp, applied=2, end=6)  # maybe still on their way
+        assert not check_tail(runtime, tp, applied=2, end=6)  # maybe still on their way
         assert runtime.recovering is None
-        assert await check_tail(runtime, tp, applied=2, end=6)  # the same at the next look
+        assert not check_tail(runtime, tp, applied=2, end=6)  # the same at the next look
         assert runtime.recovering is not None
-        await runtime.recovering
+        assert check_tail(runtime, tp, applied=2, end=6)  # being applied: the lag shows
+        await runtime.recovering[1]
         assert (await totals(redis_db, channel))["conversations"] == 6
-        assert await check_tail(runtime, tp, applied=5, end=6)
-        assert not await check_tail(runtime, tp, applied=5, end=6)  # nothing after 5: lag 0
+        assert not check_tail(runtime, tp, applied=5, end=6)
+        assert not check_tail(runtime, tp, applied=5, end=6)  # read: nothing after 5
+        await runtime.recovering[1]
         assert runtime.tails == {tp: (5, 6)}  # not read again until something moves
+        before = runtime.recovering
+        assert not check_tail(runtime, tp, applied=5, end=6)
+        assert runtime.recovering is before
+        runtime.batcher.filling.append(object())  # records on their way to a batch
+        assert not check_tail(runtime, tp, applied=7, end=9)
+        assert not check_tail(runtime, tp, applied=7, end=9)
+        assert tp not in runtime.suspects and runtime.recovering is before
     finally:
         await reader.stop()
     sample = runtime.processor.metrics.registry.get_sample_value
@@ -442,7 +477,7 @@ async def test_the_range_reader_steps_over_a_record_it_cannot_read(
     await _published(producer, topic, range(4, 6))
     reader = RangeReader({"bootstrap_servers": bootstrap})
     try:
-        assert [r.offset for r in await reader.read(topic, 0, None, 6)] == [0, 1, 2, 4, 5]
+        assert [r.offset for r in await reader.read(topic, 0, 0, 6)] == [0, 1, 2, 4, 5]
         assert [r.offset for r in await reader.read(topic, 0, 2, 5)] == [2, 4]
         assert await reader.read(topic, 0, 3, 4) == []
     finally:

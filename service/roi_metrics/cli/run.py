@@ -112,7 +112,9 @@ def exporter(
     say(err, f"serving http://{bind}:{listen}/metrics")
     try:
         collector = RoiCollector(
-            card, StateReader(client).snapshot, memory=lambda: memory_info(client)
+            card,
+            StateReader(client).snapshot,
+            memory=lambda: memory_info(client, masters_only=True),
         )
         serve(collector, ready, bind, listen)
     except OSError as error:

@@ -30,10 +30,12 @@ def sync_client(url: str, options: dict[str, Any], cluster: bool) -> Any:
     return redis.Redis.from_url(url, **options)
 
 
-def memory_info(client: Any) -> Any:
-    """`INFO memory` of the one server, or of every node of a cluster ({node: info})."""
+def memory_info(client: Any, masters_only: bool = False) -> Any:
+    """`INFO memory` of the one server, or of every node of a cluster ({node: info}; its
+    masters only with `masters_only`)."""
     if isinstance(client, redis.RedisCluster):
-        return client.info("memory", target_nodes=redis.RedisCluster.ALL_NODES)
+        nodes = redis.RedisCluster.PRIMARIES if masters_only else redis.RedisCluster.ALL_NODES
+        return client.info("memory", target_nodes=nodes)
     return client.info("memory")
 
 

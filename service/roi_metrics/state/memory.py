@@ -35,8 +35,11 @@ def eviction_problem(memory_info: Mapping[str, Any]) -> str | None:
 
 
 def memory_bytes(memory_info: Mapping[str, Any]) -> tuple[int, int]:
-    """(used, max) bytes from `INFO memory`, summed over a cluster's nodes; max is 0 when
-    no node has a limit."""
-    nodes = per_node(memory_info).values()
-    used = sum(int(info.get("used_memory", 0)) for info in nodes)
-    return used, sum(int(info.get("maxmemory", 0)) for info in nodes)
+    """(used, max) bytes from `INFO memory`; max is 0 when there is no limit. On a cluster
+    (its masters' answers), the fullest master's: each channel lives on one master, and the
+    first master to reach its limit stops the channels it holds."""
+    nodes = [
+        (int(info.get("used_memory", 0)), int(info.get("maxmemory", 0)))
+        for info in per_node(memory_info).values()
+    ]
+    return max(nodes, key=lambda node: (node[0] / node[1] if node[1] else 0.0, node[0]))

@@ -225,13 +225,14 @@ class StateStore:
             *(self._confirm_on(node, channels, expected) for node, channels in groups.items())
         )
         problems = [problem for problem in answers if problem is not None]
-        behind = {channel for channels, _ in problems for channel in channels}
+        behind = {channel for channels, _, _ in problems for channel in channels}
+        gone = {(channel, name) for _, _, lost in problems for channel, name in lost}
         for channel, fields in expected.items():  # what a concurrent caller added stays
-            if channel in behind:
-                continue
             current = self.unconfirmed.get(channel, {})
             for field_name, offset in fields.items():
-                if current.get(field_name) == offset:
+                # confirmed, or gone with a failover (applied again, it is expected again)
+                settled = channel not in behind or (channel, field_name) in gone
+                if settled and current.get(field_name) == offset:
                     del current[field_name]
             if not current:
                 self.unconfirmed.pop(channel, None)
@@ -240,8 +241,9 @@ class StateStore:
 
     async def _confirm_on(
         self, node: Any, channels: list[str], expected: dict[str, dict[str, int]]
-    ) -> tuple[list[str], str] | None:
-        """None when the node confirms its channels, else them and what is wrong."""
+    ) -> tuple[list[str], str, list[tuple[str, str]]] | None:
+        """None when the node confirms its channels, else them, what is wrong and the
+        (channel, field) whose watermark went back."""
         args: list[tuple[Any, ...]] = [
             ("HMGET", keys.watermarks(channel), *expected[channel]) for channel in channels
         ]
@@ -254,20 +256,29 @@ class StateStore:
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
+        lost: list[tuple[str, str]] = []
+        said = ""
         for channel, stored in zip(channels, replies, strict=False):
             for (field_name, offset), value in zip(expected[channel].items(), stored, strict=True):
                 if value is None or int(value) < int(offset):
-                    return channels, (
+                    lost.append((channel, field_name))
+                    said = said or (
                         f"{channel}: the watermark of {field_name} went back to "
                         f"{None if value is None else int(value)} from {offset} (a failover "
                         "lost writes); reading again"
                     )
+        if lost:
+            return channels, said, lost
         confirmed = int(replies[-1])
         if confirmed < needed:
-            return channels, (
-                f"{confirmed} of {needed} replicas confirmed the writes of "
-                f"{', '.join(channels)} within {self.wait_timeout_ms} ms "
-                "(ROI_REDIS_WAIT_REPLICAS)"
+            return (
+                channels,
+                (
+                    f"{confirmed} of {needed} replicas confirmed the writes of "
+                    f"{', '.join(channels)} within {self.wait_timeout_ms} ms "
+                    "(ROI_REDIS_WAIT_REPLICAS)"
+                ),
+                [],
             )
         return None
 

@@ -105,6 +105,13 @@ async def _end_offset(app: faust.App, tp: TP) -> int | None:
     return end
 
 
+def _committed(app: faust.App, tp: TP) -> int | None:
+    """The group's committed offset of `tp` as Faust's consumer last knew it (read when the
+    partition was assigned, moved by its commits); None when it knows none."""
+    offset = getattr(app.consumer, "_committed_offset", {}).get(tp)
+    return None if offset is None else int(offset)
+
+
 def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
     """Registers the service that opens Redis and the dead-letter producer and builds the
     batch processor when the worker starts."""
@@ -157,6 +164,8 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 highwater=lambda topic, partition: app.consumer.highwater(TP(topic, partition)),
                 end_offset=lambda topic, partition: _end_offset(app, TP(topic, partition)),
                 read_range=self.ranges.read,
+                first_offset=self.ranges.first,
+                committed=lambda topic, partition: _committed(app, TP(topic, partition)),
             )
             runtime.started.set()
 

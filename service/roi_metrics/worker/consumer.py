@@ -168,7 +168,12 @@ class GuardedConsumerThread(AIOKafkaConsumerThread):
             committed: Mapping[Any, int] = await consumer.seek_to_committed()
             fresh = [tp for tp, offset in committed.items() if not offset or offset < 0]
             if fresh:
-                await consumer.seek_to_beginning(*fresh)
+                # to an offset, not with seek_to_beginning: that one leaves the position unset
+                # until the broker answers, and Faust's livelock check asserts it is set
+                firsts = await consumer.beginning_offsets(fresh)
+                for tp in fresh:
+                    if tp in consumer.assignment():
+                        consumer.seek(tp, firsts[tp])
         except NOT_ASSIGNED:  # revoked while the committed offsets were fetched
             return {}
         return committed

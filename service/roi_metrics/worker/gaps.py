@@ -18,6 +18,7 @@ import time
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CorruptRecordException, UnsupportedCodecError
 
 from roi_metrics.worker.batch import Record, headers_of
 from roi_metrics.worker.consumer import READ_COMMITTED
@@ -27,8 +28,13 @@ READ_SECONDS: Final = 5.0
 """How long one range may take to read before the batch is tried again later."""
 
 
+UNDECODABLE: Final = (UnicodeError, UnsupportedCodecError, CorruptRecordException)
+"""What aiokafka raises for one record it cannot decode (a header name that is not UTF-8, a
+codec it lacks, a corrupt batch): stepped over, as the worker's consumer does."""
+
+
 class RangeUnreadable(Exception):
-    """Kafka did not hand over the range in time (retry the batch later)."""
+    """Kafka did not hand over the range (retry the batch later)."""
 
 
 class RangeReader:
@@ -41,51 +47,79 @@ class RangeReader:
         self._consumer: AIOKafkaConsumer | None = None
         self._lock = asyncio.Lock()
 
-    async def read(self, topic: str, partition: int, start: int | None, end: int) -> list[Record]:
-        """The records of [start, end) (start None: from the partition's first record).
-        A record this client cannot read (the worker's consumer skips and dead-letters it)
-        is stepped over. RangeUnreadable when Kafka does not hand the range over in time."""
+    async def read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
+        """The records of [start, end). A record this client cannot decode (the worker's
+        consumer skips and dead-letters it) is stepped over. RangeUnreadable when Kafka does
+        not hand the range over (no progress for `seconds`, or any other error)."""
         async with self._lock:
-            consumer = await self._started()
+            try:
+                return await self._read(TopicPartition(topic, partition), start, end)
+            except RangeUnreadable:
+                raise
+            except Exception as error:
+                raise RangeUnreadable(
+                    f"{topic}:{partition} offsets {start}..{end - 1}: {error}"
+                ) from error
+
+    async def first(self, topic: str, partition: int) -> int:
+        """The partition's first offset (where retention left it). RangeUnreadable when
+        Kafka does not say."""
+        async with self._lock:
             tp = TopicPartition(topic, partition)
-            consumer.assign([tp])
-            if start is None:
-                start = (await consumer.beginning_offsets([tp]))[tp]
-            if start >= end:
-                return []
-            consumer.seek(tp, start)
-            found: list[Record] = []
-            deadline = time.monotonic() + self.seconds
-            one_by_one = False  # after a failure: find the record that cannot be read
-            while (position := await consumer.position(tp)) < end:
-                if time.monotonic() > deadline:
-                    raise RangeUnreadable(f"{topic}:{partition} offsets {start}..{end - 1}")
-                wanted = 1 if one_by_one else end - position
-                try:
-                    fetched = await consumer.getmany(tp, timeout_ms=500, max_records=wanted)
-                except Exception as error:  # the records fetched with it are lost: again
-                    consumer._fetcher._records.pop(tp, None)  # its iterator died with it
-                    if one_by_one:
-                        log.error("%s:%d@%d cannot be read (%s)", topic, partition, position, error)
-                        consumer.seek(tp, position + 1)
-                        one_by_one = False
-                    else:
-                        consumer.seek(tp, position)
-                        one_by_one = True
-                    continue
-                for record in fetched.get(tp, []):
-                    if start <= record.offset < end:
-                        found.append(
-                            Record(
-                                topic,
-                                partition,
-                                record.offset,
-                                record.key,
-                                record.value,
-                                headers_of(record.headers),
-                            )
+            try:
+                consumer = await self._started()
+                offsets = await asyncio.wait_for(consumer.beginning_offsets([tp]), self.seconds)
+            except Exception as error:
+                raise RangeUnreadable(f"{topic}:{partition}: no first offset: {error}") from error
+            return int(offsets[tp])
+
+    async def _read(self, tp: TopicPartition, start: int, end: int) -> list[Record]:
+        consumer = await self._started()
+        consumer.assign([tp])
+        consumer.seek(tp, start)
+        found: list[Record] = []
+        deadline = time.monotonic() + self.seconds
+        one_by_one = False  # after a record failed to decode: find it, one record at a time
+        while (position := await self._position(consumer, tp)) < end:
+            if time.monotonic() > deadline:
+                raise RangeUnreadable(f"no progress for {self.seconds:.0f} s at offset {position}")
+            wanted = 1 if one_by_one else end - position
+            try:
+                fetched = await consumer.getmany(tp, timeout_ms=500, max_records=wanted)
+            except UNDECODABLE as error:  # the records fetched with it are lost: again
+                consumer._fetcher._records.pop(tp, None)  # its iterator died with it
+                if one_by_one:
+                    log.error(
+                        "%s:%d@%d cannot be read (%s)", tp.topic, tp.partition, position, error
+                    )
+                    consumer.seek(tp, position + 1)
+                    one_by_one = False
+                else:
+                    consumer.seek(tp, position)
+                    one_by_one = True
+                continue
+            for record in fetched.get(tp, []):
+                if start <= record.offset < end:
+                    found.append(
+                        Record(
+                            tp.topic,
+                            tp.partition,
+                            record.offset,
+                            record.key,
+                            record.value,
+                            headers_of(record.headers),
                         )
-            return found
+                    )
+            if fetched.get(tp):
+                deadline = time.monotonic() + self.seconds
+        return found
+
+    async def _position(self, consumer: AIOKafkaConsumer, tp: TopicPartition) -> int:
+        try:
+            position: int = await asyncio.wait_for(consumer.position(tp), self.seconds)
+        except TimeoutError:
+            raise RangeUnreadable(f"no position in {self.seconds:.0f} s") from None
+        return position
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -22,7 +22,6 @@ from roi_metrics.domain.channels import channel_of_topic
 from roi_metrics.state.connect import memory_info_async
 from roi_metrics.state.memory import eviction_problem
 from roi_metrics.worker.liveness import EXIT_STALLED
-from roi_metrics.worker.processor import UNREACHABLE
 from roi_metrics.worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -146,7 +145,7 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
         runtime.fetch_behind = False
         return
     ends = await app.consumer.highwaters(*assigned)
-    applied = await _applied_offsets(app, runtime, assigned)
+    applied, never = await _applied_offsets(app, runtime, assigned)
     await _check_eviction(runtime)
     in_hand = {(e.message.topic, e.message.partition) for e in runtime.batcher.filling}
     in_hand |= runtime.watch.holding
@@ -163,7 +162,7 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
         if position is not None and position >= ends[tp]:
             # fetched to the end, and no record of it in hand: the rest are transaction
             # markers, or records a rebalance dropped after they were fetched
-            if not await check_tail(runtime, tp, applied[tp], ends[tp]):
+            if tp in never or not check_tail(runtime, tp, applied[tp], ends[tp]):
                 lags[tp] = 0
         elif position is not None:
             behind = True
@@ -171,41 +170,57 @@ async def _report_lag(app: faust.App, runtime: Runtime) -> None:
     runtime.fetch_behind = behind
 
 
-async def check_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> bool:
-    """Whether records after `applied` in a partition fetched to its `end` still wait to be
-    applied: records a rebalance dropped after the consumer fetched them, which no later
-    record of the partition will bring back (roi_metrics.worker.gaps). They are applied by a
-    task of their own; False when there are none (transaction markers)."""
+def check_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> bool:
+    """Whether records after `applied` in a partition fetched to its `end` are being read
+    again and applied (the lag shows them meanwhile). They are usually transaction markers
+    (lag 0), but may be records a rebalance dropped after the consumer fetched them (or whose
+    effect a Redis failover lost), which no later record of the partition would bring back
+    (roi_metrics.worker.gaps). Seen so at two looks in a row with nothing on its way to a
+    batch, the range is read and applied by a task of its own: the lag report never waits
+    for Kafka, and a range found empty is not read again until something moves."""
     processor = runtime.processor
     assert processor is not None
+    recovering = runtime.recovering
+    if recovering is not None and not recovering[1].done():
+        return bool(recovering[0] == tp)
     if runtime.tails.get(tp) == (applied, end) or processor.read_range is None:
         return False
     if runtime.batcher.filling or runtime.watch.holding:
-        # records on their way from Faust's buffers to the batch look the same; with the
-        # batcher empty and no batch applied, Faust hands them over at once
+        # records on their way from Faust's buffers to a batch look the same; with the
+        # batcher empty and no batch being applied, Faust hands them over at once
         runtime.suspects.pop(tp, None)
-        return True
-    if runtime.suspects.get(tp) != (applied, end):
-        # records still on their way from the fetch to the batch look the same: only the
-        # same picture at the next look (LAG_INTERVAL_SECONDS later) means dropped
-        runtime.suspects[tp] = (applied, end)
-        return True
-    if runtime.recovering is not None and not runtime.recovering.done():
-        return True
-    records = await processor.read_range(tp.topic, tp.partition, applied + 1, end)
-    if not records:
-        runtime.tails[tp] = (applied, end)
         return False
-    log.warning(
-        "%s partition %d: %d records after offset %d were fetched but are not applied "
-        "(dropped in a rebalance, or lost by Redis in a failover); applying them now",
-        tp.topic,
-        tp.partition,
-        len(records),
-        applied,
-    )
-    runtime.recovering = asyncio.ensure_future(processor.recover(records))
-    return True
+    if runtime.suspects.get(tp) != (applied, end):
+        runtime.suspects[tp] = (applied, end)  # the same at the next look: read it
+        return False
+    task = asyncio.ensure_future(_recover_tail(runtime, tp, applied, end))
+    runtime.recovering = (tp, task)
+    return False
+
+
+async def _recover_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> None:
+    """Read a partition's records after `applied` up to `end` and apply them; remember a
+    range that holds none. Never raises: the next look tries again."""
+    processor = runtime.processor
+    assert processor is not None and processor.read_range is not None
+    try:
+        records = await processor.read_range(tp.topic, tp.partition, applied + 1, end)
+        if not records:
+            runtime.tails[tp] = (applied, end)
+            return
+        log.warning(
+            "%s partition %d: %d records after offset %d were fetched but are not applied "
+            "(dropped in a rebalance, or lost by Redis in a failover); applying them now",
+            tp.topic,
+            tp.partition,
+            len(records),
+            applied,
+        )
+        await processor.recover(records)
+    except Exception as error:
+        log.warning(
+            "could not read %s:%d after offset %d: %s", tp.topic, tp.partition, applied, error
+        )
 
 
 async def _position(app: faust.App, tp: Any) -> int | None:
@@ -217,27 +232,25 @@ async def _position(app: faust.App, tp: Any) -> int | None:
     return position
 
 
-async def _applied_offsets(app: faust.App, runtime: Runtime, assigned: list[Any]) -> dict[Any, int]:
+async def _applied_offsets(
+    app: faust.App, runtime: Runtime, assigned: list[Any]
+) -> tuple[dict[Any, int], set[Any]]:
     """The last applied offset of each partition (first offset - 1 when none ever was), as
     the watermarks in Redis say: they may have gone back (a failover to a replica that
     lacked the last writes), and then the lag shows it and check_tail reads the records
-    again. This process's own bookkeeping when Redis does not answer."""
+    again; and the partitions with no watermark at all."""
     processor = runtime.processor
     assert processor is not None
-    try:
-        marks = await processor.store.watermarks(
-            [(processor.channel_of(tp.topic), tp.topic, tp.partition) for tp in assigned]
-        )
-    except UNREACHABLE:
-        known = processor.applied_offsets
-        marks = {(tp.topic, tp.partition): known.get((tp.topic, tp.partition)) for tp in assigned}
-    never = [tp for tp in assigned if marks[(tp.topic, tp.partition)] is None]
+    marks = await processor.store.watermarks(
+        [(processor.channel_of(tp.topic), tp.topic, tp.partition) for tp in assigned]
+    )
+    never = {tp for tp in assigned if marks[(tp.topic, tp.partition)] is None}
     firsts = await app.consumer.earliest_offsets(*never) if never else {}
     applied: dict[Any, int] = {}
     for tp in assigned:
         mark = marks[(tp.topic, tp.partition)]
         applied[tp] = mark if mark is not None else firsts.get(tp, 0) - 1
-    return applied
+    return applied, never
 
 
 async def _check_eviction(runtime: Runtime) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
+from redis.exceptions import AskError, ClusterDownError, RedisClusterException, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -37,6 +37,9 @@ from roi_metrics.worker.letters import DeadLettersPending, LetterPost
 from roi_metrics.worker.metrics import UNREGISTERED, WorkerMetrics
 
 log = logging.getLogger(__name__)
+GAP_CHUNK: Final = 2_000
+"""Records read from Kafka and applied at a time when a gap is filled (bounded memory, and
+what is applied stays applied if the rest fails)."""
 END_OFFSET_SECONDS: Final = 5.0
 """How long a batch waits for the broker to say where a partition ends."""
 UNREACHABLE = (
@@ -48,6 +51,7 @@ UNREACHABLE = (
     ClusterDownError,  # a Redis Cluster failing over (MasterDownError too)
     TryAgainError,
     RedisClusterException,  # no node of the cluster answers
+    AskError,  # a slot moved (MovedError too): the cluster client learns the new layout
 )
 
 
@@ -78,7 +82,9 @@ class BatchProcessor:
         on_progress: Callable[[], None] = lambda: None,
         highwater: Callable[[str, int], int | None] = lambda topic, partition: None,
         end_offset: Callable[[str, int], Awaitable[int | None]] | None = None,
-        read_range: Callable[[str, int, int | None, int], Awaitable[list[Record]]] | None = None,
+        read_range: Callable[[str, int, int, int], Awaitable[list[Record]]] | None = None,
+        first_offset: Callable[[str, int], Awaitable[int]] | None = None,
+        committed: Callable[[str, int], int | None] = lambda topic, partition: None,
     ) -> None:
         self.decoder = decoder
         self.store = store
@@ -94,8 +100,11 @@ class BatchProcessor:
         """The partition's end offset as the consumer last saw it, None if not known."""
         self.end_offset = end_offset
         self.read_range = read_range
-        """Reads (topic, partition, start, end) from Kafka: the records in [start, end), from
-        the partition's first when start is None (roi_metrics.worker.gaps)."""
+        self._first_offset = first_offset
+        self.committed = committed
+        """The group's committed offset of a partition as the consumer knows it, or None."""
+        """Reads (topic, partition, start, end) from Kafka: the records in [start, end)
+        (roi_metrics.worker.gaps)."""
         """Asks the broker for a partition's end offset when the consumer does not know it
         yet (just after an assignment); None when it cannot say."""
         """Called whenever a part of a long batch is done (a chunk of dead letters sent):
@@ -116,15 +125,19 @@ class BatchProcessor:
         """Apply `records` exactly once; retries until Redis has them all."""
         await self.apply(self.prepare(records))
 
-    async def recover(self, records: Sequence[Record]) -> None:
+    async def recover(self, records: Sequence[Record], raise_errors: bool = False) -> None:
         """Apply records read again from Kafka (a rebalance dropped them after the consumer
-        fetched them: roi_metrics.worker.gaps); counted as recovered once applied."""
+        fetched them, or a failover lost their effect: roi_metrics.worker.gaps); counted
+        as recovered once applied. Errors are logged (the lag check tries again) unless
+        `raise_errors`."""
         prepared = self.prepare(records)
         for part in prepared.partitions:
             part.recovered = {record.offset for record, _ in part.records}
         try:
             await self.apply(prepared)
-        except Exception as error:  # tried again at the next look (monitor.check_tail)
+        except Exception as error:
+            if raise_errors:
+                raise
             log.warning("could not apply the recovered records: %s", error)
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
@@ -247,47 +260,56 @@ class BatchProcessor:
 
     async def _fill_gap(self, part: Partition, applied: int | None) -> bool:
         """True when records between the watermark and the batch's first fresh record were
-        missing from the batch and are now in it (roi_metrics.worker.gaps), read from Kafka.
-        Checked at every attempt: the watermark read may have gone back since the last one
-        (a Redis failover lost writes its replica never got)."""
+        missing from the batch: they are read from Kafka (roi_metrics.worker.gaps) and
+        applied first, GAP_CHUNK records at a time; the batch is then read again. Checked at
+        every attempt: the watermark may have gone back since the last one (a Redis
+        failover lost writes its replica never got). A partition with no watermark is not
+        checked: its state was removed (`channel remove`) or never written, and what came
+        before the consumer's position is not to be counted again."""
         if self.read_range is None:
             return False
-        fresh = [
-            record.offset
-            for record, _ in part.records
-            if applied is None or record.offset > applied
-        ]
-        if not fresh:
+        fresh = [r.offset for r, _ in part.records if applied is None or r.offset > applied]
+        begin = self._gap_start(part, applied)
+        if not fresh or fresh[0] == (begin or 0) or part.gap_empty == (begin, fresh[0]):
             return False
-        first = fresh[0]
-        start = None if applied is None else applied + 1
-        if first == (start or 0) or part.gap_empty == (start, first):
-            return False
-        found = await self.read_range(part.topic, part.partition, start, first)
+        first, found = fresh[0], 0
+        start = await self.first_offset(part.topic, part.partition) if begin is None else begin
+        while start < first:
+            end = min(first, start + GAP_CHUNK)
+            records = await self.read_range(part.topic, part.partition, start, end)
+            if records:
+                found += len(records)
+                await self.recover(records, raise_errors=True)
+            start = end
         if not found:
-            part.gap_empty = (start, first)
+            part.gap_empty = (begin, first)
             return False
         log.warning(
             "%s partition %d: %d records before offset %d were not applied (dropped in a "
-            "rebalance, or lost by Redis in a failover); read again from Kafka",
+            "rebalance, or lost by Redis in a failover); read again from Kafka and applied",
             part.topic,
             part.partition,
-            len(found),
+            found,
             first,
         )
-        part.recovered.update(record.offset for record in found)
-        now_micros = int(self.clock() * MICROS_PER_SECOND)
-        known = {record.offset for record, _ in part.records}
-        part.records = sorted(
-            part.records
-            + [
-                (record, self._decode(record, part.channel, now_micros))
-                for record in found
-                if record.offset not in known
-            ],
-            key=lambda pair: pair[0].offset,
-        )
         return True
+
+    async def first_offset(self, topic: str, partition: int) -> int:
+        """The partition's first offset (0 when nothing can say)."""
+        return 0 if self._first_offset is None else await self._first_offset(topic, partition)
+
+    def _gap_start(self, part: Partition, applied: int | None) -> int | None:
+        """Where a partition's next record must be: after its watermark; with none (its
+        state removed by `channel remove`, or never written), after the last record this
+        process applied, else at the group's committed offset, else (None) at the
+        partition's first record. So removed figures are not counted again, and the first
+        records of a new channel are not lost."""
+        if applied is not None:
+            return applied + 1
+        mine = self.applied_offsets.get((part.topic, part.partition))
+        if mine is not None:
+            return mine + 1
+        return self.committed(part.topic, part.partition)
 
     def _decode(self, record: Record, channel: str, now_micros: int) -> DecodedRecord:
         return self.decoder.decode_record(

@@ -35,7 +35,7 @@ class Runtime:
     and were not there (transaction markers): not looked for again until either moves."""
     suspects: dict[Any, tuple[int, int]] = field(default_factory=dict)
     """Partition -> (applied, end) last seen fetched to its end with nothing in hand."""
-    recovering: asyncio.Task[None] | None = None
+    recovering: tuple[Any, asyncio.Task[None]] | None = None
     """Applying the records a rebalance dropped at a partition's end (monitor.check_tail)."""
 
     def __post_init__(self) -> None:
