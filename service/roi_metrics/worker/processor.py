@@ -263,9 +263,8 @@ class BatchProcessor:
         missing from the batch: they are read from Kafka (roi_metrics.worker.gaps) and
         applied first, GAP_CHUNK records at a time; the batch is then read again. Checked at
         every attempt: the watermark may have gone back since the last one (a Redis
-        failover lost writes its replica never got). A partition with no watermark is not
-        checked: its state was removed (`channel remove`) or never written, and what came
-        before the consumer's position is not to be counted again."""
+        failover lost writes its replica never got). Without a watermark the gap starts
+        where _gap_start says."""
         if self.read_range is None:
             return False
         fresh = [r.offset for r, _ in part.records if applied is None or r.offset > applied]
