@@ -482,3 +482,15 @@ async def test_the_range_reader_steps_over_a_record_it_cannot_read(
         assert await reader.read(topic, 0, 3, 4) == []
     finally:
         await reader.stop()
+
+
+async def test_a_record_fetched_twice_into_one_batch_is_one_record(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    """After a seek the consumer can hand the same record twice before the batch is applied:
+    its events count once (their marks) and its dead letters go out once."""
+    batch = records()
+    await processor(redis_db, producer, topic_name).process(batch + batch[::-1])
+    assert await totals(redis_db) == EXPECTED
+    letters = await read_topic(bootstrap, topic_name, 1)
+    assert [letter.value for letter in letters] == [b"{broken"]

@@ -149,6 +149,8 @@ class BatchProcessor:
             if tp not in partitions:
                 partitions[tp] = Partition(record.topic, record.partition, self.channel_of(tp[0]))
             part = partitions[tp]
+            if part.records and part.records[-1][0].offset == record.offset:
+                continue  # fetched twice around a seek: one record, one set of dead letters
             part.records.append((record, self._decode(record, part.channel, now_micros)))
         return Prepared(list(partitions.values()))
 
