@@ -30,7 +30,7 @@ from roi_metrics.domain.events import Counter
 from roi_metrics.domain.report import Snapshot
 from roi_metrics.domain.timebuckets import ROLLING_WINDOWS, RollingWindow, Window
 from roi_metrics.state import keys
-from roi_metrics.state.scripts import Command, Script, execute_sync
+from roi_metrics.state.scripts import Script, execute_sync
 
 WINDOWS: Final = Script(resources.files("roi_metrics.state").joinpath("windows.lua").read_text())
 COUNTERS: Final = {counter.value: counter for counter in Counter}
@@ -94,7 +94,7 @@ class StateReader:
     def _read(
         self, parts: dict[RollingWindow, tuple[_Part, _Part]]
     ) -> tuple[list[str], dict[str, dict[Window, dict[Counter, int]]]]:
-        commands = [Command(("SMEMBERS", keys.CHANNELS))]
+        commands = [("SMEMBERS", keys.CHANNELS)]
         for channel in self._channels:
             cache = self._caches[channel]
             prefix = keys.bucket_prefix(channel)

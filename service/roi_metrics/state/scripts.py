@@ -14,9 +14,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeAlias
 
 from redis.exceptions import NoScriptError
+
+Command: TypeAlias = tuple[Any, ...]
+"""One Redis command and its arguments, e.g. ("HGET", key, field)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +32,7 @@ class Script:
         object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
 
     def command(self, keys: Sequence[Any], args: Sequence[Any]) -> Command:
-        return Command(("EVALSHA", self.sha, len(keys), *keys, *args))
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    args: tuple[Any, ...]
+        return ("EVALSHA", self.sha, len(keys), *keys, *args)
 
 
 def _missing(replies: Sequence[Any]) -> list[int]:
@@ -51,7 +49,7 @@ def _raise_first_error(replies: Sequence[Any]) -> list[Any]:
 async def _run(client: Any, commands: Sequence[Command]) -> list[Any]:
     async with client.pipeline(transaction=False) as pipe:
         for command in commands:
-            pipe.execute_command(*command.args)
+            pipe.execute_command(*command)
         return list(await pipe.execute(raise_on_error=False))
 
 
@@ -74,7 +72,7 @@ def execute_sync(client: Any, commands: Sequence[Command], scripts: Sequence[Scr
     def run(batch: Sequence[Command]) -> list[Any]:
         pipe = client.pipeline(transaction=False)
         for command in batch:
-            pipe.execute_command(*command.args)
+            pipe.execute_command(*command)
         return list(pipe.execute(raise_on_error=False))
 
     replies = run(commands)

@@ -37,13 +37,13 @@ APPLY_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("apply.lua")
 SEEN_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("seen.lua").read_text()
 APPLY: Final = Script(APPLY_SCRIPT)
 SEEN: Final = Script(SEEN_SCRIPT)
-REGISTER_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("register.lua").read_text()
-DROP_WATERMARK_SCRIPT: Final = """
+REGISTER: Final = Script(resources.files("roi_metrics.state").joinpath("register.lua").read_text())
+DROP_WATERMARK: Final = Script("""
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return redis.call('HDEL', KEYS[1], ARGV[1])
 end
 return 0
-"""
+""")
 """Deletes a partition's watermark only if it still holds the offset the caller read."""
 _EXPIRY: Final = {resolution.name: resolution for resolution in RESOLUTIONS}
 
@@ -145,8 +145,6 @@ class StateStore:
         self.wait_timeout_ms = wait_timeout_ms
         self.unconfirmed: dict[str, dict[str, int]] = {}
         """Channel -> watermark field -> the offset confirm() must find on enough replicas."""
-        self._register = client.register_script(REGISTER_SCRIPT)
-        self._drop_watermark = client.register_script(DROP_WATERMARK_SCRIPT)
 
     async def read(self, requests: Sequence[PartitionRead]) -> list[PartitionState]:
         """Watermarks, conversation states and dedup marks of every request, one round trip."""
@@ -155,11 +153,11 @@ class StateStore:
         for request, state in zip(requests, states, strict=True):
             channel = request.channel
             field_name = keys.watermark_field(request.topic, request.partition)
-            commands.append(Command(("HGET", keys.watermarks(channel), field_name)))
-            commands.append(Command(("SISMEMBER", keys.CHANNELS, channel)))
+            commands.append(("HGET", keys.watermarks(channel), field_name))
+            commands.append(("SISMEMBER", keys.CHANNELS, channel))
             if request.conversations:
                 names = [keys.conversation(channel, c) for c in request.conversations]
-                commands.append(Command(("MGET", *names)))
+                commands.append(("MGET", *names))
             if request.marks:
                 state.digests = {(channel, s, i): keys.dedup_digest(s, i) for s, i in request.marks}
                 blob = b"".join(state.digests.values())
@@ -309,7 +307,7 @@ class StateStore:
             if owner == channel
         ]
         commands = [
-            Command(("HMGET", keys.bucket(channel, bucket), *[c.value for c in counters]))
+            ("HMGET", keys.bucket(channel, bucket), *[c.value for c in counters])
             for bucket, counters in wanted
         ]
         replies = await execute(self.client, commands, [])
@@ -324,7 +322,7 @@ class StateStore:
     ) -> dict[tuple[str, int], int | None]:
         """The last applied offset of each (channel, topic, partition), None if never."""
         commands = [
-            Command(("HGET", keys.watermarks(channel), keys.watermark_field(topic, partition)))
+            ("HGET", keys.watermarks(channel), keys.watermark_field(topic, partition))
             for channel, topic, partition in partitions
         ]
         replies = await execute(self.client, commands, [])
@@ -335,16 +333,17 @@ class StateStore:
 
     async def drop_watermark(self, channel: str, topic: str, partition: int, expected: int) -> bool:
         """Delete the partition's watermark if it is still `expected`; True when deleted."""
-        deleted = await self._drop_watermark(
-            keys=[keys.watermarks(channel)],
-            args=[keys.watermark_field(topic, partition), expected],
+        command = DROP_WATERMARK.command(
+            [keys.watermarks(channel)], [keys.watermark_field(topic, partition), expected]
         )
+        [deleted] = await execute(self.client, [command], [DROP_WATERMARK])
         return bool(deleted)
 
     async def register_channel(self, channel: str, max_channels: int) -> bool:
         """Add `channel` to the registry unless `max_channels` are known already; True when
         it is known (now or before). Atomic, so concurrent workers cannot pass the bound."""
-        known = await self._register(keys=[keys.CHANNELS], args=[channel, max_channels])
+        command = REGISTER.command([keys.CHANNELS], [channel, max_channels])
+        [known] = await execute(self.client, [command], [REGISTER])
         return bool(known)
 
     def _script_arguments(self, request: PartitionApply) -> tuple[list[Any], list[Any]]:

@@ -199,24 +199,24 @@ def check_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> bool:
 
 
 async def _recover_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> None:
-    """Read a partition's records after `applied` up to `end` and apply them; remember a
-    range that holds none. Never raises: the next look tries again."""
+    """Read a partition's records after `applied` up to `end` and apply them (in chunks);
+    remember a range that holds none. Never raises: the next look tries again."""
     processor = runtime.processor
     assert processor is not None and processor.read_range is not None
     try:
-        records = await processor.read_range(tp.topic, tp.partition, applied + 1, end)
-        if not records:
+        found = await processor.recover_range(tp.topic, tp.partition, applied + 1, end)
+        if not found:
             runtime.tails[tp] = (applied, end)
             return
         log.warning(
-            "%s partition %d: %d records after offset %d were fetched but are not applied "
-            "(dropped in a rebalance, or lost by Redis in a failover); applying them now",
+            "%s partition %d: %d records after offset %d were fetched but not applied "
+            "(dropped in a rebalance, or lost by Redis in a failover); read again from "
+            "Kafka and applied",
             tp.topic,
             tp.partition,
-            len(records),
+            found,
             applied,
         )
-        await processor.recover(records)
     except Exception as error:
         log.warning(
             "could not read %s:%d after offset %d: %s", tp.topic, tp.partition, applied, error

@@ -273,15 +273,9 @@ class BatchProcessor:
         begin = self._gap_start(part, applied)
         if not fresh or fresh[0] == (begin or 0) or part.gap_empty == (begin, fresh[0]):
             return False
-        first, found = fresh[0], 0
+        first = fresh[0]
         start = await self.first_offset(part.topic, part.partition) if begin is None else begin
-        while start < first:
-            end = min(first, start + GAP_CHUNK)
-            records = await self.read_range(part.topic, part.partition, start, end)
-            if records:
-                found += len(records)
-                await self.recover(records, raise_errors=True)
-            start = end
+        found = await self.recover_range(part.topic, part.partition, start, first, True)
         if not found:
             part.gap_empty = (begin, first)
             return False
@@ -294,6 +288,23 @@ class BatchProcessor:
             first,
         )
         return True
+
+    async def recover_range(
+        self, topic: str, partition: int, start: int, end: int, raise_errors: bool = False
+    ) -> int:
+        """Read a partition's records from `start` up to `end` (excluded) from Kafka and
+        apply them, GAP_CHUNK records at a time (a long range is never held at once);
+        returns how many there were."""
+        assert self.read_range is not None
+        found = 0
+        while start < end:
+            stop = min(end, start + GAP_CHUNK)
+            records = await self.read_range(topic, partition, start, stop)
+            if records:
+                found += len(records)
+                await self.recover(records, raise_errors=raise_errors)
+            start = stop
+        return found
 
     async def first_offset(self, topic: str, partition: int) -> int:
         """The partition's first offset (0 when nothing can say)."""
