@@ -33,6 +33,7 @@ from pathlib import Path
 
 from redis.asyncio.cluster import RedisCluster
 from roi_metrics.state import keys
+from roi_metrics.state.store import PartitionRead, StateStore
 
 from bench.throughput import BOOTSTRAP
 from tests.integration.harness import Deployment
@@ -56,14 +57,22 @@ def control(env: dict[str, str], action: str) -> str:
 
 async def lost_events(client: RedisCluster, traffic: Traffic) -> dict[str, int]:
     """Valid events of `traffic` whose dedup mark is missing, by channel."""
-    lost: dict[str, int] = {}
+    store = StateStore(client, 86_400, 2_592_000)
+    wanted: dict[str, set[tuple[str, str]]] = {}
     for labelled in traffic.events:
-        if not labelled.valid:
-            continue
-        body = labelled.body
-        mark = keys.dedup_prefix(labelled.channel) + keys.dedup_digest(body["source"], body["id"])
-        if not await client.exists(mark):
-            lost[labelled.channel] = lost.get(labelled.channel, 0) + 1
+        if labelled.valid:
+            wanted.setdefault(labelled.channel, set()).add(
+                (labelled.body["source"], labelled.body["id"])
+            )
+    lost: dict[str, int] = {}
+    for channel, identities in wanted.items():
+        marks = sorted(identities)
+        for start in range(0, len(marks), 1000):
+            chunk = marks[start : start + 1000]
+            [state] = await store.read([PartitionRead(channel, "", 0, [], chunk)])
+            missing = len(chunk) - len(state.seen)
+            if missing:
+                lost[channel] = lost.get(channel, 0) + missing
     return lost
 
 

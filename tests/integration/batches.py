@@ -31,6 +31,12 @@ def processor(client: aioredis.Redis, producer: AIOKafkaProducer, dlq: str) -> B
     )
 
 
+async def mark_count(client: aioredis.Redis, channel: str = "web") -> int:
+    """How many dedup marks `channel` holds (a field each in its mark hashes)."""
+    names = [key async for key in client.scan_iter(f"roi:{{{channel}}}:s:*", count=1000)]
+    return sum([await client.hlen(name) for name in names])
+
+
 def records() -> list[Record]:
     started = event("conversation.started", "1", "c1", NOW - 60, handled_by="ai")
     resolved = event("conversation.resolved", "2", "c1", NOW - 30, resolved_by="ai")

@@ -104,9 +104,12 @@ def seed(client: redis.Redis, channel: str, conversations: int, ai_cost_micros: 
     for n in range(3):
         conversation = keys.conversation(channel, f"conv-{n}").encode()
         pipe.set(conversation, f"ai:{HOUR * 1_000_000}", px=60_000_000)
-        mark = keys.dedup_prefix(channel) + keys.dedup_digest(f"/{channel}", f"event-{n}")
-        pipe.set(mark, "1", px=60_000_000)
+        mark = keys.dedup_prefix(channel) + f"{HOUR}:1:{n}".encode()
+        pipe.hset(mark, keys.dedup_digest(f"/{channel}", f"event-{n}"), "1")
         written |= {conversation, mark}
+    directory = keys.dedup_directory(channel)
+    pipe.hset(directory, mapping={"v2": 0, str(HOUR): f"{4 * HOUR} 3", f"{HOUR}:c": 3})
+    written.add(directory.encode())
     pipe.sadd(keys.CHANNELS, channel)
     pipe.execute()
     return written
@@ -173,14 +176,14 @@ def test_channel_list_and_remove(deployment: Deployment, db: tuple[str, redis.Re
     code, _, err = cli(deployment, "channel", "remove", "web")  # no --yes: nothing happens
     assert code == 2
     assert err == (
-        "error: channel remove web would unregister web, delete its 12 keys in Redis; "
+        "error: channel remove web would unregister web, delete its 13 keys in Redis; "
         "pass --yes to do it\n"
     )
     assert set(client.keys("*")) == web | others
 
     code, out, err = cli(deployment, "channel", "remove", "web", "--yes")
     assert code == 0, err
-    assert out == "removed channel web: unregistered, deleted 12 keys in Redis\n"
+    assert out == "removed channel web: unregistered, deleted 13 keys in Redis\n"
     assert err == (
         f"warning: {deployment.prefix}web still exists: web comes back with its next counted "
         "event (--delete-topic deletes the topic)\n"

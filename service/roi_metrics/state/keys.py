@@ -7,7 +7,10 @@ atomic apply touches one Redis Cluster slot.
     roi:{web}:b:d:1772323200          hash: counters of a 1-day bucket (expires)
     roi:{web}:b:all:0                 hash: cumulative counters
     roi:{web}:c:<conversation id>     string "ai:<micros>" / "human:<micros>" (TTL)
-    roi:{web}:s:<16-byte digest>      dedup mark of one (source, id) (TTL)
+    roi:{web}:sd                      hash: directory of the dedup mark buckets (marks.lua)
+    roi:{web}:sx:<start>:<gen>        bitmap: which mark hashes of a generation exist (expires)
+    roi:{web}:s:<start>:<gen>:<shard> hash: dedup marks written in a bucket of time, a field
+                                      (16-byte digest of a (source, id)) per mark (expires)
     roi:{web}:wm                      hash: "<topic>:<partition>" -> last applied offset
     roi:{web}:cw                      counter: applies that wrote a closed bucket (see below)
     roi:{web}:rp                      counter: a write to wait for replicas on (ROI_REDIS_WAIT_*)
@@ -60,7 +63,26 @@ DIGEST_BYTES: Final = 16
 
 
 def dedup_prefix(channel: str) -> bytes:
+    """What every dedup mark hash of `channel` starts with (marks.lua adds the rest)."""
     return f"roi:{{{channel}}}:s:".encode()
+
+
+def dedup_directory(channel: str) -> str:
+    return f"roi:{{{channel}}}:sd"
+
+
+def dedup_created_prefix(channel: str) -> str:
+    """What the bitmaps of the mark hashes created start with (apply.lua adds
+    "<start>:<gen>"): a hash's expiry is set once, when the bitmap says it is new."""
+    return f"roi:{{{channel}}}:sx:"
+
+
+def mark_bucket_seconds(horizon_seconds: int) -> int:
+    """How long one bucket of dedup marks is written to: the horizon, so a lookup reads at
+    most two buckets (the current one and the one before), and a mark lives from one
+    horizon up to two (its bucket expires a horizon after the bucket's end), 1.5 on
+    average."""
+    return max(1, horizon_seconds)
 
 
 def dedup_digest(source: str, event_id: str) -> bytes:

@@ -1,9 +1,12 @@
--- Which dedup marks exist, as one string of '0' and '1' (one character per mark).
--- KEYS[1]: any key of the channel (declares the hash slot); ARGV[1]: the key prefix;
--- ARGV[2]: the marks' 16-byte digests, concatenated.
-local prefix, digests = ARGV[1], ARGV[2]
-local found = {}
-for i = 1, #digests, 16 do
-  found[#found + 1] = redis.call('EXISTS', prefix .. string.sub(digests, i, i + 15))
+-- Which dedup marks exist, as one string of '0' and '1' (one character per mark), and how
+-- many applies had written the channel's marks (apply.lua skips its own lookups when none
+-- has since).
+-- KEYS[1]: the channel's mark directory; ARGV[1]: the mark key prefix; ARGV[2]: the marks'
+-- 16-byte digests, concatenated; ARGV[3]: now (the worker's clock, seconds).
+local list, numbers = split(ARGV[2])
+local buckets, _, legacy = mark_buckets(KEYS[1], tonumber(ARGV[3]))
+local found, answer = marked(ARGV[1], buckets, legacy, list, numbers), {}
+for i = 1, #list do
+  answer[i] = found[i] and '1' or '0'
 end
-return table.concat(found)
+return {table.concat(answer), mark_writes(KEYS[1])}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib import resources
@@ -33,11 +33,16 @@ from roi_metrics.domain.timebuckets import RESOLUTIONS
 from roi_metrics.state import keys
 from roi_metrics.state.scripts import Command, Script, execute
 
-APPLY_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("apply.lua").read_text()
-SEEN_SCRIPT: Final = resources.files("roi_metrics.state").joinpath("seen.lua").read_text()
-APPLY: Final = Script(APPLY_SCRIPT)
-SEEN: Final = Script(SEEN_SCRIPT)
-REGISTER: Final = Script(resources.files("roi_metrics.state").joinpath("register.lua").read_text())
+
+def _lua(name: str) -> str:
+    return resources.files("roi_metrics.state").joinpath(name).read_text()
+
+
+MARKS: Final = _lua("marks.lua")
+"""The dedup mark layout's functions: the prelude of the scripts that read or write marks."""
+APPLY: Final = Script(MARKS + _lua("apply.lua"))
+SEEN: Final = Script(MARKS + _lua("seen.lua"))
+REGISTER: Final = Script(_lua("register.lua"))
 DROP_WATERMARK: Final = Script("""
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
   return redis.call('HDEL', KEYS[1], ARGV[1])
@@ -87,6 +92,9 @@ class PartitionState:
     seen: set[DedupMark] = field(default_factory=set)
     digests: dict[DedupMark, bytes] = field(default_factory=dict)
     """The digest of every mark read, so an apply does not hash them again."""
+    mark_writes: int | None = None
+    """How many applies had written the channel's marks when they were read (None: none
+    read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +106,9 @@ class PartitionApply:
     new_watermark: int
     delta: BatchDelta
     digests: dict[DedupMark, bytes] = field(default_factory=dict)
+    marks_read: int | None = None
+    """PartitionState.mark_writes of the read the delta was folded from: when no apply wrote
+    the channel's marks since, the marks it looked up are not looked up again."""
 
 
 def encode_state(state: ConversationState) -> str:
@@ -133,12 +144,17 @@ class StateStore:
         client: aioredis.Redis | Any,
         dedup_horizon_seconds: int,
         conversation_ttl_seconds: int,
+        *,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 1000,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         """redis.asyncio.Redis, or redis.asyncio.cluster.RedisCluster."""
-        self.mark_ttl_ms = str(dedup_horizon_seconds * 1000)
+        self.horizon = dedup_horizon_seconds
+        self.mark_bucket_seconds = keys.mark_bucket_seconds(dedup_horizon_seconds)
+        self.clock = clock
+        """The worker's clock (seconds): which mark bucket a batch writes, which expired."""
         self.conversation_ttl_ms = str(conversation_ttl_seconds * 1000)
         self.wait_replicas = wait_replicas
         """Replicas that must confirm every write before it counts as applied (0: none)."""
@@ -162,7 +178,10 @@ class StateStore:
                 state.digests = {(channel, s, i): keys.dedup_digest(s, i) for s, i in request.marks}
                 blob = b"".join(state.digests.values())
                 commands.append(
-                    SEEN.command([keys.watermarks(channel)], [keys.dedup_prefix(channel), blob])
+                    SEEN.command(
+                        [keys.dedup_directory(channel)],
+                        [keys.dedup_prefix(channel), blob, int(self.clock())],
+                    )
                 )
         replies = iter(await execute(self.client, commands, [SEEN]))
         for request, state in zip(requests, states, strict=True):
@@ -174,8 +193,9 @@ class StateStore:
                     if raw:
                         state.states[(request.channel, conversation)] = decode_state(raw)
             if request.marks:
-                found = next(replies)
+                found, writes = next(replies)
                 state.seen.update(m for m, f in zip(state.digests, found, strict=True) if f == 49)
+                state.mark_writes = int(writes)
         return states
 
     async def apply(self, requests: Sequence[PartitionApply]) -> list[ApplyResult]:
@@ -356,8 +376,13 @@ class StateStore:
             if ch == channel and any(counters.values())
         ]
         conversations = [(c, state) for (ch, c), state in delta.states.items() if ch == channel]
-        now = time.time()
-        script_keys: list[Any] = [keys.watermarks(channel), keys.closed_writes(channel)]
+        now = self.clock()
+        mark_start = int(now) // self.mark_bucket_seconds * self.mark_bucket_seconds
+        script_keys: list[Any] = [
+            keys.watermarks(channel),
+            keys.closed_writes(channel),
+            keys.dedup_directory(channel),
+        ]
         script_keys += [keys.bucket(channel, bucket) for bucket, _ in buckets]
         script_keys += [keys.conversation(channel, c) for c, _ in conversations]
         expected = "" if request.expected_watermark is None else str(request.expected_watermark)
@@ -367,11 +392,16 @@ class StateStore:
             request.new_watermark,
             len(buckets),
             len(conversations),
-            self.mark_ttl_ms,
+            int(now),
             self.conversation_ttl_ms,
             keys.dedup_prefix(channel),
             digests,
             "1" if any(_closed(bucket, now) for bucket, _ in buckets) else "0",
+            mark_start,
+            mark_start + self.mark_bucket_seconds + self.horizon,
+            self.horizon,
+            "" if request.marks_read is None else request.marks_read,
+            keys.dedup_created_prefix(channel),
         ]
         for (resolution, start), counters in buckets:
             expire_at = 0 if resolution == ALL else _EXPIRY[resolution].expires_at(start)

@@ -369,6 +369,7 @@ class BatchProcessor:
             fresh[-1][0].offset,
             delta,
             digests=state.digests,
+            marks_read=state.mark_writes,
         )
         return _Plan(part, fresh, request, label)
 
