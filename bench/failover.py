@@ -42,7 +42,8 @@ from tests.integration.traffic import Generator, Traffic, recompute
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "deploy/local/redis-cluster.sh"
-FIRST_PORT = 17201
+FIRST_PORT = int(os.environ.get("ROI_BENCH_CLUSTER_PORT", "17201"))
+"""The benchmark's cluster: this port and the next 5 (17201 unless ROI_BENCH_CLUSTER_PORT)."""
 CHANNELS = ["whatsapp", "slack", "web", "voice"]  # on all three masters
 
 

@@ -11,6 +11,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 DIR="$STATE_DIR/redis-cluster"
 FIRST=${ROI_REDIS_CLUSTER_PORT:-17001}
+if ! [[ $FIRST =~ ^[0-9]+$ ]] || ((FIRST < 1024 || FIRST > 65530)); then
+    say "ROI_REDIS_CLUSTER_PORT must be a port from 1024 to 65530 (the cluster takes it and the next 5), not '$FIRST'"
+    exit 2
+fi
 PORTS=()
 for i in 0 1 2 3 4 5; do PORTS+=($((FIRST + i))); done
 
@@ -108,5 +112,6 @@ case "${1:-}" in
     stop) stop ;;
     status) status ;;
     masters) masters ;;
+    -h | --help | help) say "usage: $0 start|stop|status|masters"; exit 0 ;;
     *) say "usage: $0 start|stop|status|masters"; exit 2 ;;
 esac

@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, unquote_plus, urlsplit
+from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     WAIT). 0: acknowledge once the master has them; a master lost before it replicated them
     then loses them. 1 or more: nothing acknowledged is lost with one master, but the worker
     waits (not ready) while a master has fewer replicas (docs/production.md)."""
-    redis_wait_timeout_seconds: float = Field(default=1.0, ge=0.01, le=60)
+    redis_wait_timeout_seconds: float = Field(default=1.0, ge=0.01, le=60, allow_inf_nan=False)
     """How long one WAIT may take before the batch is read and tried again."""
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     dead_letter_topic: str = DEAD_LETTER_TOPIC
@@ -155,12 +155,12 @@ class Settings(BaseSettings):
         self._tls_files()
         if self.redis_cluster and scheme == "unix":
             raise ValueError("ROI_REDIS_CLUSTER needs a redis:// or rediss:// ROI_REDIS_URL")
-        if self.redis_cluster and urlsplit(self.redis_url.get_secret_value()).path not in (
-            "",
-            "/",
-            "/0",
-        ):
-            raise ValueError("a Redis Cluster has database 0 only: end ROI_REDIS_URL with /0")
+        url = urlsplit(self.redis_url.get_secret_value())
+        databases = {url.path.lstrip("/") or "0", *parse_qs(url.query).get("db", [])}
+        if self.redis_cluster and databases != {"0"}:
+            raise ValueError(
+                "a Redis Cluster has database 0 only: end ROI_REDIS_URL with /0 (and no ?db=)"
+            )
         if channel_of_topic(self.dead_letter_topic, self.topic_prefix) is not None:
             raise ValueError(
                 f"ROI_DEAD_LETTER_TOPIC {self.dead_letter_topic!r} is a channel topic under "

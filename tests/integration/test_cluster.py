@@ -29,6 +29,7 @@ from roi_metrics.state import keys
 from tests.integration.harness import ROOT, Deployment
 from tests.integration.pipeline import bucket_state, create_channels, publish, wait_applied
 from tests.integration.traffic import Generator, recompute
+from tests.stack import redis_url
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 REDIS_DB = 0  # unused: the workers here use the cluster
@@ -153,4 +154,35 @@ def test_redis_cluster_sh_says_what_it_is() -> None:
     said = subprocess.run([str(SCRIPT), "bogus"], capture_output=True, check=False)
     assert said.returncode == 2
     assert b"usage:" in said.stderr
+    helped = subprocess.run([str(SCRIPT), "--help"], capture_output=True, check=False)
+    assert helped.returncode == 0 and b"usage:" in helped.stderr
+    env = {**os.environ, "ROI_REDIS_CLUSTER_PORT": "65533"}  # the last node would be 65538
+    refused = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, check=False)
+    assert refused.returncode == 2 and b"1024 to 65530" in refused.stderr
     assert Path(SCRIPT).stat().st_mode & 0o111
+
+
+def test_the_wrong_cluster_setting_is_refused_with_one_line(cluster: dict[str, str]) -> None:
+    """A plain client at a cluster node would pause on MOVED for ever, a cluster client at a
+    plain server cannot start: both are settings to fix, said at start (exit 2)."""
+    plain_redis = redis_url().rsplit("/", 1)[0] + "/0"  # the stack's Redis
+    cases = [
+        (f"redis://127.0.0.1:{FIRST_PORT}/0", "false", "set ROI_REDIS_CLUSTER=true"),
+        (plain_redis, "true", "set ROI_REDIS_CLUSTER=false"),
+    ]
+    for url, is_cluster, fix in cases:
+        for command in ("report", "worker"):
+            env = {**os.environ, "ROI_REDIS_URL": url, "ROI_REDIS_CLUSTER": is_cluster}
+            env.pop("REDIS_URL", None)
+            said = subprocess.run(
+                [str(ROOT / ".venv/bin/roi-metrics"), command],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            lines = [line for line in said.stderr.splitlines() if line.startswith("error:")]
+            assert said.returncode == 2, said.stderr[-2000:]
+            assert len(lines) == 1 and fix in lines[0], said.stderr[-2000:]
+            assert "Traceback" not in said.stderr

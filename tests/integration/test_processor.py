@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio as aioredis
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from faust.types import TP
 from roi_metrics.domain.aggregate import BatchDelta, fold
 from roi_metrics.domain.events import Counter
@@ -26,7 +28,7 @@ from roi_metrics.state.store import (
     StateStore,
 )
 from roi_metrics.worker.app import ensure_topic
-from roi_metrics.worker.gaps import RangeReader
+from roi_metrics.worker.gaps import Chunk, RangeReader
 from roi_metrics.worker.monitor import check_tail
 from roi_metrics.worker.processor import BatchProcessor, Record
 from roi_metrics.worker.runtime import Runtime
@@ -276,7 +278,7 @@ async def _gapped(
     sent = await _published(producer, topic, range(count))
     reader = RangeReader({"bootstrap_servers": bootstrap})
     worker = processor(redis_db, producer, dlq)
-    worker.read_range = reader.read
+    worker.ranges = reader
     return topic, sent, reader, worker
 
 
@@ -328,7 +330,7 @@ async def test_without_a_watermark_the_gap_starts_where_the_partition_was_left(
         assert (await totals(redis_db, channel))["conversations"] == 4
         await redis_db.flushdb()
         other = processor(redis_db, producer, topic_name)  # another worker, after a rebalance
-        other.read_range, other.committed = reader.read, lambda topic, partition: 12
+        other.ranges, other.committed = reader, lambda topic, partition: 12
         await other.process(more[3:])  # committed up to 11: offset 12 was dropped
         assert (await totals(redis_db, channel))["conversations"] == 2
     finally:
@@ -357,10 +359,10 @@ async def test_a_gap_that_holds_no_records_counts_nothing_and_does_not_stall(
     assert offsets == [0, 2, 4]  # 1 and 3: markers; 2 aborted
     reader = RangeReader({"bootstrap_servers": bootstrap})
     worker = processor(redis_db, producer, topic_name)
-    worker.read_range = reader.read
+    worker.ranges = reader
     try:
         await worker.process([Record(topic, 0, 0, b"k", _started(0))])
-        async with asyncio.timeout(15):  # read_range finds nothing in 1..3: no retry loop
+        async with asyncio.timeout(15):  # nothing in 1..3: no retry loop
             await worker.process([Record(topic, 0, 4, b"k", _started(2))])
     finally:
         await reader.stop()
@@ -387,7 +389,7 @@ async def test_records_dropped_at_a_partitions_end_are_found_by_the_lag_check(
     reader = RangeReader({"bootstrap_servers": bootstrap})
     runtime = Runtime(Settings(kafka_bootstrap_servers=bootstrap))
     runtime.processor = processor(redis_db, producer, topic_name)
-    runtime.processor.read_range = reader.read
+    runtime.processor.ranges = reader
     tp = TP(topic, 0)
     try:
         await runtime.processor.process(sent[:3])  # offsets 3-5 were fetched, then dropped
@@ -492,3 +494,91 @@ async def test_a_record_fetched_twice_into_one_batch_is_one_record(
     assert await totals(redis_db) == EXPECTED
     letters = await read_topic(bootstrap, topic_name, 1)
     assert [letter.value for letter in letters] == [b"{broken"]
+
+
+async def test_a_long_gap_of_aborted_records_is_read_once_and_stays_read(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    """30,000 records of an aborted transaction behind a batch (a publisher's worst case):
+    read in one pass, with progress shown, and the watermark moved over them, so a worker
+    restarted later does not read them again."""
+    topic = await _channel_topic(bootstrap)
+    channel = topic.removeprefix("support.events.")
+    [first] = await _published(producer, topic, range(1))
+    publisher = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, transactional_id=topic, linger_ms=20, max_batch_size=2**20
+    )
+    await publisher.start()
+    try:
+        await publisher.begin_transaction()
+        sent = [await publisher.send(topic, b"x" * 50, key=b"k") for _ in range(30_000)]
+        await asyncio.gather(*sent)
+        await publisher.abort_transaction()
+    finally:
+        await publisher.stop()
+    [last] = await _published(producer, topic, range(1, 2))
+    reader = RangeReader({"bootstrap_servers": bootstrap})
+    worker = processor(redis_db, producer, topic_name)
+    worker.ranges = reader
+    progress: list[float] = []
+    worker.on_progress = lambda: progress.append(time.monotonic())
+    try:
+        await worker.process([first])
+        async with asyncio.timeout(30):
+            # what a restart mid-way would leave: the watermark over what was read
+            assert await worker.recover_range(topic, 0, 1, last.offset - 1) == 0
+            assert (
+                await redis_db.hget(f"roi:{{{channel}}}:wm", f"{topic}:0")
+                == str(last.offset - 2).encode()
+            )
+            await worker.process([last])
+    finally:
+        await reader.stop()
+    assert (await totals(redis_db, channel))["conversations"] == 2
+    assert progress  # the watchdog heard of the read
+    assert (
+        worker.metrics.registry.get_sample_value(
+            "support_recovered_records_total", {"channel": channel}
+        )
+        == 0
+    )
+
+
+async def test_a_gap_that_retention_deleted_is_reported_and_the_rest_read(
+    redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
+) -> None:
+    topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
+    channel = topic.removeprefix("support.events.")
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await worker.process(sent[:2])
+        await admin.delete_records({TopicPartition(topic, 0): RecordsToDelete(6)})
+        await worker.process(sent[9:])  # 2..5 deleted before they were applied; 6..8 read
+    finally:
+        await admin.close()
+        await reader.stop()
+    assert (await totals(redis_db, channel))["conversations"] == 6
+    sample = worker.metrics.registry.get_sample_value
+    assert sample("support_unread_offsets_total", {"channel": channel}) == 4
+    assert sample("support_recovered_records_total", {"channel": channel}) == 3
+
+
+async def test_a_chunk_of_a_gap_is_bounded_in_bytes(
+    producer: AIOKafkaProducer, bootstrap: str
+) -> None:
+    topic = await _channel_topic(bootstrap)
+    sent = await _published(producer, topic, range(6))
+    size = len(sent[0].value) + 1  # and its key
+    reader = RangeReader({"bootstrap_servers": bootstrap}, max_bytes=2 * size - 1)
+    chunks: list[list[int]] = []
+
+    async def keep(chunk: Chunk) -> bool:
+        chunks.append([record.offset for record in chunk.records])
+        return True
+
+    try:
+        await reader.each_chunk(topic, 0, 0, 6, keep)
+    finally:
+        await reader.stop()
+    assert chunks == [[0, 1], [2, 3], [4, 5]]  # the record that passes the bound ends it

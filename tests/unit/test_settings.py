@@ -417,5 +417,43 @@ def test_redis_refusals_that_waiting_will_not_cure_are_told_apart() -> None:
     assert (redis_settings_problem(refused) or "").startswith("Redis refused this client's")
     untrusted = redis.ConnectionError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed")
     assert "ROI_REDIS_SSL_CAFILE" in (redis_settings_problem(untrusted) or "")
+    # a cluster client wraps what its node said in its own exception
+    wrapped = redis.exceptions.RedisClusterException(
+        "Redis Cluster cannot be connected: invalid username-password pair or user is disabled."
+    )
+    assert (redis_settings_problem(wrapped) or "").startswith("Redis refused this client's")
+    plain = redis.exceptions.RedisClusterException(
+        "Redis Cluster cannot be connected: Cluster mode is not enabled on this node"
+    )
+    assert "set ROI_REDIS_CLUSTER=false" in (redis_settings_problem(plain) or "")
+    moved = redis.exceptions.MovedError("12371 127.0.0.1:17303")
+    assert "set ROI_REDIS_CLUSTER=true" in (redis_settings_problem(moved) or "")
     for passing in ("Error 111 connecting to 127.0.0.1:6379. Connection refused.", "Timeout"):
         assert redis_settings_problem(redis.ConnectionError(passing)) is None
+    down = redis.exceptions.RedisClusterException("Redis Cluster cannot be connected.")
+    assert redis_settings_problem(down) is None
+
+
+@pytest.mark.parametrize(
+    ("url", "fine"),
+    [
+        ("redis://127.0.0.1:7000/0", True),
+        ("redis://127.0.0.1:7000", True),
+        ("redis://127.0.0.1:7000/0?db=0", True),
+        ("redis://127.0.0.1:7000/3", False),
+        ("redis://127.0.0.1:7000/?db=3", False),
+        ("redis://127.0.0.1:7000/0?db=2", False),
+    ],
+)
+def test_a_cluster_has_database_0_only(url: str, fine: bool) -> None:
+    if fine:
+        Settings(redis_url=url, redis_cluster=True)
+    else:
+        with pytest.raises(ValueError, match="database 0 only"):
+            Settings(redis_url=url, redis_cluster=True)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "0", "61"])
+def test_the_replicas_wait_is_a_finite_number_of_seconds(value: str) -> None:
+    with pytest.raises(ValueError, match=r"finite number|greater than or equal|less than"):
+        Settings(redis_wait_timeout_seconds=value)

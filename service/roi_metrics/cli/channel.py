@@ -147,11 +147,12 @@ def channel_remove(
         typer.Option("--delete-topic", help="Delete its Kafka topic too (first), with its events."),
     ] = False,
 ) -> None:
-    """Forget a channel: it leaves the exporter's /metrics and every key it has in Redis is
-    deleted (its figures, joins, dedup marks, offsets).
+    """Forget a channel: it leaves the exporter's /metrics, and every key it has in Redis
+    (its figures, joins, dedup marks, offsets) is deleted.
 
-    Its topic stays unless --delete-topic: while it exists, the channel comes back with its
-    next counted event, counted from there (what was removed does not come back).
+    Its topic stays unless --delete-topic: while it exists, the channel
+    comes back with its next counted event, counted from there (what was
+    removed does not come back).
     """
 
     from roi_metrics.state.channels import count_keys, registered, remove_channel  # noqa: PLC0415

@@ -188,33 +188,59 @@ CLOSED: Final = ("reset by peer", "closed by server", "EOF occurred", "Connectio
 a client certificate it requires, or a restart."""
 
 
+REFUSALS: Final = (
+    (
+        ("AskError", "MovedError"),
+        (),
+        "the Redis at ROI_REDIS_URL is a node of a Redis Cluster ({said}); set "
+        "ROI_REDIS_CLUSTER=true",
+    ),
+    (
+        (),
+        ("Cluster mode is not enabled",),
+        "ROI_REDIS_CLUSTER=true but the Redis at ROI_REDIS_URL is not a cluster node ({said}); "
+        "set ROI_REDIS_CLUSTER=false",
+    ),
+    (
+        ("AuthenticationError", "AuthenticationWrongNumberOfArgsError"),
+        ("NOAUTH", "HELLO must", "WRONGPASS", "invalid username-password pair"),
+        "Redis refused this client's credentials ({said}); check the user and password in "
+        "ROI_REDIS_URL (or ROI_REDIS_PASSWORD)",
+    ),
+    (
+        ("NoPermissionError",),
+        (),
+        "Redis's user for this client lacks a permission ({said}); it needs the roi:* keys, "
+        "reads, writes, scripts and INFO (docs/production.md)",
+    ),
+    (
+        (),
+        ("Hostname mismatch", "IP address mismatch"),
+        "Redis has a certificate for another name than the one in ROI_REDIS_URL ({said}); use "
+        "a host name the certificate was issued for",
+    ),
+    (
+        (),
+        ("CERTIFICATE_VERIFY_FAILED",),
+        "Redis has a certificate this client does not trust ({said}); set "
+        "ROI_REDIS_SSL_CAFILE to the CA that signed it",
+    ),
+)
+"""(error classes by name, texts in what was said, what to say): Redis refusals that waiting
+will not cure, first match wins. A cluster client wraps its node's answer in its own
+exception, so the texts are looked for whatever the class."""
+
+
 def redis_settings_problem(error: Exception) -> str | None:
     """What to fix in the settings when Redis refused this client for good (a password it
-    does not take, a permission its user lacks, a certificate this client does not trust);
-    None for anything that may pass (Redis down, restarting, busy)."""
-    import redis  # noqa: PLC0415
-
+    does not take, a permission its user lacks, a certificate this client does not trust,
+    the wrong ROI_REDIS_CLUSTER); None for anything that may pass (Redis down, restarting,
+    busy)."""
     said = f"{error.__class__.__name__}: {error}"
-    if isinstance(error, redis.AuthenticationError) or "NOAUTH" in said or "HELLO must" in said:
-        return (
-            f"Redis refused this client's credentials ({said}); check the user and password "
-            "in ROI_REDIS_URL (or ROI_REDIS_PASSWORD)"
-        )
-    if isinstance(error, redis.exceptions.NoPermissionError):
-        return (
-            f"Redis's user for this client lacks a permission ({said}); it needs the roi:* keys, "
-            "reads, writes, scripts and INFO (docs/production.md)"
-        )
-    if "CERTIFICATE_VERIFY_FAILED" in said and "mismatch" in said:
-        return (
-            f"Redis has a certificate for another name than the one in ROI_REDIS_URL ({said}); "
-            "use a host name the certificate was issued for"
-        )
-    if "CERTIFICATE_VERIFY_FAILED" in said:
-        return (
-            f"Redis has a certificate this client does not trust ({said}); set "
-            "ROI_REDIS_SSL_CAFILE to the CA that signed it"
-        )
+    classes = {cls.__name__ for cls in type(error).__mro__}
+    for names, texts, problem in REFUSALS:
+        if classes.intersection(names) or any(text in said for text in texts):
+            return problem.format(said=said)
     return None
 
 
@@ -260,6 +286,7 @@ def refuse_evicting_redis(settings: Settings) -> None:
     client = redis_client(settings)
     try:
         info = memory_info(client)
+        cluster = client.info("cluster")
     except ERRORS as error:
         problem = redis_settings_problem(error)
         if problem is not None:  # it will not pass by waiting: say so now, not forever
@@ -274,6 +301,10 @@ def refuse_evicting_redis(settings: Settings) -> None:
         raise fail(f"ROI_REDIS_URL (or REDIS_URL): {error}") from None
     finally:
         client.close()
+    if not settings.redis_cluster and str(cluster.get("cluster_enabled")) == "1":
+        raise fail(
+            "the Redis at ROI_REDIS_URL is a node of a Redis Cluster; set ROI_REDIS_CLUSTER=true"
+        )
     problem = eviction_problem(info)
     if problem is not None:
         raise fail(problem)

@@ -142,12 +142,17 @@ def pipeline_health() -> dashboard.Dashboard:
             "Redelivered: records delivered again after a crash or rebalance and skipped "
             "because they were already applied. Recovered: records a rebalance dropped after "
             "the consumer fetched them, read again from Kafka and applied (each is also a "
-            "warning in the worker's log). Per second.",
+            "warning in the worker's log). Unread: offsets Kafka deleted (retention) before "
+            "the worker applied them, not counted (an error in the worker's log). Per second.",
             "ops",
             ("sum by (channel) (rate(support_redelivered_records_total[5m]))", "{{channel}}"),
             (
                 "sum by (channel) (rate(support_recovered_records_total[5m]))",
                 "{{channel}} recovered",
+            ),
+            (
+                "sum by (channel) (rate(support_unread_offsets_total[5m]))",
+                "{{channel}} unread (deleted by retention)",
             ),
         ),
         series_panel(

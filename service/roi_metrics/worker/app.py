@@ -138,7 +138,9 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 **settings.kafka_client_options(),
             )
             await self.producer.start()
-            self.ranges = RangeReader(settings.kafka_client_options())
+            self.ranges = RangeReader(  # a gap's chunk is held as a batch is: bounded alike
+                settings.kafka_client_options(), max_bytes=settings.batch_max_bytes
+            )
             await ensure_topic(settings, settings.dead_letter_topic)
             letters = KafkaDeadLetters(
                 self.producer,
@@ -163,8 +165,7 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 on_progress=lambda: runtime.watch.progress(time.monotonic()),
                 highwater=lambda topic, partition: app.consumer.highwater(TP(topic, partition)),
                 end_offset=lambda topic, partition: _end_offset(app, TP(topic, partition)),
-                read_range=self.ranges.read,
-                first_offset=self.ranges.first,
+                ranges=self.ranges,
                 committed=lambda topic, partition: _committed(app, TP(topic, partition)),
             )
             runtime.started.set()

@@ -46,8 +46,6 @@ class Partition:
     headroom: dict[SumKey, int] | None = None
     """Read after an apply found a sum too close to its limit; then events are checked."""
     counted_redelivery: bool = False
-    gap_empty: tuple[int | None, int] | None = None
-    """The last (start, end) range behind this batch read from Kafka and found empty."""
     recovered: set[int] = field(default_factory=set)
     """Offsets of records read again from Kafka into this batch (counted once applied)."""
 

@@ -48,6 +48,13 @@ class WorkerMetrics:
             ["channel"],
             registry=self.registry,
         )
+        self.unread = Counter(
+            "support_unread_offsets",
+            "Offsets of a channel topic Kafka deleted (retention) before the worker applied "
+            "them: whatever records they held are not counted.",
+            ["channel"],
+            registry=self.registry,
+        )
         self.last_event = Gauge(
             "support_last_event_timestamp_seconds",
             "Newest event time counted on the channel (Unix seconds).",
@@ -104,6 +111,7 @@ class WorkerMetrics:
             self.dead_letters.labels(channel, reason.value)
         self.redelivered.labels(channel)
         self.recovered.labels(channel)
+        self.unread.labels(channel)
 
     def label(self, channel: str) -> str:
         """The channel label of a channel's metrics: its name once known (registered),

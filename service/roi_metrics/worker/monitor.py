@@ -183,7 +183,7 @@ def check_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> bool:
     recovering = runtime.recovering
     if recovering is not None and not recovering[1].done():
         return bool(recovering[0] == tp)
-    if runtime.tails.get(tp) == (applied, end) or processor.read_range is None:
+    if runtime.tails.get(tp) == (applied, end) or processor.ranges is None:
         return False
     if runtime.batcher.filling or runtime.watch.holding:
         # records on their way from Faust's buffers to a batch look the same; with the
@@ -202,7 +202,7 @@ async def _recover_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> No
     """Read a partition's records after `applied` up to `end` and apply them (in chunks);
     remember a range that holds none. Never raises: the next look tries again."""
     processor = runtime.processor
-    assert processor is not None and processor.read_range is not None
+    assert processor is not None and processor.ranges is not None
     try:
         found = await processor.recover_range(tp.topic, tp.partition, applied + 1, end)
         if not found:

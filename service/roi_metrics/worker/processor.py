@@ -27,19 +27,18 @@ from roi_metrics.state.store import (
     PartitionApply,
     PartitionRead,
     PartitionState,
+    ReplicasBehind,
     StateCorrupt,
     StateStore,
 )
 from roi_metrics.worker.batch import Partition, Prepared, Record
 from roi_metrics.worker.consumer import Unreadable
 from roi_metrics.worker.deadletter import DeadLetterSink
+from roi_metrics.worker.gaps import Chunk, RangeReader
 from roi_metrics.worker.letters import DeadLettersPending, LetterPost
 from roi_metrics.worker.metrics import UNREGISTERED, WorkerMetrics
 
 log = logging.getLogger(__name__)
-GAP_CHUNK: Final = 2_000
-"""Records read from Kafka and applied at a time when a gap is filled (bounded memory, and
-what is applied stays applied if the rest fails)."""
 END_OFFSET_SECONDS: Final = 5.0
 """How long a batch waits for the broker to say where a partition ends."""
 UNREACHABLE = (
@@ -66,6 +65,11 @@ class _Plan:
     """The channel label of its metrics: the channel once registered, else UNREGISTERED."""
 
 
+class GapMoved(Exception):
+    """The watermark went back while recovered records were applied (a Redis failover):
+    the range must be read again from it."""
+
+
 class BatchProcessor:
     def __init__(
         self,
@@ -82,8 +86,7 @@ class BatchProcessor:
         on_progress: Callable[[], None] = lambda: None,
         highwater: Callable[[str, int], int | None] = lambda topic, partition: None,
         end_offset: Callable[[str, int], Awaitable[int | None]] | None = None,
-        read_range: Callable[[str, int, int, int], Awaitable[list[Record]]] | None = None,
-        first_offset: Callable[[str, int], Awaitable[int]] | None = None,
+        ranges: RangeReader | None = None,
         committed: Callable[[str, int], int | None] = lambda topic, partition: None,
     ) -> None:
         self.decoder = decoder
@@ -96,19 +99,17 @@ class BatchProcessor:
         self.clock = clock
         self.max_backoff_seconds = max_backoff_seconds
         self.on_progress = on_progress
+        """Called whenever a part of a long batch is done (a chunk of dead letters sent, a
+        chunk of a gap read): a batch that keeps moving is not a stall."""
         self.highwater = highwater
         """The partition's end offset as the consumer last saw it, None if not known."""
         self.end_offset = end_offset
-        self.read_range = read_range
-        self._first_offset = first_offset
-        self.committed = committed
-        """The group's committed offset of a partition as the consumer knows it, or None."""
-        """Reads (topic, partition, start, end) from Kafka: the records in [start, end)
-        (roi_metrics.worker.gaps)."""
         """Asks the broker for a partition's end offset when the consumer does not know it
         yet (just after an assignment); None when it cannot say."""
-        """Called whenever a part of a long batch is done (a chunk of dead letters sent):
-        a batch that keeps moving is not a stall."""
+        self.ranges = ranges
+        """Reads a partition's records straight from Kafka (roi_metrics.worker.gaps)."""
+        self.committed = committed
+        """The group's committed offset of a partition as the consumer knows it, or None."""
         self.letters = LetterPost(decoder, dead_letters, metrics, max_channels, on_progress)
         self.ready = True
         self._paused_by: type[BaseException] | None = None
@@ -136,7 +137,7 @@ class BatchProcessor:
         try:
             await self.apply(prepared)
         except Exception as error:
-            if raise_errors:
+            if raise_errors or isinstance(error, GapMoved):
                 raise
             log.warning("could not apply the recovered records: %s", error)
 
@@ -166,7 +167,9 @@ class BatchProcessor:
                 partitions = await self._attempt(partitions)
             except UNREACHABLE as error:
                 if self.ready or type(error) is not self._paused_by:  # once per cause
-                    log.warning("state store unreachable, pausing: %s", error)
+                    waiting = isinstance(error, ReplicasBehind)
+                    what = "state store replicas behind" if waiting else "state store unreachable"
+                    log.warning("%s, pausing: %s", what, error)
                 self._paused_by = type(error)
                 self._set_ready(False)
                 await asyncio.sleep(backoff)
@@ -202,7 +205,9 @@ class BatchProcessor:
         retry = []
         for part, state in zip(partitions, states, strict=True):
             applied = await self._watermark(part, state)
-            if await self._fill_gap(part, applied):
+            if part.recovered:  # read from Kafka after the watermark, by recover_range
+                self._check_no_gap(part, applied)
+            elif await self._fill_gap(part, applied):
                 retry.append(part)  # read again, with the records found
                 continue
             plan = await self._plan(part, state, applied, now_micros)
@@ -260,55 +265,108 @@ class BatchProcessor:
         )
         return None
 
+    @staticmethod
+    def _check_no_gap(part: Partition, applied: int | None) -> None:
+        """Records recover_range read must go on from the watermark: GapMoved when it went
+        back meanwhile (a Redis failover), for the range to be read again from there."""
+        fresh = [r.offset for r, _ in part.records if applied is None or r.offset > applied]
+        if fresh and (applied is None or fresh[0] != applied + 1):
+            raise GapMoved(f"{part.topic}:{part.partition} watermark now {applied}")
+
     async def _fill_gap(self, part: Partition, applied: int | None) -> bool:
         """True when records between the watermark and the batch's first fresh record were
-        missing from the batch: they are read from Kafka (roi_metrics.worker.gaps) and
-        applied first, GAP_CHUNK records at a time; the batch is then read again. Checked at
-        every attempt: the watermark may have gone back since the last one (a Redis
-        failover lost writes its replica never got). Without a watermark the gap starts
-        where _gap_start says."""
-        if self.read_range is None:
+        missing from the batch: the range is read from Kafka (roi_metrics.worker.gaps) and
+        what it holds applied first, the watermark moved over the rest; the batch is then
+        read again. Checked at every attempt: the watermark may have gone back since the
+        last one (a Redis failover lost writes its replica never got). Without a watermark
+        the gap starts where _gap_start says."""
+        if self.ranges is None:
             return False
         fresh = [r.offset for r, _ in part.records if applied is None or r.offset > applied]
+        if not fresh:
+            return False
         begin = self._gap_start(part, applied)
-        if not fresh or fresh[0] == (begin or 0) or part.gap_empty == (begin, fresh[0]):
-            return False
         first = fresh[0]
-        start = await self.first_offset(part.topic, part.partition) if begin is None else begin
-        found = await self.recover_range(part.topic, part.partition, start, first, True)
-        if not found:
-            part.gap_empty = (begin, first)
+        start = await self.ranges.first(part.topic, part.partition) if begin is None else begin
+        if start >= first:
             return False
-        log.warning(
-            "%s partition %d: %d records before offset %d were not applied (dropped in a "
-            "rebalance, or lost by Redis in a failover); read again from Kafka and applied",
-            part.topic,
-            part.partition,
-            found,
-            first,
-        )
+        try:
+            found = await self.recover_range(part.topic, part.partition, start, first, True)
+        except GapMoved:
+            return True  # read again from where the watermark is now
+        if found:
+            log.warning(
+                "%s partition %d: %d records before offset %d were not applied (dropped in a "
+                "rebalance, or lost by Redis in a failover); read again from Kafka and applied",
+                part.topic,
+                part.partition,
+                found,
+                first,
+            )
         return True
 
     async def recover_range(
         self, topic: str, partition: int, start: int, end: int, raise_errors: bool = False
     ) -> int:
         """Read a partition's records from `start` up to `end` (excluded) from Kafka and
-        apply them, GAP_CHUNK records at a time (a long range is never held at once);
-        returns how many there were."""
-        assert self.read_range is not None
+        apply them a chunk at a time (a long range is never held at once), moving the
+        watermark over the offsets that held none (transaction markers, aborted records), so
+        what was read stays read after a restart; returns how many records there were.
+        Offsets Kafka deleted before they were applied (retention) are reported. Stops early
+        when another worker moved the watermark (the partition is its own now); GapMoved
+        when the watermark went back while records were applied."""
+        assert self.ranges is not None
         found = 0
-        while start < end:
-            stop = min(end, start + GAP_CHUNK)
-            records = await self.read_range(topic, partition, start, stop)
-            if records:
-                found += len(records)
-                await self.recover(records, raise_errors=raise_errors)
-            start = stop
+
+        async def handle(chunk: Chunk) -> bool:
+            nonlocal found, start
+            hole = chunk.records[0].offset if chunk.records else chunk.end
+            if hole - start > 1:  # more than a transaction's marker: maybe deleted
+                await self._report_deleted(topic, partition, start, hole)
+            if not await self._advance(topic, partition, hole - 1):
+                return False
+            if chunk.records:
+                found += len(chunk.records)
+                await self.recover(chunk.records, raise_errors=raise_errors)
+            self.on_progress()
+            start = chunk.end
+            return await self._advance(topic, partition, chunk.end - 1)
+
+        await self.ranges.each_chunk(topic, partition, start, end, handle)
         return found
 
-    async def first_offset(self, topic: str, partition: int) -> int:
-        """The partition's first offset (0 when nothing can say)."""
-        return 0 if self._first_offset is None else await self._first_offset(topic, partition)
+    async def _report_deleted(self, topic: str, partition: int, start: int, stop: int) -> None:
+        """Say (log, metric) which offsets of [start, stop), found without records, Kafka
+        deleted before they were applied: they are not counted."""
+        assert self.ranges is not None
+        first = await self.ranges.first(topic, partition, fresh=True)
+        if first <= start:
+            return  # aborted records, compacted away: nothing was lost
+        unread = min(first, stop) - start
+        log.error(
+            "%s partition %d: offsets %d..%d were deleted by Kafka (retention) before they "
+            "were applied; whatever they held is not counted",
+            topic,
+            partition,
+            start,
+            start + unread - 1,
+        )
+        self.metrics.unread.labels(self.metrics.label(self.channel_of(topic))).inc(unread)
+
+    async def _advance(self, topic: str, partition: int, offset: int) -> bool:
+        """Move the partition's watermark up to `offset` (offsets found to hold no record);
+        False when another worker moved it meanwhile."""
+        channel = self.channel_of(topic)
+        current = (await self.store.watermarks([(channel, topic, partition)]))[(topic, partition)]
+        if current is not None and current >= offset:
+            return True
+        request = PartitionApply(channel, topic, partition, current, offset, BatchDelta())
+        [result] = await self.store.apply([request])
+        if result is not ApplyResult.OK:
+            return False
+        self.applied_offsets[(topic, partition)] = offset
+        self.store.expect(channel, topic, partition, offset)
+        return True
 
     def _gap_start(self, part: Partition, applied: int | None) -> int | None:
         """Where a partition's next record must be: after its watermark; with none (its
