@@ -70,10 +70,19 @@ class Webhook:
 
 
 @contextmanager
-def running_alertmanager(tmp_path: Path) -> Iterator[tuple[str, Webhook]]:
-    """(its URL, the webhook it notifies) while the block runs."""
+def running_alertmanager(tmp_path: Path, quick: bool = False) -> Iterator[tuple[str, Webhook]]:
+    """(its URL, the webhook it notifies) while the block runs. `quick`: every group_wait
+    1 s instead of the configuration's 10 s (critical) and 30 s (warning), for tests of the
+    routes and inhibitions that do not time the waits (the configuration is otherwise the
+    project's own)."""
     webhook = Webhook()
     config = render(tmp_path, webhook.url)
+    if quick:
+        text = config.read_text()
+        assert "group_wait: 30s" in text and "group_wait: 10s" in text
+        for wait in ("30s", "10s"):
+            text = text.replace(f"group_wait: {wait}", "group_wait: 1s")
+        config.write_text(text)
     port = free_port()
     binary = tool("prometheus-alertmanager")  # Debian's name for alertmanager
     log = (tmp_path / "alertmanager.log").open("wb")

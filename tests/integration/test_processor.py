@@ -526,7 +526,7 @@ async def test_a_long_gap_of_aborted_records_is_read_once_and_stays_read(
         await worker.process([first])
         async with asyncio.timeout(30):
             # what a restart mid-way would leave: the watermark over what was read
-            assert await worker.recover_range(topic, 0, 1, last.offset - 1) == 0
+            assert await worker.recover_range(topic, 0, 1, last.offset - 1, 0) == 0
             assert (
                 await redis_db.hget(f"roi:{{{channel}}}:wm", f"{topic}:0")
                 == str(last.offset - 2).encode()

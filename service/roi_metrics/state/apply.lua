@@ -7,9 +7,10 @@
 --       8 dedup mark key prefix, 9 the marks' 16-byte digests, concatenated,
 --       10 '1' when a bucket written is closed (older than the previous one), else '0',
 --       11 the start of the marks' bucket, 12 when that bucket expires (seconds),
---       13 the dedup horizon (seconds), 14 the directory's "w" when the caller looked the
---       marks up ('' = not looked up): unchanged, no mark was written since, so they are
+--       13 the dedup horizon (seconds), 14 the directory's "w" token when the caller looked
+--       the marks up ('' = not looked up): unchanged, no mark was written since, so they are
 --       not looked up again, 15 the prefix of the bitmaps of the mark hashes created,
+--       16 a new token (unique) for "w" when this apply writes marks,
 --       then per bucket: expire-at seconds ('0' = never), field count, and per field:
 --         name, increment (> 0), limit (2^63 - 1 - increment, the largest value the field
 --         may hold before the increment, as a decimal string),
@@ -28,8 +29,7 @@
 -- Writes the batch's marks into the bucket that starts at ARGV[11] (opened with enough
 -- shards for the newest bucket before it), drops the directory's expired buckets, and
 -- records whether marks of the previous layout may exist (only before the first write).
-local function add_marks(directory, prefix, mark_list, legacy_until, now, written, digest_list,
-    numbers)
+local function add_marks(directory, prefix, mark_list, legacy_until, now, digest_list, numbers)
   local start, expire_at, horizon = ARGV[11], ARGV[12], tonumber(ARGV[13])
   if legacy_until == nil then  -- state written before this layout keeps its marks a horizon
     local before = redis.call('EXISTS', KEYS[1]) == 1 and now + horizon or 0
@@ -56,6 +56,12 @@ local function add_marks(directory, prefix, mark_list, legacy_until, now, writte
       shards = math.max(1, math.ceil(total * 1.25 / PER_SHARD))
     end
     current = {start = start, gens = {shards}, count = 0}
+  end
+  -- the horizon changed since this bucket opened (its start can be a multiple of both):
+  -- it lasts the longer of the two, and every hash written now is made to
+  local stretch = current.expire_at ~= nil and current.expire_at ~= tonumber(expire_at)
+  if stretch then
+    expire_at = math.max(current.expire_at, tonumber(expire_at))
   end
   local gens, count = current.gens, current.count
   local groups, head = {}, prefix .. start .. ':'
@@ -92,14 +98,17 @@ local function add_marks(directory, prefix, mark_list, legacy_until, now, writte
     if bit.band(byte, bit.rshift(128, shard % 8)) == 0 then
       redis.call('EXPIREAT', key, expire_at)
       redis.call('SETBIT', created .. generation, shard, 1)
+    elseif stretch then
+      redis.call('EXPIREAT', key, expire_at, 'GT')
     end
   end
   for generation in pairs(bitmaps) do
-    redis.call('EXPIREAT', created .. generation, expire_at)
+    redis.call('EXPIREAT', created .. generation, expire_at, 'GT')
+    redis.call('EXPIREAT', created .. generation, expire_at, 'NX')
   end
   redis.call('HSET', directory, start, expire_at .. ' ' .. table.concat(gens, ' '),
     start .. ':c', count)
-  redis.call('HSET', directory, 'w', math.max(written, 0) + 1)
+  redis.call('HSET', directory, 'w', ARGV[16])
 end
 
 local current = redis.call('HGET', KEYS[1], ARGV[1]) or ''
@@ -112,8 +121,7 @@ local now, prefix, digests = tonumber(ARGV[6]), ARGV[8], ARGV[9]
 local directory = KEYS[3]
 local mark_list, legacy_until, legacy = mark_buckets(directory, now)
 local digest_list, numbers = split(digests)
-local marks_written = mark_writes(directory)
-if ARGV[14] == '' or tonumber(ARGV[14]) ~= marks_written or marks_written < 0 then
+if ARGV[14] == '' or ARGV[14] ~= mark_token(directory) then
   for i in pairs(marked(prefix, mark_list, legacy, digest_list, numbers)) do
     return {'duplicate', digest_list[i]}
   end
@@ -127,7 +135,7 @@ local function integer(value)
   return #value <= 20 and (value == '0' or string.match(value, '^%-?[1-9]%d*$') ~= nil)
 end
 
-local arg = 16
+local arg = 17
 for b = 1, buckets do
   local fields = tonumber(ARGV[arg + 1])
   arg = arg + 2
@@ -155,11 +163,11 @@ if writes and not integer(writes) then
 end
 
 if #digests > 0 then
-  add_marks(directory, prefix, mark_list, legacy_until, now, marks_written, digest_list, numbers)
+  add_marks(directory, prefix, mark_list, legacy_until, now, digest_list, numbers)
 end
 
 local key = 3
-arg = 16
+arg = 17
 for _ = 1, buckets do
   key = key + 1
   local expire_at = ARGV[arg]

@@ -99,7 +99,13 @@ def remove_channel(client: redis.Redis, name: str) -> int:
     registered again with that event. Raises redis.RedisError (what was deleted before the
     failure stays deleted; running it again finishes the job)."""
     client.srem(keys.CHANNELS, name)
+    # the dedup marks' directory and bitmaps first: a worker that writes marks meanwhile then
+    # sets the expiry of every mark hash it creates again (roi_metrics.state.marks.lua)
+    first = [keys.dedup_directory(name).encode()]
+    first += list(client.scan_iter(match=f"{keys.dedup_created_prefix(name)}*", count=CHUNK))
     deleted = 0
+    for start in range(0, len(first), CHUNK):
+        deleted += int(client.unlink(*first[start : start + CHUNK]))
     chunk: list[bytes] = []
     for key in channel_keys(client, name):
         chunk.append(key)

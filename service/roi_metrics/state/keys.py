@@ -77,6 +77,11 @@ def dedup_created_prefix(channel: str) -> str:
     return f"roi:{{{channel}}}:sx:"
 
 
+MARK_SLACK_SECONDS: Final = 600
+"""Marks are kept this much longer than their bucket needs: workers' and Redis's clocks may
+disagree by up to as much without a mark going before its horizon."""
+
+
 def mark_bucket_seconds(horizon_seconds: int) -> int:
     """How long one bucket of dedup marks is written to: the horizon, so a lookup reads at
     most two buckets (the current one and the one before), and a mark lives from one

@@ -11,7 +11,8 @@
 -- (FIRST shards when there is none: a new channel, or one silent for two horizons).
 --
 -- The directory roi:{ch}:sd: field S = "<expire-at> <shards of generation 1> ..."; field
--- "S:c" = marks written in its last generation; field "w" = applies that wrote marks;
+-- "S:c" = marks written in its last generation; field "w" = a token the last apply that
+-- wrote marks left (a new one each time, so a read can tell whether any was written since);
 -- field "v2" = until when marks of the previous layout (a key each, roi:{ch}:s:<digest>,
 -- with its own TTL) may still exist (0: none; no field yet: unknown, so they are looked
 -- up). roi:{ch}:sx:S:G: a bitmap of the generation's hashes created (their expiry is set
@@ -60,7 +61,7 @@ local function mark_buckets(directory, now)
       legacy_until = tonumber(value)
     elseif string.sub(name, -2) == ':c' then
       counts[string.sub(name, 1, -3)] = tonumber(value)
-    elseif name ~= 'w' then  -- 'w' counts the applies (mark_writes)
+    elseif name ~= 'w' then  -- 'w': the last writer's token (mark_token)
       local numbers = {}
       for n in string.gmatch(value, '%d+') do
         numbers[#numbers + 1] = tonumber(n)
@@ -71,16 +72,19 @@ local function mark_buckets(directory, now)
   end
   for _, bucket in ipairs(buckets) do  -- a field written by hand counts as expired
     bucket.count = counts[bucket.start] or 0
-    bucket.live = bucket.expire_at ~= nil and #bucket.gens > 0 and bucket.expire_at > now
+    local whole = #bucket.gens > 0
+    for _, shards in ipairs(bucket.gens) do
+      whole = whole and shards >= 1
+    end
+    bucket.live = whole and bucket.expire_at ~= nil and bucket.expire_at > now
         and tonumber(bucket.start) ~= nil
   end
   return buckets, legacy_until, legacy_until == nil or legacy_until > now
 end
 
--- How many applies wrote the channel's marks (-1 when the field holds no integer).
-local function mark_writes(directory)
-  local value = redis.call('HGET', directory, 'w') or '0'
-  return string.match(value, '^%d+$') and tonumber(value) or -1
+-- The token the last apply that wrote the channel's marks left ('-' before any).
+local function mark_token(directory)
+  return redis.call('HGET', directory, 'w') or '-'
 end
 
 -- Looks the digests not found yet up in one generation's hashes (names begin with `base`):

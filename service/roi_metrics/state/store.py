@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -92,9 +93,9 @@ class PartitionState:
     seen: set[DedupMark] = field(default_factory=set)
     digests: dict[DedupMark, bytes] = field(default_factory=dict)
     """The digest of every mark read, so an apply does not hash them again."""
-    mark_writes: int | None = None
-    """How many applies had written the channel's marks when they were read (None: none
-    read)."""
+    mark_writes: str | None = None
+    """The token the last apply that wrote the channel's marks left, when they were read
+    (None: none read)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +107,7 @@ class PartitionApply:
     new_watermark: int
     delta: BatchDelta
     digests: dict[DedupMark, bytes] = field(default_factory=dict)
-    marks_read: int | None = None
+    marks_read: str | None = None
     """PartitionState.mark_writes of the read the delta was folded from: when no apply wrote
     the channel's marks since, the marks it looked up are not looked up again."""
 
@@ -195,7 +196,7 @@ class StateStore:
             if request.marks:
                 found, writes = next(replies)
                 state.seen.update(m for m, f in zip(state.digests, found, strict=True) if f == 49)
-                state.mark_writes = int(writes)
+                state.mark_writes = writes.decode()
         return states
 
     async def apply(self, requests: Sequence[PartitionApply]) -> list[ApplyResult]:
@@ -398,10 +399,11 @@ class StateStore:
             digests,
             "1" if any(_closed(bucket, now) for bucket, _ in buckets) else "0",
             mark_start,
-            mark_start + self.mark_bucket_seconds + self.horizon,
+            mark_start + self.mark_bucket_seconds + self.horizon + keys.MARK_SLACK_SECONDS,
             self.horizon,
             "" if request.marks_read is None else request.marks_read,
             keys.dedup_created_prefix(channel),
+            uuid.uuid4().hex,
         ]
         for (resolution, start), counters in buckets:
             expire_at = 0 if resolution == ALL else _EXPIRY[resolution].expires_at(start)

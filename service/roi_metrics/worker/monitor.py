@@ -204,7 +204,7 @@ async def _recover_tail(runtime: Runtime, tp: Any, applied: int, end: int) -> No
     processor = runtime.processor
     assert processor is not None and processor.ranges is not None
     try:
-        found = await processor.recover_range(tp.topic, tp.partition, applied + 1, end)
+        found = await processor.recover_range(tp.topic, tp.partition, applied + 1, end, applied)
         if not found:
             runtime.tails[tp] = (applied, end)
             return

@@ -126,20 +126,14 @@ class BatchProcessor:
         """Apply `records` exactly once; retries until Redis has them all."""
         await self.apply(self.prepare(records))
 
-    async def recover(self, records: Sequence[Record], raise_errors: bool = False) -> None:
-        """Apply records read again from Kafka (a rebalance dropped them after the consumer
-        fetched them, or a failover lost their effect: roi_metrics.worker.gaps); counted
-        as recovered once applied. Errors are logged (the lag check tries again) unless
-        `raise_errors`."""
+    async def recover(self, records: Sequence[Record]) -> None:
+        """Apply records read again from Kafka by recover_range (a rebalance dropped them
+        after the consumer fetched them, or a failover lost their effect); counted as
+        recovered once applied. Raises what apply raises, and GapMoved."""
         prepared = self.prepare(records)
         for part in prepared.partitions:
             part.recovered = {record.offset for record, _ in part.records}
-        try:
-            await self.apply(prepared)
-        except Exception as error:
-            if raise_errors or isinstance(error, GapMoved):
-                raise
-            log.warning("could not apply the recovered records: %s", error)
+        await self.apply(prepared)
 
     def prepare(self, records: Sequence[Record]) -> Prepared:
         """Decode a batch (CPU only, no I/O), once, before any attempt to apply it."""
@@ -207,7 +201,7 @@ class BatchProcessor:
             applied = await self._watermark(part, state)
             if part.recovered:  # read from Kafka after the watermark, by recover_range
                 self._check_no_gap(part, applied)
-            elif await self._fill_gap(part, applied):
+            elif await self._fill_gap(part, applied, state.watermark):
                 retry.append(part)  # read again, with the records found
                 continue
             plan = await self._plan(part, state, applied, now_micros)
@@ -273,13 +267,13 @@ class BatchProcessor:
         if fresh and (applied is None or fresh[0] != applied + 1):
             raise GapMoved(f"{part.topic}:{part.partition} watermark now {applied}")
 
-    async def _fill_gap(self, part: Partition, applied: int | None) -> bool:
+    async def _fill_gap(self, part: Partition, applied: int | None, stored: int | None) -> bool:
         """True when records between the watermark and the batch's first fresh record were
         missing from the batch: the range is read from Kafka (roi_metrics.worker.gaps) and
         what it holds applied first, the watermark moved over the rest; the batch is then
         read again. Checked at every attempt: the watermark may have gone back since the
         last one (a Redis failover lost writes its replica never got). Without a watermark
-        the gap starts where _gap_start says."""
+        the gap starts where _gap_start says. `stored`: the watermark as read from Redis."""
         if self.ranges is None:
             return False
         fresh = [r.offset for r, _ in part.records if applied is None or r.offset > applied]
@@ -291,7 +285,7 @@ class BatchProcessor:
         if start >= first:
             return False
         try:
-            found = await self.recover_range(part.topic, part.partition, start, first, True)
+            found = await self.recover_range(part.topic, part.partition, start, first, stored)
         except GapMoved:
             return True  # read again from where the watermark is now
         if found:
@@ -306,31 +300,39 @@ class BatchProcessor:
         return True
 
     async def recover_range(
-        self, topic: str, partition: int, start: int, end: int, raise_errors: bool = False
+        self, topic: str, partition: int, start: int, end: int, stored: int | None
     ) -> int:
         """Read a partition's records from `start` up to `end` (excluded) from Kafka and
         apply them a chunk at a time (a long range is never held at once), moving the
         watermark over the offsets that held none (transaction markers, aborted records), so
         what was read stays read after a restart; returns how many records there were.
-        Offsets Kafka deleted before they were applied (retention) are reported. Stops early
-        when another worker moved the watermark (the partition is its own now); GapMoved
-        when the watermark went back while records were applied."""
+        `stored`: the partition's watermark in Redis when the range was chosen; every move
+        checks it is still what this reading left. Offsets Kafka deleted before they were
+        applied (retention) are reported. Stops early when another worker moved the
+        watermark on (the partition is its own now); GapMoved when it went back (a Redis
+        failover lost what was applied: read again from there). Raises what apply raises:
+        nothing is moved over records that were not applied."""
         assert self.ranges is not None
-        found = 0
+        found, expected = 0, stored
 
         async def handle(chunk: Chunk) -> bool:
-            nonlocal found, start
+            nonlocal found, start, expected
             hole = chunk.records[0].offset if chunk.records else chunk.end
             if hole - start > 1:  # more than a transaction's marker: maybe deleted
                 await self._report_deleted(topic, partition, start, hole)
-            if not await self._advance(topic, partition, hole - 1):
+            if not await self._advance(topic, partition, expected, hole - 1):
                 return False
+            expected = hole - 1
             if chunk.records:
                 found += len(chunk.records)
-                await self.recover(chunk.records, raise_errors=raise_errors)
+                await self.recover(chunk.records)
+                expected = chunk.records[-1].offset
             self.on_progress()
             start = chunk.end
-            return await self._advance(topic, partition, chunk.end - 1)
+            if not await self._advance(topic, partition, expected, chunk.end - 1):
+                return False
+            expected = chunk.end - 1
+            return True
 
         await self.ranges.each_chunk(topic, partition, start, end, handle)
         return found
@@ -353,12 +355,17 @@ class BatchProcessor:
         )
         self.metrics.unread.labels(self.metrics.label(self.channel_of(topic))).inc(unread)
 
-    async def _advance(self, topic: str, partition: int, offset: int) -> bool:
-        """Move the partition's watermark up to `offset` (offsets found to hold no record);
-        False when another worker moved it meanwhile."""
+    async def _advance(self, topic: str, partition: int, expected: int | None, offset: int) -> bool:
+        """Move the partition's watermark from `expected` to `offset` (offsets found to hold
+        no record; on a topic created again it may go down). False when another worker
+        moved it on; GapMoved when it went back (a failover)."""
         channel = self.channel_of(topic)
         current = (await self.store.watermarks([(channel, topic, partition)]))[(topic, partition)]
-        if current is not None and current >= offset:
+        if current != expected:
+            if expected is not None and (current is None or current < expected):
+                raise GapMoved(f"{topic}:{partition} watermark went back to {current}")
+            return False
+        if current == offset:
             return True
         request = PartitionApply(channel, topic, partition, current, offset, BatchDelta())
         [result] = await self.store.apply([request])
