@@ -52,7 +52,7 @@ class Channel:
             new,
             delta,
             digests=state.digests,
-            marks_read=state.mark_writes,
+            marks_read=state.mark_token,
         )
         [result] = await self.store.apply([request])
         if result is not ApplyResult.OK:

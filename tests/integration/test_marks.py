@@ -54,7 +54,7 @@ class Partition:
         """The ids marked, and the token of the last apply that wrote marks."""
         marks = [("/s", i) for i in ids]
         [state] = await self.store.read([PartitionRead("web", TOPIC, self.partition, [], marks)])
-        return {mark[2] for mark in state.seen}, state.mark_writes
+        return {mark[2] for mark in state.seen}, state.mark_token
 
 
 def ids(first: int, count: int) -> list[str]:

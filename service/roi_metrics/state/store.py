@@ -93,7 +93,7 @@ class PartitionState:
     seen: set[DedupMark] = field(default_factory=set)
     digests: dict[DedupMark, bytes] = field(default_factory=dict)
     """The digest of every mark read, so an apply does not hash them again."""
-    mark_writes: str | None = None
+    mark_token: str | None = None
     """The token the last apply that wrote the channel's marks left, when they were read
     (None: none read)."""
 
@@ -108,7 +108,7 @@ class PartitionApply:
     delta: BatchDelta
     digests: dict[DedupMark, bytes] = field(default_factory=dict)
     marks_read: str | None = None
-    """PartitionState.mark_writes of the read the delta was folded from: when no apply wrote
+    """PartitionState.mark_token of the read the delta was folded from: when no apply wrote
     the channel's marks since, the marks it looked up are not looked up again."""
 
 
@@ -194,9 +194,9 @@ class StateStore:
                     if raw:
                         state.states[(request.channel, conversation)] = decode_state(raw)
             if request.marks:
-                found, writes = next(replies)
+                found, token = next(replies)
                 state.seen.update(m for m, f in zip(state.digests, found, strict=True) if f == 49)
-                state.mark_writes = writes.decode()
+                state.mark_token = token.decode()
         return states
 
     async def apply(self, requests: Sequence[PartitionApply]) -> list[ApplyResult]:

@@ -434,7 +434,7 @@ class BatchProcessor:
             fresh[-1][0].offset,
             delta,
             digests=state.digests,
-            marks_read=state.mark_writes,
+            marks_read=state.mark_token,
         )
         return _Plan(part, fresh, request, label)
 
