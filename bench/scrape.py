@@ -33,7 +33,6 @@ from roi_metrics.cardfile import load_cost_card
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.timebuckets import ROLLING_WINDOWS
 from roi_metrics.export.collector import RoiCollector
-from roi_metrics.export.http import render_text
 from roi_metrics.state import keys
 from roi_metrics.state.reader import StateReader
 
@@ -76,16 +75,17 @@ def summary(label: str, seconds: list[float]) -> str:
 
 
 def in_process(client: redis.Redis, scrapes: int, cold: bool) -> tuple[list[float], bytes]:
-    """What the exporter does per scrape: collect, then render the text (render_text)."""
+    """What the exporter does per scrape: read Redis, compute the figures, write the text
+    (RoiCollector.exposition)."""
     card = load_cost_card(ROOT / "deploy" / "costs.toml")
     collector = RoiCollector(card, StateReader(client).snapshot)
-    body = render_text(collector.collect())  # warm: the reader learns channels and buckets
+    body = collector.exposition()  # warm: the reader learns channels and buckets
     timings = []
     for _ in track(range(scrapes), description="in process", console=console):
         started = time.perf_counter()
         if cold:
             collector = RoiCollector(card, StateReader(client).snapshot)
-        body = render_text(collector.collect())
+        body = collector.exposition()
         timings.append(time.perf_counter() - started)
     return timings, body
 

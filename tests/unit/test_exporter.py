@@ -7,14 +7,13 @@ from fractions import Fraction
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 from roi_metrics.cardfile import load_cost_card
+from roi_metrics.domain.events import Counter
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.export import runbooks
 from roi_metrics.export.collector import RoiCollector
-from roi_metrics.export.http import render_text
 from roi_metrics.state.reader import Snapshot
 
 from tests.unit.helpers import SLACK, WEB
@@ -115,27 +114,35 @@ def test_redis_down_still_answers_with_the_store_down() -> None:
     }
 
 
-def test_the_fast_text_is_byte_for_byte_what_prometheus_client_writes() -> None:
+def test_the_served_text_is_byte_for_byte_what_prometheus_client_writes() -> None:
     collector = RoiCollector(CARD, snapshot, clock=lambda: NOW)
     registry = CollectorRegistry()
     registry.register(collector)
-    assert render_text(collector.collect()) == generate_latest(registry)
-    # odd label values and help texts are escaped the same way
-    odd = GaugeMetricFamily("odd", "help with \\ and\nnewline", labels=["channel", "window"])
-    odd.add_metric(['we"b\\x\ny', "1h"], 1e21)
-    odd.add_metric(["a", "b"], float("nan"))
-    odd.add_metric(["c", "d"], 1234567.0)
-    other = CollectorRegistry()
-    other.register(Fixed([odd]))
-    assert render_text([odd]) == generate_latest(other)
+    assert collector.exposition() == generate_latest(registry)
 
 
-class Fixed:
-    def __init__(self, metrics: list[GaugeMetricFamily]) -> None:
-        self.metrics = metrics
-
-    def collect(self) -> list[GaugeMetricFamily]:
-        return self.metrics
+def test_odd_names_and_large_values_are_written_as_prometheus_client_writes_them() -> None:
+    """Label values with a quote, a backslash and a newline; counts from 0 to 10^21 (the
+    text switches to exponents at a million); a negative figure (a loss-making ROI)."""
+    empty: dict[Window, dict] = {window: {} for window in Window}  # type: ignore[type-arg]
+    counts = {
+        Counter.CONVERSATIONS: 10**21,
+        Counter.AI_CONVERSATIONS: 1_234_567,
+        Counter.AI_RESOLUTIONS_ASSUMED: 999_999,
+        Counter.ESCALATIONS: 1_000_000,
+        Counter.AI_COST_MICROS: 7 * 10**15,
+    }
+    odd = Snapshot(NOW, {'we"b\\x\ny': {**empty, Window.HOURS_24: counts}})
+    collector = RoiCollector(CARD, lambda now: odd, clock=lambda: NOW)
+    registry = CollectorRegistry()
+    registry.register(collector)
+    text = collector.exposition()
+    assert text == generate_latest(registry)
+    labels = b'{channel="we\\"b\\\\x\\ny",window="24h"}'
+    assert b"support_conversations" + labels + b" 1e+21\n" in text
+    assert b"support_ai_conversations" + labels + b" 1.234567e+06\n" in text
+    assert b"support_escalations" + labels + b" 1e+06\n" in text
+    assert b"support_channel_roi_ratio" + labels + b" -0.9" in text
 
 
 def test_the_runbooks_page_escapes_what_it_shows() -> None:

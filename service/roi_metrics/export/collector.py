@@ -10,16 +10,19 @@ with support_state_store_up 0 and no business figures.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final
+from dataclasses import dataclass
+from typing import Any, Final, SupportsFloat
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
+from prometheus_client.utils import floatToGoString
 
 from roi_metrics.domain.costcard import CostCard
-from roi_metrics.domain.events import Counter
+from roi_metrics.domain.events import CSAT_COUNTERS, Counter
 from roi_metrics.domain.figures import DEFINITIONS_VERSION, ChannelFigures, ProgramFigures, Quotient
 from roi_metrics.domain.report import Snapshot, build_report
 from roi_metrics.domain.timebuckets import Window
@@ -78,12 +81,91 @@ CONFIRMATIONS: Final = [
 ]
 
 
-def _gauge(name: str, documentation: str, labels: list[str]) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, documentation, labels=labels)
+def _escape(value: str) -> str:
+    """A label value as the text format writes it."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _go_float(value: float) -> str:
+    """prometheus-client's floatToGoString, byte for byte; values below a million (almost
+    every figure) are Python's repr, the rest go through it."""
+    return repr(value) if -math.inf < value < 1e6 else floatToGoString(value)  # type: ignore[no-untyped-call]
+
+
+class _Labels:
+    """One label set and its text in the exposition (names sorted, values escaped), made
+    once and shared by every sample that carries it."""
+
+    __slots__ = ("labels", "text")
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels = labels
+        pairs = ",".join(f'{name}="{_escape(value)}"' for name, value in sorted(labels.items()))
+        self.text = f"{{{pairs}}}" if pairs else ""
+
+
+NO_LABELS: Final = _Labels({})
+
+
+@dataclass(frozen=True, slots=True)
+class _ChannelLabels:
+    """The label sets of one channel in one window."""
+
+    plain: _Labels
+    confirmation: dict[str, _Labels]
+    resolved_by: dict[str, _Labels]
+
+    @classmethod
+    def of(cls, channel: str, window: str) -> _ChannelLabels:
+        plain = {"channel": channel, "window": window}
+        return cls(
+            _Labels(plain),
+            {kind: _Labels({**plain, "confirmation": kind}) for kind, _ in CONFIRMATIONS},
+            {who: _Labels({**plain, "resolved_by": who}) for who in ("", *sorted(CSAT_COUNTERS))},
+        )
+
+
+@dataclass(slots=True)
+class _Family:
+    name: str
+    documentation: str
+    samples: list[tuple[_Labels, float]]
+
+    def metric(self) -> GaugeMetricFamily:
+        family = GaugeMetricFamily(self.name, self.documentation)
+        family.samples = [Sample(self.name, labels.labels, value) for labels, value in self.samples]
+        return family
+
+    def text(self, out: list[str]) -> None:
+        """Appends this family in the text format 0.0.4, as generate_latest writes it."""
+        name = self.name
+        documentation = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        out.append(f"# HELP {name} {documentation}\n# TYPE {name} gauge\n")
+        out.extend(f"{name}{labels.text} {_go_float(value)}\n" for labels, value in self.samples)
+
+
+class _Families:
+    """A scrape's gauge families, each made at its first figure, in that order; a figure
+    without a sample (None) still makes its family."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, _Family] = {}
+
+    def add(
+        self, name: str, documentation: str, labels: _Labels, value: SupportsFloat | None
+    ) -> None:
+        family = self.by_name.get(name)
+        if family is None:
+            family = self.by_name[name] = _Family(name, documentation, [])
+        if value is not None:
+            family.samples.append((labels, float(value)))
 
 
 class RoiCollector(Collector):
-    """Collects the business figures at scrape time from `snapshot(now_seconds)`."""
+    """Collects the business figures at scrape time from `snapshot(now_seconds)`: as
+    metric families (`collect`, the prometheus-client interface) or straight as the text
+    format (`exposition`, what /metrics serves: the same families, each label set's text
+    written once per channel and window instead of once per sample)."""
 
     def __init__(
         self,
@@ -96,24 +178,38 @@ class RoiCollector(Collector):
         self.memory = memory
         """Redis's `INFO memory`, read at each scrape for the memory gauges."""
         self.store_up = True
+        self._labels: dict[tuple[str, str], _ChannelLabels] = {}
+        """Label sets of the channels of the last scrape, by (channel, window)."""
 
     def describe(self) -> Iterable[Metric]:
         return []  # collected at scrape time only
 
     def collect(self) -> Iterator[Metric]:
-        info = GaugeMetricFamily(
+        for family in self._scrape().by_name.values():
+            yield family.metric()
+
+    def exposition(self) -> bytes:
+        """The text format 0.0.4 of `collect()`, byte for byte what prometheus-client's
+        generate_latest writes for it (tests/unit/test_exporter.py)."""
+        out: list[str] = []
+        for family in self._scrape().by_name.values():
+            family.text(out)
+        return "".join(out).encode()
+
+    def _scrape(self) -> _Families:
+        families = _Families()
+        families.add(
             "support_info",
             "Currency and definitions version.",
-            labels=["currency", "definitions_version"],
+            _Labels({"currency": self.card.currency, "definitions_version": DEFINITIONS_VERSION}),
+            1,
         )
-        info.add_metric([self.card.currency, DEFINITIONS_VERSION], 1)
-        yield info
-        target = GaugeMetricFamily(
+        families.add(
             "support_target_roi_ratio",
             "The cost card's target_roi: the programme ROI (24h) alert threshold.",
+            NO_LABELS,
+            self.card.target_roi,
         )
-        target.add_metric([], self.card.target_roi)
-        yield target
         try:
             snapshot = self.snapshot(int(self.clock()))
         except ERRORS as error:
@@ -121,13 +217,17 @@ class RoiCollector(Collector):
             self.store_up = False
         else:
             self.store_up = True
-            yield from self._figures(snapshot)
-            yield from self._memory()
-        up = GaugeMetricFamily("support_state_store_up", "1 when Redis answered this scrape.")
-        up.add_metric([], 1 if self.store_up else 0)
-        yield up
+            self._figures(families, snapshot)
+            self._memory(families)
+        families.add(
+            "support_state_store_up",
+            "1 when Redis answered this scrape.",
+            NO_LABELS,
+            1 if self.store_up else 0,
+        )
+        return families
 
-    def _memory(self) -> Iterator[Metric]:
+    def _memory(self, families: _Families) -> None:
         if self.memory is None:
             return
         try:
@@ -135,67 +235,48 @@ class RoiCollector(Collector):
         except ERRORS as error:
             log.warning("could not read Redis memory: %s", error)
             return
-        for name, documentation, value in (
-            ("support_state_store_memory_used_bytes", "Memory Redis uses.", used),
-            (
-                "support_state_store_memory_max_bytes",
-                "Redis maxmemory: writes fail beyond it (noeviction); 0 when unlimited.",
-                limit,
-            ),
-        ):
-            gauge = GaugeMetricFamily(name, documentation)
-            gauge.add_metric([], value)
-            yield gauge
+        families.add("support_state_store_memory_used_bytes", "Memory Redis uses.", NO_LABELS, used)
+        families.add(
+            "support_state_store_memory_max_bytes",
+            "Redis maxmemory: writes fail beyond it (noeviction); 0 when unlimited.",
+            NO_LABELS,
+            limit,
+        )
 
-    def _figures(self, snapshot: Snapshot) -> Iterator[Metric]:
-        families = _Families()
+    def _figures(self, families: _Families, snapshot: Snapshot) -> None:
         report = build_report(snapshot, self.card)
+        known, self._labels = self._labels, {}
         for window in Window:
             for channel, by_window in report.channels.items():
-                _channel(families, {"channel": channel, "window": window.value}, by_window[window])
-            _program(families, {"window": window.value}, report.program[window])
-        yield from families.by_name.values()
+                key = (channel, window.value)
+                labels = known.get(key) or _ChannelLabels.of(*key)
+                self._labels[key] = labels
+                _channel(families, labels, by_window[window])
+            program = _Labels({"window": window.value})
+            _program(families, program, report.program[window])
 
 
-class _Families:
-    """A scrape's gauge families, each made at its first figure, in that order; a figure
-    without a sample (None) still makes its family. Samples of one label set share one
-    labels dict (the text exposition formats it once)."""
-
-    def __init__(self) -> None:
-        self.by_name: dict[str, GaugeMetricFamily] = {}
-
-    def add(
-        self, name: str, documentation: str, labels: dict[str, str], value: float | None
-    ) -> None:
-        family = self.by_name.get(name)
-        if family is None:
-            family = self.by_name[name] = _gauge(name, documentation, list(labels))
-        if value is not None:
-            family.samples.append(Sample(name, labels, value))
-
-
-def _channel(families: _Families, labels: dict[str, str], figures: ChannelFigures) -> None:
+def _channel(families: _Families, labels: _ChannelLabels, figures: ChannelFigures) -> None:
     counts = figures.counts
     for name, documentation, counter in COUNT_GAUGES:
-        families.add(name, documentation, labels, counts[counter])
+        families.add(name, documentation, labels.plain, counts[counter])
     for confirmation, counter in CONFIRMATIONS:
         families.add(
             "support_ai_resolutions",
             "AI resolutions by confirmation.",
-            {**labels, "confirmation": confirmation},
+            labels.confirmation[confirmation],
             counts[counter],
         )
     for name, documentation, attribute in FIGURE_GAUGES:
         value: Quotient | None = getattr(figures, attribute)
-        families.add(name, documentation, labels, None if value is None else float(value))
+        families.add(name, documentation, labels.plain, value)
     csat = "support_csat_mean", "Mean CSAT score by who resolved."
-    families.add(*csat, {**labels, "resolved_by": ""}, None)  # the family, even without scores
+    families.add(*csat, labels.resolved_by[""], None)  # the family, even without scores
     for resolved_by, mean in sorted(figures.csat_mean.items()):
-        families.add(*csat, {**labels, "resolved_by": resolved_by}, float(mean))
+        families.add(*csat, labels.resolved_by[resolved_by], mean)
 
 
-def _program(families: _Families, labels: dict[str, str], program: ProgramFigures) -> None:
+def _program(families: _Families, labels: _Labels, program: ProgramFigures) -> None:
     for name, documentation, attribute in PROGRAM_GAUGES:
         value: Quotient | None = getattr(program, attribute)
-        families.add(name, documentation, labels, None if value is None else float(value))
+        families.add(name, documentation, labels, value)

@@ -10,7 +10,7 @@
 -- A bucket shared by windows (7d and 30d) is read once. Sums are exact for any 64-bit
 -- values: Lua numbers are doubles, so a value of 14 digits or more is split into its last
 -- 9 digits and the rest, each part summed on its own (both stay far below 2^53) and the
--- total written back as decimal digits.
+-- total written back as decimal digits; a total of short values is returned as an integer.
 local prefix = ARGV[1]
 local nfields = tonumber(ARGV[3])
 local fields = {}
@@ -22,15 +22,18 @@ local stale = counter ~= ARGV[2]
 local cache = {}
 local BILLION = 1000000000
 
--- A stored value as {low, high} with value = high * 10^9 + low.
-local function parts(value)
-  if not value then -- a missing bucket or field reads as false
-    return {0, 0}
+-- Adds a stored value into low[f] and high[f], with value = high * 10^9 + low. Short values
+-- (the usual case) take one tonumber; a missing bucket or field reads as false.
+local function add(low, high, f, value)
+  if not value then
+    return
   end
   if #value <= 13 or string.sub(value, 1, 1) == '-' then
-    return {tonumber(value) or 0, 0}
+    low[f] = low[f] + (tonumber(value) or 0)
+  else
+    low[f] = low[f] + tonumber(string.sub(value, -9))
+    high[f] = high[f] + tonumber(string.sub(value, 1, -10))
   end
-  return {tonumber(string.sub(value, -9)), tonumber(string.sub(value, 1, -10))}
 end
 
 local function sum(name, first, count, step)
@@ -43,24 +46,19 @@ local function sum(name, first, count, step)
     local values = cache[suffix]
     if values == nil then
       values = redis.call('HMGET', prefix .. suffix, unpack(fields))
-      for f = 1, nfields do
-        values[f] = parts(values[f])
-      end
       cache[suffix] = values
     end
     for f = 1, nfields do
-      low[f] = low[f] + values[f][1]
-      high[f] = high[f] + values[f][2]
+      add(low, high, f, values[f])
     end
   end
   local totals = {}
   for f = 1, nfields do
-    local carry = math.floor(low[f] / BILLION)
-    local rest = low[f] - carry * BILLION
-    if high[f] + carry == 0 then
-      totals[f] = string.format('%d', rest)
+    if high[f] == 0 then
+      totals[f] = low[f] -- below 2^53: an exact integer reply
     else
-      totals[f] = string.format('%d%09d', high[f] + carry, rest)
+      local carry = math.floor(low[f] / BILLION)
+      totals[f] = string.format('%d%09d', high[f] + carry, low[f] - carry * BILLION)
     end
   end
   return totals
