@@ -62,16 +62,20 @@ rules: install ## Regenerate the Prometheus rules (and deploy/kubernetes/) from 
 dashboards: install ## Regenerate grafana/dashboards/*.json from service/roi_metrics/codegen/dashboards.py
 	$(BIN)/python -m roi_metrics.codegen.dashboards
 
-test-unit: install ## The pure tests only (seconds, no services)
-	$(BIN)/pytest -q tests/unit
+test-unit: install ## The pure tests only (a minute, no services)
+	$(BIN)/pytest -q -n 2 tests/unit
 
 image-early: install
 	@# the container tests' image (root with Debian's docker.io only), built while lint and
 	@# the stack start; the suite waits for it, or says why the container tests skip
 	@mkdir -p .state && (deploy/local/docker.sh prepare >.state/docker-prepare.log 2>&1 &)
 
-test: install image-early lint stack-up ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus, promtool, Alertmanager), containers
-	$(BIN)/pytest -q -p no:cacheprovider tests
+test: install image-early ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus, promtool, Alertmanager), containers
+	@# lint while the stack starts; the pure tests on both cores; then the tests of the stack,
+	@# one at a time (they time real processes, which a second test on these cores would skew)
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint stack-up
+	$(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit
+	$(BIN)/pytest -q -p no:cacheprovider tests/e2e tests/integration
 
 demo: install ## Kafka, Redis, Prometheus, worker, exporter, simulator; live figures until Ctrl-C (SCENARIO=degrade)
 	deploy/local/demo.sh

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_demo_starts_everything_shows_figures_and_stops_everything(tmp_path: Path) -> None:
     state = tmp_path / "state"
-    env = stack_env(state, DEMO_SECONDS="18", RATE="50", COLUMNS="200")
+    env = stack_env(state, DEMO_SECONDS="12", RATE="50", COLUMNS="200")
     ports = {name: value for name, value in env.items() if name.startswith("ROI_")}
     result = subprocess.run(
         [str(ROOT / "deploy/local/demo.sh")],

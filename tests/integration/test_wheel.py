@@ -24,7 +24,9 @@ REDIS_DB = 6  # this module's Redis database (the deployment and state fixtures)
 
 
 def install_wheel(folder: Path) -> Path:
-    """Build the wheel, install it into a new virtual environment; its `roi-metrics`."""
+    """Build the wheel, install it with its dependencies (resolved from its own metadata)
+    into a new virtual environment; its `roi-metrics`. uv installs in seconds what pip
+    takes half a minute for."""
     wheels = folder / "wheels"
     quiet = ["-q", "--disable-pip-version-check"]
     subprocess.run(
@@ -33,8 +35,12 @@ def install_wheel(folder: Path) -> Path:
     )
     [wheel] = wheels.glob("roi_metrics-*.whl")
     venv = folder / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", *quiet, str(wheel)], check=True)
+    uv = Path(sys.executable).parent / "uv"
+    subprocess.run([str(uv), "venv", "-q", "--python", sys.executable, str(venv)], check=True)
+    subprocess.run(
+        [str(uv), "pip", "install", "-q", "--python", str(venv / "bin" / "python"), str(wheel)],
+        check=True,
+    )
     return venv / "bin" / "roi-metrics"
 
 

@@ -147,7 +147,7 @@ async def test_a_redis_outage_of_20_seconds_loses_nothing_and_is_reported(
             if progress >= 0.3 and not outages:
                 outages.append(asyncio.create_task(outage()))
 
-        offsets = await publish(deployment, traffic, seconds=25, during=break_redis)
+        offsets = await publish(deployment, traffic, seconds=12, during=break_redis)
         await outages[0]
         await wait_applied(client, deployment, offsets)
         assert await bucket_state(client) == recompute(traffic, now)
