@@ -193,7 +193,8 @@ def test_the_exporter_answers_while_redis_is_down_and_recovers(tmp_path: Path) -
 async def test_a_cached_reader_sees_late_events_exactly_as_a_fresh_one(
     redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str
 ) -> None:
-    """The reader keeps closed buckets between scrapes; events landing in closed buckets
+    """The reader keeps closed buckets' sums between scrapes, and all of a channel's sums
+    while no bucket of it was written and no window slid; events landing in closed buckets
     (late ones) must show at once, events in hot buckets too."""
     work = processor(redis_db, producer, topic_name)
     base = f"{redis_url().rsplit('/', 1)[0]}/{TEST_DB}"
@@ -221,6 +222,13 @@ async def test_a_cached_reader_sees_late_events_exactly_as_a_fresh_one(
     await apply(0, 30, 200, 4 * 3600, 2 * 86400)
     first = agree()
     assert first["web"][Window.HOUR_1][Counter.CONVERSATIONS] == 3
+    # nothing written since: the sums stand (the very same ones), until a window slides
+    again = int(time.time())
+    assert cached.snapshot(again).counts["web"] is cached.snapshot(again).counts["web"]
+    slid = cached.snapshot(again + 3600).counts  # an hour on: every window slid
+    assert slid["web"] is not first["web"]
+    assert slid == StateReader(redis.Redis.from_url(base)).snapshot(again + 3600).counts
+    assert slid["web"][Window.HOUR_1] == {}  # the events are over an hour old by then
     writes = redis.Redis.from_url(base).get("roi:{web}:cw")
     await apply(1, 2)  # hot buckets only: the closed-writes counter stands
     assert redis.Redis.from_url(base).get("roi:{web}:cw") == writes

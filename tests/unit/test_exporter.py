@@ -6,13 +6,14 @@ from __future__ import annotations
 from fractions import Fraction
 from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
 from roi_metrics.cardfile import load_cost_card
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.timebuckets import Window
-from roi_metrics.export import runbooks
+from roi_metrics.export import collector, runbooks
 from roi_metrics.export.collector import RoiCollector
 from roi_metrics.state.reader import Snapshot
 
@@ -152,3 +153,49 @@ def test_the_runbooks_page_escapes_what_it_shows() -> None:
     )
     assert "<h2 id='supportx-b'>SupportX &lt;b&gt;</h2>" in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; go" in page and "<script>" not in page
+
+
+def test_an_unwritten_channel_s_figures_are_reused_and_a_written_one_s_recomputed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader hands back the very same counts for a channel none of whose buckets was
+    written; the collector then reuses its figures. New counts are computed again."""
+    calls: list[int] = []
+    real = collector.channel_figures
+
+    def counted(counts: dict, human_cost: int) -> object:  # type: ignore[type-arg]
+        calls.append(human_cost)
+        return real(counts, human_cost)
+
+    monkeypatch.setattr(collector, "channel_figures", counted)
+    idle = Snapshot(
+        NOW,
+        {
+            "web": {window: dict(WEB) for window in Window},
+            "whatsapp": {window: dict(SLACK) for window in Window},
+        },
+    )
+    exporter = RoiCollector(CARD, lambda now: idle, clock=lambda: NOW)
+    first = exporter.exposition()
+    assert len(calls) == 10  # 2 channels x 5 windows
+    assert exporter.exposition() == first
+    assert len(calls) == 10  # nothing computed again
+    written = {**WEB, Counter.CONVERSATIONS: 201}
+    busy = Snapshot(NOW, {**idle.counts, "web": {**idle.counts["web"], Window.HOURS_24: written}})
+    exporter.snapshot = lambda now: busy
+    text = exporter.exposition()
+    assert len(calls) == 11  # web's new 24h counts only
+    assert b'support_conversations{channel="web",window="24h"} 201.0' in text
+    assert b'support_conversations{channel="web",window="1h"} 200.0' in text
+
+
+def test_the_same_counts_under_two_prices_give_each_its_own_figures() -> None:
+    """One counts object for two channels (the memo's key is its identity): each channel
+    keeps its own human cost per resolution (web 6.50, whatsapp 5.00)."""
+    shared = dict(WEB)
+    same = Snapshot(NOW, {"web": {Window.HOURS_24: shared}, "whatsapp": {Window.HOURS_24: shared}})
+    exporter = RoiCollector(CARD, lambda now: same, clock=lambda: NOW)
+    for _ in range(2):
+        text = exporter.exposition()
+        assert b'support_cost_avoided{channel="web",window="24h"} 728.0' in text  # 112 x 6.50
+        assert b'support_cost_avoided{channel="whatsapp",window="24h"} 560.0' in text  # x 5.00

@@ -5,12 +5,14 @@ render; each figure in it is decided in roi_metrics.domain.figures.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from roi_metrics.domain.costcard import CostCard, fixed_cost_micros
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.figures import (
     ChannelFigures,
+    Counts,
     ProgramFigures,
     channel_figures,
     program_figures,
@@ -36,20 +38,24 @@ class Report:
     program: dict[Window, ProgramFigures]
 
 
-def build_report(snapshot: Snapshot, card: CostCard) -> Report:
+ChannelFigureMaker = Callable[[Counts, int], ChannelFigures]
+"""channel_figures, or a function that gives the same (the exporter's memo)."""
+
+
+def build_report(
+    snapshot: Snapshot, card: CostCard, figures: ChannelFigureMaker = channel_figures
+) -> Report:
     """Every figure of every channel and of the programme, in every window."""
     channels: dict[str, dict[Window, ChannelFigures]] = {
         channel: {
-            window: channel_figures(
-                counts.get(window, {}), card.human_cost_per_resolution_micros(channel)
-            )
+            window: figures(counts.get(window, {}), card.human_cost_per_resolution_micros(channel))
             for window in Window
         }
         for channel, counts in sorted(snapshot.counts.items())
     }
     program = {
         window: program_figures(
-            [figures[window] for figures in channels.values()],
+            [by_window[window] for by_window in channels.values()],
             fixed_cost_micros(card.program, window, snapshot.now_seconds),
         )
         for window in Window

@@ -23,7 +23,14 @@ from prometheus_client.utils import floatToGoString
 
 from roi_metrics.domain.costcard import CostCard
 from roi_metrics.domain.events import CSAT_COUNTERS, Counter
-from roi_metrics.domain.figures import DEFINITIONS_VERSION, ChannelFigures, ProgramFigures, Quotient
+from roi_metrics.domain.figures import (
+    DEFINITIONS_VERSION,
+    ChannelFigures,
+    Counts,
+    ProgramFigures,
+    Quotient,
+    channel_figures,
+)
 from roi_metrics.domain.report import Snapshot, build_report
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.state.connect import ERRORS
@@ -125,15 +132,23 @@ class _ChannelLabels:
         )
 
 
+Point = tuple["_Labels", float, str]
+"""A sample: its labels, its value and its line in the text format."""
+Row = tuple[str, str, Point | None]
+"""A family's name and help, and a sample of it (None: the family only)."""
+
+
 @dataclass(slots=True)
 class _Family:
     name: str
     documentation: str
-    samples: list[tuple[_Labels, float]]
+    samples: list[Point]
 
     def metric(self) -> GaugeMetricFamily:
         family = GaugeMetricFamily(self.name, self.documentation)
-        family.samples = [Sample(self.name, labels.labels, value) for labels, value in self.samples]
+        family.samples = [
+            Sample(self.name, labels.labels, value) for labels, value, _ in self.samples
+        ]
         return family
 
     def text(self, out: list[str]) -> None:
@@ -141,24 +156,68 @@ class _Family:
         name = self.name
         documentation = self.documentation.replace("\\", r"\\").replace("\n", r"\n")
         out.append(f"# HELP {name} {documentation}\n# TYPE {name} gauge\n")
-        out.extend(f"{name}{labels.text} {_go_float(value)}\n" for labels, value in self.samples)
+        out.extend(line for _, _, line in self.samples)
 
 
 class _Families:
     """A scrape's gauge families, each made at its first figure, in that order; a figure
-    without a sample (None) still makes its family."""
+    without a sample (None) still makes its family. While `recording` is a list, every
+    figure added is also appended to it, to be replayed at the next scrape."""
 
     def __init__(self) -> None:
         self.by_name: dict[str, _Family] = {}
+        self.recording: list[Row] | None = None
 
     def add(
         self, name: str, documentation: str, labels: _Labels, value: SupportsFloat | None
     ) -> None:
+        sample = None
+        if value is not None:
+            number = float(value)
+            sample = (labels, number, f"{name}{labels.text} {_go_float(number)}\n")
+        self._add(name, documentation, sample)
+        if self.recording is not None:
+            self.recording.append((name, documentation, sample))
+
+    def replay(self, rows: list[Row]) -> None:
+        for name, documentation, sample in rows:
+            self._add(name, documentation, sample)
+
+    def _add(self, name: str, documentation: str, sample: Point | None) -> None:
         family = self.by_name.get(name)
         if family is None:
             family = self.by_name[name] = _Family(name, documentation, [])
-        if value is not None:
-            family.samples.append((labels, float(value)))
+        if sample is not None:
+            family.samples.append(sample)
+
+
+class _FigureMemo:
+    """channel_figures, remembered from one scrape to the next by the identity of the
+    counts: the reader hands back the very same dicts for a channel none of whose buckets
+    was written since (roi_metrics/state/reader.py), so an idle channel's figures are not
+    computed again. Each entry keeps its counts, so the identity cannot be reused; scrapes
+    running at once at worst compute a figure again."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[Counts, int, ChannelFigures]] = {}
+        self._next: dict[int, tuple[Counts, int, ChannelFigures]] = {}
+
+    def __call__(self, counts: Counts, human_cost_per_resolution_micros: int) -> ChannelFigures:
+        known = self._last.get(id(counts))
+        if (
+            known is not None
+            and known[0] is counts
+            and known[1] == human_cost_per_resolution_micros
+        ):
+            figures = known[2]
+        else:
+            figures = channel_figures(counts, human_cost_per_resolution_micros)
+        self._next[id(counts)] = (counts, human_cost_per_resolution_micros, figures)
+        return figures
+
+    def turn(self) -> None:
+        """After a scrape: what it used is what the next one may reuse."""
+        self._last, self._next = self._next, {}
 
 
 class RoiCollector(Collector):
@@ -178,8 +237,10 @@ class RoiCollector(Collector):
         self.memory = memory
         """Redis's `INFO memory`, read at each scrape for the memory gauges."""
         self.store_up = True
-        self._labels: dict[tuple[str, str], _ChannelLabels] = {}
-        """Label sets of the channels of the last scrape, by (channel, window)."""
+        self._memo = _FigureMemo()
+        self._rows: dict[tuple[str, str], tuple[ChannelFigures, _ChannelLabels, list[Row]]] = {}
+        """What the last scrape added for each (channel, window): from which figures, with
+        which label sets."""
 
     def describe(self) -> Iterable[Metric]:
         return []  # collected at scrape time only
@@ -244,14 +305,22 @@ class RoiCollector(Collector):
         )
 
     def _figures(self, families: _Families, snapshot: Snapshot) -> None:
-        report = build_report(snapshot, self.card)
-        known, self._labels = self._labels, {}
+        report = build_report(snapshot, self.card, self._memo)
+        self._memo.turn()
+        known, self._rows = self._rows, {}
         for window in Window:
             for channel, by_window in report.channels.items():
-                key = (channel, window.value)
-                labels = known.get(key) or _ChannelLabels.of(*key)
-                self._labels[key] = labels
-                _channel(families, labels, by_window[window])
+                key, figures = (channel, window.value), by_window[window]
+                last = known.get(key)
+                if last is not None and last[0] is figures:  # the memo's: the same figures
+                    families.replay(last[2])
+                    self._rows[key] = last
+                    continue
+                labels = last[1] if last is not None else _ChannelLabels.of(*key)
+                families.recording = []
+                _channel(families, labels, figures)
+                self._rows[key] = (figures, labels, families.recording)
+                families.recording = None
             program = _Labels({"window": window.value})
             _program(families, program, report.program[window])
 

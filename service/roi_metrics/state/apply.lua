@@ -1,7 +1,7 @@
 -- Applies one (topic, partition) batch atomically, or nothing.
 --
--- KEYS: watermark hash, closed-writes counter, dedup mark directory, B bucket hashes,
---       S conversation keys
+-- KEYS: watermark hash, closed-writes counter, dedup mark directory, bucket-writes token,
+--       B bucket hashes, S conversation keys
 -- ARGV: 1 watermark field, 2 expected watermark ('' = none yet), 3 new watermark,
 --       4 B, 5 S, 6 now (the worker's clock, seconds), 7 conversation TTL ms,
 --       8 dedup mark key prefix, 9 the marks' 16-byte digests, concatenated,
@@ -10,7 +10,8 @@
 --       13 the dedup horizon (seconds), 14 the directory's "w" token when the caller looked
 --       the marks up ('' = not looked up): unchanged, no mark was written since, so they are
 --       not looked up again, 15 the prefix of the bitmaps of the mark hashes created,
---       16 a new token (unique) for "w" when this apply writes marks,
+--       16 a new token (unique): the directory's "w" when this apply writes marks, and the
+--          bucket-writes token when it writes buckets,
 --       then per bucket: expire-at seconds ('0' = never), field count, and per field:
 --         name, increment (> 0), limit (2^63 - 1 - increment, the largest value the field
 --         may hold before the increment, as a decimal string),
@@ -143,15 +144,15 @@ for b = 1, buckets do
   for f = 1, fields do
     names[f] = ARGV[arg + 3 * (f - 1)]
   end
-  local stored = redis.call('HMGET', KEYS[3 + b], unpack(names))
+  local stored = redis.call('HMGET', KEYS[4 + b], unpack(names))
   for f = 1, fields do
     local value, limit = stored[f] or '0', ARGV[arg + 3 * (f - 1) + 2]
     if not integer(value) then
-      return {'corrupt', KEYS[3 + b], names[f]}
+      return {'corrupt', KEYS[4 + b], names[f]}
     end
     if string.sub(limit, 1, 1) == '-' or string.sub(value, 1, 1) ~= '-'
         and (#value > #limit or (#value == #limit and value > limit)) then
-      return {'overflow', KEYS[3 + b], names[f]}
+      return {'overflow', KEYS[4 + b], names[f]}
     end
   end
   arg = arg + 3 * fields
@@ -166,7 +167,7 @@ if #digests > 0 then
   add_marks(directory, prefix, mark_list, legacy_until, now, digest_list, numbers)
 end
 
-local key = 3
+local key = 4
 arg = 17
 for _ = 1, buckets do
   key = key + 1
@@ -194,6 +195,9 @@ end
 
 if ARGV[10] == '1' then
   redis.call('INCR', KEYS[2]) -- the exporter re-reads closed buckets when this moves
+end
+if buckets > 0 then
+  redis.call('SET', KEYS[4], ARGV[16]) -- the exporter re-reads any bucket when this changes
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return {'ok'}

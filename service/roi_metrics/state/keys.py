@@ -13,11 +13,13 @@ atomic apply touches one Redis Cluster slot.
                                       (16-byte digest of a (source, id)) per mark (expires)
     roi:{web}:wm                      hash: "<topic>:<partition>" -> last applied offset
     roi:{web}:cw                      counter: applies that wrote a closed bucket (see below)
+    roi:{web}:bw                      string: a token replaced by every apply that writes buckets
     roi:{web}:rp                      counter: a write to wait for replicas on (ROI_REDIS_WAIT_*)
 
 A bucket is closed once it is older than the one before the current one (by the worker's
 clock): only late events write there, and each apply that does bumps `cw`, so the exporter
-may keep closed buckets' sums for as long as `cw` stands.
+may keep closed buckets' sums for as long as `cw` stands; and all of its sums, until the
+window slides, for as long as `bw` stands.
 """
 
 from __future__ import annotations
@@ -47,6 +49,12 @@ def bucket(channel: str, key: BucketKey) -> str:
 
 def closed_writes(channel: str) -> str:
     return f"roi:{{{channel}}}:cw"
+
+
+def bucket_writes(channel: str) -> str:
+    """A token the apply script replaces (a fresh one each time) whenever it writes a bucket
+    of the channel: the exporter reads the buckets again only when it changed."""
+    return f"roi:{{{channel}}}:bw"
 
 
 def replication_probe(channel: str) -> str:

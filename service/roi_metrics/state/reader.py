@@ -6,7 +6,9 @@ apply that does bumps the channel's closed-writes counter (roi_metrics/state/key
 reader keeps each window's sum of closed buckets between scrapes and, per scrape and
 channel, has Redis sum only the last HOT buckets of each window, plus the closed part of a
 window that slid (a minute, hour or day turned) or of every window when the counter moved
-(roi_metrics/state/windows.lua). One pipelined round trip per scrape.
+(roi_metrics/state/windows.lua). And a channel none of whose buckets was written since the
+last scrape (the apply script replaces its bucket-writes token at every write), while no
+window slid, costs one small reply: its sums stand. One pipelined round trip per scrape.
 
 The exporter's and the workers' clocks may differ by up to one bucket of the finest
 resolution (a minute) without a stale figure: a bucket closes for the reader two buckets
@@ -49,10 +51,21 @@ class _Part:
     count: int
 
 
+Parts = dict[RollingWindow, tuple[_Part, _Part]]
+"""Each window's hot and closed parts at a scrape's clock."""
+Counts = dict[Window, dict[Counter, int]]
+
+
 @dataclass(slots=True)
 class _ChannelCache:
     closed_writes: bytes = b""
     closed: dict[Window, tuple[_Part, Values]] = field(default_factory=dict)
+    bucket_writes: bytes = b""
+    """The bucket-writes token `counts` were read at ('' = none)."""
+    parts: Parts | None = None
+    """The parts `counts` are sums of."""
+    counts: Counts | None = None
+    """The last scrape's sums of every window."""
 
 
 def _values(raw: Sequence[bytes]) -> Values:
@@ -91,14 +104,13 @@ class StateReader:
                 known, counts = self._read(parts)
             return Snapshot(now_seconds, counts)
 
-    def _read(
-        self, parts: dict[RollingWindow, tuple[_Part, _Part]]
-    ) -> tuple[list[str], dict[str, dict[Window, dict[Counter, int]]]]:
+    def _read(self, parts: Parts) -> tuple[list[str], dict[str, Counts]]:
         commands = [("SMEMBERS", keys.CHANNELS)]
         for channel in self._channels:
             cache = self._caches[channel]
             prefix = keys.bucket_prefix(channel)
-            args: list[Any] = [prefix, cache.closed_writes, len(FIELDS), *FIELDS]
+            seen = cache.bucket_writes if cache.parts == parts else b""
+            args: list[Any] = [prefix, cache.closed_writes, seen, len(FIELDS), *FIELDS]
             for rolling, (hot, closed) in parts.items():
                 kept = cache.closed.get(rolling.window)
                 args += [
@@ -110,7 +122,11 @@ class StateReader:
                     closed.count,
                     "0" if kept is not None and kept[0] == closed else "1",
                 ]
-            script_keys = [keys.bucket(channel, ("all", 0)), keys.closed_writes(channel)]
+            script_keys = [
+                keys.bucket(channel, ("all", 0)),
+                keys.closed_writes(channel),
+                keys.bucket_writes(channel),
+            ]
             commands.append(WINDOWS.command(script_keys, args))
         replies = execute_sync(self.client, commands, [WINDOWS])
         known = sorted(member.decode() for member in replies[0])
@@ -121,14 +137,14 @@ class StateReader:
         return known, counts
 
     @staticmethod
-    def _windows(
-        cache: _ChannelCache, parts: dict[RollingWindow, tuple[_Part, _Part]], reply: list[Any]
-    ) -> dict[Window, dict[Counter, int]]:
-        writes, cumulative, *sums = reply
+    def _windows(cache: _ChannelCache, parts: Parts, reply: list[Any]) -> Counts:
+        if len(reply) == 2 and cache.counts is not None:  # no bucket written since: they stand
+            return cache.counts
+        writes, token, cumulative, *sums = reply
         if writes != cache.closed_writes:  # the script summed every closed part again
             cache.closed_writes = writes
             cache.closed = {}
-        per_window: dict[Window, dict[Counter, int]] = {}
+        per_window: Counts = {}
         for index, (rolling, (_, closed)) in enumerate(parts.items()):
             hot, fresh = _values(sums[2 * index]), sums[2 * index + 1]
             if fresh:
@@ -139,4 +155,5 @@ class StateReader:
         per_window[Window.ALL] = {
             COUNTERS[k.decode()]: int(v) for k, v in flat.items() if k.decode() in COUNTERS
         }
+        cache.bucket_writes, cache.parts, cache.counts = token, parts, per_window
         return per_window

@@ -383,6 +383,7 @@ class StateStore:
             keys.watermarks(channel),
             keys.closed_writes(channel),
             keys.dedup_directory(channel),
+            keys.bucket_writes(channel),
         ]
         script_keys += [keys.bucket(channel, bucket) for bucket, _ in buckets]
         script_keys += [keys.conversation(channel, c) for c, _ in conversations]

@@ -1,24 +1,33 @@
 -- Sums what the exporter needs of one channel's buckets, atomically and server-side.
--- KEYS[1]: the channel's cumulative hash, KEYS[2]: its closed-writes counter (same slot)
+-- KEYS[1]: the channel's cumulative hash, KEYS[2]: its closed-writes counter, KEYS[3]: its
+--   bucket-writes token (all in one slot)
 -- ARGV[1]: the bucket key prefix, e.g. 'roi:{web}:b:'; ARGV[2]: the counter the caller
---   last saw ('' = none); ARGV[3]: F, the number of counters; ARGV[4..3+F]: their names;
+--   last saw ('' = none); ARGV[3]: the bucket-writes token the caller last saw, when its sums
+--   are of the same buckets as this call's ('' = none); ARGV[4]: F, the number of counters;
+--   ARGV[5..4+F]: their names;
 -- then per window, 7 arguments: resolution name, bucket seconds, first hot bucket start,
 --   hot bucket count, first closed bucket start, closed bucket count, '1' to sum the
 --   closed buckets (they are summed anyway when the counter is not the caller's).
--- Returns {counter, cumulative hash (flat), then per window: its hot sum (F totals) and
---   its closed sum (F totals, or an empty array when not asked and still valid)}.
+-- Returns {counter, token} when neither the counter nor the token moved (no bucket was
+--   written since the caller's sums: they stand); else {counter, token ('' = none),
+--   cumulative hash (flat), then per window: its hot sum (F totals) and its closed sum (F
+--   totals, or an empty array when not asked and still valid)}.
 -- A bucket shared by windows (7d and 30d) is read once. Sums are exact for any 64-bit
 -- values: Lua numbers are doubles, so a value of 14 digits or more is split into its last
 -- 9 digits and the rest, each part summed on its own (both stay far below 2^53) and the
 -- total written back as decimal digits; a total of short values is returned as an integer.
 local prefix = ARGV[1]
-local nfields = tonumber(ARGV[3])
+local nfields = tonumber(ARGV[4])
 local fields = {}
 for f = 1, nfields do
-  fields[f] = ARGV[3 + f]
+  fields[f] = ARGV[4 + f]
 end
 local counter = redis.call('GET', KEYS[2]) or '0'
 local stale = counter ~= ARGV[2]
+local token = redis.call('GET', KEYS[3])
+if token and token == ARGV[3] and not stale then
+  return {counter, token}
+end
 local cache = {}
 local BILLION = 1000000000
 
@@ -64,8 +73,8 @@ local function sum(name, first, count, step)
   return totals
 end
 
-local result = {counter, redis.call('HGETALL', KEYS[1])}
-for arg = 4 + nfields, #ARGV, 7 do
+local result = {counter, token or '', redis.call('HGETALL', KEYS[1])}
+for arg = 5 + nfields, #ARGV, 7 do
   local name, step = ARGV[arg], tonumber(ARGV[arg + 1])
   result[#result + 1] = sum(name, tonumber(ARGV[arg + 2]), tonumber(ARGV[arg + 3]), step)
   if stale or ARGV[arg + 6] == '1' then
