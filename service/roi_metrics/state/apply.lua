@@ -1,6 +1,6 @@
 -- Applies one (topic, partition) batch atomically, or nothing.
 --
--- KEYS: watermark hash, closed-writes counter, dedup mark directory, bucket-writes token,
+-- KEYS: watermark hash, closed-writes token, dedup mark directory, bucket-writes token,
 --       B bucket hashes, S conversation keys
 -- ARGV: 1 watermark field, 2 expected watermark ('' = none yet), 3 new watermark,
 --       4 B, 5 S, 6 now (the worker's clock, seconds), 7 conversation TTL ms,
@@ -11,7 +11,7 @@
 --       the marks up ('' = not looked up): unchanged, no mark was written since, so they are
 --       not looked up again, 15 the prefix of the bitmaps of the mark hashes created,
 --       16 a new token (unique): the directory's "w" when this apply writes marks, and the
---          bucket-writes token when it writes buckets,
+--          closed-writes and bucket-writes tokens when it writes buckets (see the end),
 --       then per bucket: expire-at seconds ('0' = never), field count, and per field:
 --         name, increment (> 0), limit (2^63 - 1 - increment, the largest value the field
 --         may hold before the increment, as a decimal string),
@@ -158,11 +158,6 @@ for b = 1, buckets do
   arg = arg + 3 * fields
 end
 
-local writes = redis.call('GET', KEYS[2])
-if writes and not integer(writes) then
-  return {'corrupt', KEYS[2], ''}
-end
-
 if #digests > 0 then
   add_marks(directory, prefix, mark_list, legacy_until, now, digest_list, numbers)
 end
@@ -193,11 +188,18 @@ for _ = 1, conversations do
   arg = arg + 1
 end
 
+-- The exporter keeps sums between scrapes while these two tokens stand: closed buckets'
+-- while the closed-writes token does (a fresh one at each write into a closed bucket, and
+-- one the first time the channel's buckets are written, so a channel removed and counted
+-- again never finds the token of its previous life), all sums while the bucket-writes
+-- token does (a fresh one at every write).
 if ARGV[10] == '1' then
-  redis.call('INCR', KEYS[2]) -- the exporter re-reads closed buckets when this moves
+  redis.call('SET', KEYS[2], ARGV[16])
+elseif buckets > 0 then
+  redis.call('SET', KEYS[2], ARGV[16], 'NX')
 end
 if buckets > 0 then
-  redis.call('SET', KEYS[4], ARGV[16]) -- the exporter re-reads any bucket when this changes
+  redis.call('SET', KEYS[4], ARGV[16])
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
 return {'ok'}

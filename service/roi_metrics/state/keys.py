@@ -12,14 +12,15 @@ atomic apply touches one Redis Cluster slot.
     roi:{web}:s:<start>:<gen>:<shard> hash: dedup marks written in a bucket of time, a field
                                       (16-byte digest of a (source, id)) per mark (expires)
     roi:{web}:wm                      hash: "<topic>:<partition>" -> last applied offset
-    roi:{web}:cw                      counter: applies that wrote a closed bucket (see below)
+    roi:{web}:cw                      string: a token replaced at each write into a closed bucket
     roi:{web}:bw                      string: a token replaced by every apply that writes buckets
     roi:{web}:rp                      counter: a write to wait for replicas on (ROI_REDIS_WAIT_*)
 
 A bucket is closed once it is older than the one before the current one (by the worker's
-clock): only late events write there, and each apply that does bumps `cw`, so the exporter
-may keep closed buckets' sums for as long as `cw` stands; and all of its sums, until the
-window slides, for as long as `bw` stands.
+clock): only late events write there, and each apply that does replaces `cw` (an apply that
+writes buckets also creates it when it is missing: a channel removed and counted again gets
+a new one), so the exporter may keep closed buckets' sums for as long as `cw` stands; and all
+of its sums, until the window slides, for as long as `bw` stands.
 """
 
 from __future__ import annotations

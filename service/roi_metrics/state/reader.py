@@ -2,10 +2,10 @@
 
 A window sums the last N buckets of its resolution (CONTRACT.md §6). Buckets older than the
 one before the current one are *closed*: only late events still write there, and every
-apply that does bumps the channel's closed-writes counter (roi_metrics/state/keys.py). So the
+apply that does replaces the channel's closed-writes token (roi_metrics/state/keys.py). So the
 reader keeps each window's sum of closed buckets between scrapes and, per scrape and
 channel, has Redis sum only the last HOT buckets of each window, plus the closed part of a
-window that slid (a minute, hour or day turned) or of every window when the counter moved
+window that slid (a minute, hour or day turned) or of every window when the token changed
 (roi_metrics/state/windows.lua). And a channel none of whose buckets was written since the
 last scrape (the apply script replaces its bucket-writes token at every write), while no
 window slid, costs one small reply: its sums stand. One pipelined round trip per scrape.
@@ -153,7 +153,9 @@ class StateReader:
             per_window[rolling.window] = _counts([a + b for a, b in zip(hot, kept, strict=True)])
         flat = dict(zip(cumulative[::2], cumulative[1::2], strict=True))
         per_window[Window.ALL] = {
-            COUNTERS[k.decode()]: int(v) for k, v in flat.items() if k.decode() in COUNTERS
+            COUNTERS[name]: int(value)
+            for name, value in ((k.decode(), v) for k, v in flat.items())
+            if name in COUNTERS and value.isdigit()  # anything else counts as 0, as in windows.lua
         }
         cache.bucket_writes, cache.parts, cache.counts = token, parts, per_window
         return per_window
