@@ -199,3 +199,52 @@ def test_the_same_counts_under_two_prices_give_each_its_own_figures() -> None:
         text = exporter.exposition()
         assert b'support_cost_avoided{channel="web",window="24h"} 728.0' in text  # 112 x 6.50
         assert b'support_cost_avoided{channel="whatsapp",window="24h"} 560.0' in text  # x 5.00
+
+
+def test_revenue_per_interaction_and_the_wilson_bands_are_exported() -> None:
+    """WEB's 24h figures (hand-computed in test_figures.py): other revenue 99, revenue per
+    conversation (150 + 99) / 200, AI revenue per AI conversation 150 / 160, and the
+    Wilson bounds of 120 / 160, 24 / 160 and 112 / 200."""
+    samples = scrape(RoiCollector(CARD, snapshot, clock=lambda: NOW))
+    web = {"channel": "web", "window": "24h"}
+    assert samples[key("support_other_revenue", **web)] == 99.0
+    assert samples[key("support_revenue_per_conversation", **web)] == 1.245
+    assert samples[key("support_ai_revenue_per_conversation", **web)] == 0.9375
+    assert samples[key("support_resolution_ratio_lower", **web)] == pytest.approx(
+        0.6775763046904398
+    )
+    assert samples[key("support_resolution_ratio_upper", **web)] == pytest.approx(
+        0.8107005977238076
+    )
+    assert samples[key("support_escalation_ratio_upper", **web)] == pytest.approx(
+        0.2134938801698913
+    )
+    assert samples[key("support_automation_ratio_lower", **web)] == pytest.approx(
+        0.4907167533465867
+    )
+    # (99 + 150 + 0) / 300 conversations over web and whatsapp
+    assert samples[key("support_program_revenue_per_conversation", window="24h")] == 0.83
+    hour = {"channel": "web", "window": "1h"}  # no conversations: no rate, no band
+    assert key("support_revenue_per_conversation", **hour) not in samples
+    assert key("support_resolution_ratio_upper", **hour) not in samples
+    assert samples[key("support_other_revenue", **hour)] == 0.0
+
+
+def test_the_payback_forecast_is_exported_only_when_the_pace_pays_back() -> None:
+    # the default snapshot earns nothing in 30 days: no pace, no forecast
+    assert key("support_payback_remaining_seconds") not in scrape(
+        RoiCollector(CARD, snapshot, clock=lambda: NOW)
+    )
+    # 2,000 confirmed AI resolutions on web at 6.50 = 13,000 of value, in 30d and since
+    # go-live, no AI cost. Fixed cost (30d) = 3,500 + 30 x 400/9 of one-offs = 14,500/3;
+    # since go-live = 35,000/3 + 16,000 = 83,000/3. Net value: 30d = 13,000 - 14,500/3 =
+    # 24,500/3; all = 13,000 - 83,000/3 = -44,000/3. Payback = (44,000/3) / ((24,500/3) /
+    # 2,592,000 s) = 44,000 x 2,592,000 / 24,500 s.
+    counts = {Counter.AI_RESOLUTIONS_CONFIRMED: 2000}
+    earning = Snapshot(NOW, {"web": {Window.DAYS_30: counts, Window.ALL: counts}})
+    samples = scrape(RoiCollector(CARD, lambda now: earning, clock=lambda: NOW))
+    assert samples[key("support_fixed_cost", window="30d")] == float(Fraction(14500, 3))
+    assert samples[key("support_program_net_value", window="all")] == float(Fraction(-44000, 3))
+    assert samples[key("support_payback_remaining_seconds")] == float(
+        Fraction(44000 * 2_592_000, 24500)
+    )

@@ -3,8 +3,15 @@ every expected value is worked out in the comments, not produced by the code und
 
 from fractions import Fraction
 
+import pytest
 from roi_metrics.domain.events import Counter
-from roi_metrics.domain.figures import channel_figures, program_figures
+from roi_metrics.domain.figures import (
+    channel_figures,
+    money,
+    payback_remaining_seconds,
+    program_figures,
+    wilson,
+)
 
 from tests.unit.helpers import SLACK, WEB
 
@@ -77,3 +84,79 @@ def test_program_with_no_cost_has_no_roi() -> None:
     assert program.roi is None
     assert program.cost_per_resolution is None
     assert program.automation_rate is None
+
+
+def test_revenue_per_interaction_hand_computed() -> None:
+    """CONTRACT.md §10 on WEB: AI revenue 150, other revenue 99, 200 conversations of
+    which 160 by the AI."""
+    web = channel_figures(WEB, human_cost_per_resolution_micros=6_500_000)
+    assert web.other_revenue == 99
+    assert web.revenue_per_conversation == Fraction(249, 200)  # (150 + 99) / 200 = 1.245
+    assert web.ai_revenue_per_conversation == Fraction(15, 16)  # 150 / 160 = 0.9375
+    slack = channel_figures(SLACK, human_cost_per_resolution_micros=5_000_000)
+    assert slack.revenue_per_conversation == 0  # no revenue, 100 conversations: 0, a sample
+    empty = channel_figures({}, human_cost_per_resolution_micros=5_000_000)
+    assert empty.revenue_per_conversation is None  # no conversations: no sample
+    assert empty.ai_revenue_per_conversation is None
+    program = program_figures([web, slack], fixed_cost_micros=0)
+    assert program.revenue_per_conversation == Fraction(249, 300)  # (150 + 99 + 0) / 300
+
+
+# The Wilson bounds below were worked out with the textbook form of the interval,
+# (k + z²/2) / (n + z²) ± z·√n / (n + z²) · √(p(1 - p) + z²/(4n)), z = 1.959963984540054,
+# which is the contract's form multiplied out; 8/10 → (0.4902, 0.9433) and 0/10 → (0, 0.2775)
+# are the values statistics tables give.
+WILSON_CASES = [
+    (8, 10, 0.49016247153664183, 0.9433178485456247),
+    (0, 10, 0.0, 0.2775327998628892),
+    (10, 10, 0.7224672001371109, 1.0),
+    (120, 160, 0.6775763046904398, 0.8107005977238076),  # web's resolution: 120 / 160
+    (24, 160, 0.10291845645016233, 0.2134938801698913),  # web's escalation: 24 / 160
+    (112, 200, 0.4907167533465867, 0.6270218074881414),  # web's automation: 112 / 200
+    (-3, 20, 0.0, 0.16112515805281938),  # more reopens than resolutions: p clamped to 0
+    # the small and the large channel of deploy/prometheus/tests/roi.test.yml, whose upper
+    # bounds that promtool test feeds to the resolution alert
+    (4, 20, 0.080657662579798, 0.41601743225189364),
+    (40, 200, 0.15045200926098115, 0.26085518656537876),
+]
+
+
+def test_wilson_bounds_hand_computed() -> None:
+    for k, n, lower, upper in WILSON_CASES:
+        interval = wilson(k, n)
+        assert interval is not None
+        assert interval.lower == pytest.approx(lower, rel=1e-12, abs=1e-15), (k, n)
+        assert interval.upper == pytest.approx(upper, rel=1e-12), (k, n)
+    assert wilson(5, 0) is None  # no trials: no sample
+
+
+def test_a_channel_carries_the_intervals_of_its_three_ratios() -> None:
+    web = channel_figures(WEB, human_cost_per_resolution_micros=6_500_000)
+    assert web.resolution_interval == pytest.approx((0.6775763046904398, 0.8107005977238076))
+    assert web.escalation_interval == pytest.approx((0.10291845645016233, 0.2134938801698913))
+    assert web.automation_interval == pytest.approx((0.4907167533465867, 0.6270218074881414))
+    empty = channel_figures({}, human_cost_per_resolution_micros=6_500_000)
+    assert (empty.resolution_interval, empty.automation_interval) == (None, None)
+
+
+def test_a_small_channel_s_interval_is_wide_and_a_large_one_s_narrow() -> None:
+    """The same 40 % resolution ratio: 20 conversations leave the upper bound above 60 %,
+    2,000 pin it within 2.2 points."""
+    small, large = wilson(8, 20), wilson(800, 2000)
+    assert small is not None and large is not None
+    assert small.upper > 0.6 and large.upper < 0.422
+    assert small.lower < 0.22 and large.lower > 0.378
+
+
+def test_payback_hand_computed() -> None:
+    """CONTRACT.md §14: -net(all) / (net(30d) / 2,592,000 s)."""
+    # 1,000 in the red since go-live, 300 earned net in the last 30 days:
+    # 1000 / (300 / 2,592,000) = 8,640,000 s (100 days)
+    assert payback_remaining_seconds(money(-1_000_000_000), money(300_000_000)) == 8_640_000
+    # with a fixed cost amortised into a fraction: -(1000/3) / ((100) / 2,592,000)
+    # = 2,592,000 / 3 * 10 = 8,640,000 s
+    remaining = payback_remaining_seconds(money(Fraction(-1_000_000_000, 3)), money(100_000_000))
+    assert remaining == 8_640_000
+    assert payback_remaining_seconds(money(0), money(-5)) == 0  # paid back: 0, whatever the pace
+    assert payback_remaining_seconds(money(-1), money(0)) is None  # no pace: no sample
+    assert payback_remaining_seconds(money(-1), money(-1)) is None  # losing: never at this pace

@@ -40,14 +40,15 @@ ALERTS: Final = [
     AlertSpec(
         "SupportChannelResolutionRateDrop",
         "business",
-        'channel_window:support_resolution_ratio:max{window="1h"}\n'
+        'channel_window:support_resolution_ratio_upper:max{window="1h"}\n'
         "  < ignoring (window) %(drop_ratio)s"
         ' * channel_window:support_resolution_ratio:max{window="7d"}\n'
         f"and {VOLUME_GUARD}",
-        "{{ $labels.channel }}: AI resolution rate fell to {{ $value | humanizePercentage }} "
-        "in the last hour",
-        "The AI resolved {{ $value | humanizePercentage }} of its conversations on "
-        "{{ $labels.channel }} in the last hour, under %(drop_ratio)s x its own 7-day rate.",
+        "{{ $labels.channel }}: AI resolution rate fell to at most "
+        "{{ $value | humanizePercentage }} in the last hour",
+        "Even the upper bound of the 95 %% interval of the AI's resolution rate on "
+        "{{ $labels.channel }} in the last hour, {{ $value | humanizePercentage }}, is under "
+        "%(drop_ratio)s x its own 7-day rate: not noise of a few conversations.",
         ("drop_ratio",),
     ),
     AlertSpec(

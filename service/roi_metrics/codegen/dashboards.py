@@ -319,10 +319,19 @@ def channel_detail() -> dashboard.Dashboard:
         ),
         series_panel(
             "Resolution rate: last hour vs 7 days",
-            "What the resolution-rate alert compares: the last hour against the channel's "
-            "own 7-day level.",
+            "What the resolution-rate alert compares: the upper bound of the last hour's 95 % "
+            "interval (the band's top; the band is narrow when conversations are many) against "
+            "the channel's own 7-day level.",
             "percentunit",
             ('channel_window:support_resolution_ratio:max{channel="$channel",window="1h"}', "1h"),
+            (
+                'channel_window:support_resolution_ratio_upper:max{channel="$channel",window="1h"}',
+                "1h, upper bound (95 %)",
+            ),
+            (
+                f'{DEDUP} (support_resolution_ratio_lower{{channel="$channel",window="1h"}})',
+                "1h, lower bound (95 %)",
+            ),
             ('channel_window:support_resolution_ratio:max{channel="$channel",window="7d"}', "7d"),
             scale=RESOLUTION,
             alerts=("SupportChannelResolutionRateDrop",),

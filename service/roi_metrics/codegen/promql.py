@@ -18,6 +18,10 @@ RECORDING: Final = [
     ),
     ("support_target_roi_ratio:max", "max (support_target_roi_ratio)"),
     ("channel_window:support_resolution_ratio:max", f"{DEDUP} (support_resolution_ratio)"),
+    (
+        "channel_window:support_resolution_ratio_upper:max",
+        f"{DEDUP} (support_resolution_ratio_upper)",
+    ),
     ("channel_window:support_escalation_ratio:max", f"{DEDUP} (support_escalation_ratio)"),
     ("channel_window:support_cost_per_resolution:max", f"{DEDUP} (support_cost_per_resolution)"),
     ("channel_window:support_ai_conversations:max", f"{DEDUP} (support_ai_conversations)"),

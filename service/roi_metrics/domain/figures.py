@@ -9,11 +9,12 @@ figures are computed from sums over channels, never from channel ratios.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from typing import Final
+from typing import Final, NamedTuple
 
 from roi_metrics.domain.events import CSAT_COUNTERS, Counter
 from roi_metrics.domain.money import MICROS_PER_UNIT
@@ -111,9 +112,40 @@ def per_resolution(cost_micros: Term, net_ai_resolutions: int) -> Quotient | Non
     return Quotient(cost_micros, net_ai_resolutions * MICROS_PER_UNIT)
 
 
+def per_conversation(revenue_micros: Term, conversations: int) -> Quotient | None:
+    """Revenue per conversation, in currency units; no sample without conversations."""
+    return Quotient(revenue_micros, conversations * MICROS_PER_UNIT) if conversations else None
+
+
 def roi(value_micros: Term, cost_micros: Term) -> Quotient | None:
     """(value - cost) / cost; no sample without cost."""
     return ratio(value_micros - cost_micros, cost_micros)
+
+
+Z_95: Final = 1.959963984540054
+"""The 97.5th percentile of the standard normal: a two-sided 95 % interval (CONTRACT.md §12)."""
+
+
+class Interval(NamedTuple):
+    """A 95 % Wilson score interval of a ratio, both bounds within [0, 1]."""
+
+    lower: float
+    upper: float
+
+
+def wilson(successes: int, trials: int) -> Interval | None:
+    """The Wilson score interval of successes / trials (CONTRACT.md §12), None when trials
+    is 0. p is clamped to [0, 1]: net AI resolutions may be negative (more reopens than
+    resolutions in a window) or, in principle, exceed the trials."""
+    if trials <= 0:
+        return None
+    n = trials
+    p = min(1.0, max(0.0, successes / n))
+    z2 = Z_95 * Z_95
+    denominator = 1 + z2 / n
+    center = (p + z2 / (2 * n)) / denominator
+    half = Z_95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
+    return Interval(max(0.0, center - half), min(1.0, center + half))
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +168,16 @@ class ChannelFigures:
     automation_rate: Quotient | None
     csat_mean: dict[str, Quotient]
     """By who resolved the conversation (ai, human, none); only those with a score."""
+    other_revenue: Quotient
+    """Revenue not attributed to the AI (§10)."""
+    revenue_per_conversation: Quotient | None
+    """(AI + other revenue) / conversations (§10)."""
+    ai_revenue_per_conversation: Quotient | None
+    """AI revenue / AI conversations (§10)."""
+    resolution_interval: Interval | None
+    escalation_interval: Interval | None
+    automation_interval: Interval | None
+    """95 % Wilson intervals of the three ratios (§12)."""
 
     @property
     def ai_resolutions(self) -> int:
@@ -177,6 +219,17 @@ def channel_figures(counts: Counts, human_cost_per_resolution_micros: int) -> Ch
         escalation_rate=ratio(full[Counter.ESCALATIONS], ai_conversations),
         automation_rate=ratio(net, full[Counter.CONVERSATIONS]),
         csat_mean=csat_mean,
+        other_revenue=money(full[Counter.HUMAN_REVENUE_MICROS]),
+        revenue_per_conversation=per_conversation(
+            full[Counter.AI_REVENUE_MICROS] + full[Counter.HUMAN_REVENUE_MICROS],
+            full[Counter.CONVERSATIONS],
+        ),
+        ai_revenue_per_conversation=per_conversation(
+            full[Counter.AI_REVENUE_MICROS], ai_conversations
+        ),
+        resolution_interval=wilson(ai_resolutions, ai_conversations),
+        escalation_interval=wilson(full[Counter.ESCALATIONS], ai_conversations),
+        automation_interval=wilson(net, full[Counter.CONVERSATIONS]),
     )
 
 
@@ -197,6 +250,8 @@ class ProgramFigures:
     cost_per_resolution: Quotient | None
     automation_rate: Quotient | None
     """Net AI resolutions / conversations, over every channel."""
+    revenue_per_conversation: Quotient | None
+    """(AI + other revenue) / conversations, over every channel (§10)."""
 
 
 def program_figures(channels: Sequence[ChannelFigures], fixed_cost_micros: Term) -> ProgramFigures:
@@ -206,6 +261,10 @@ def program_figures(channels: Sequence[ChannelFigures], fixed_cost_micros: Term)
     value = sum(channel.value.numerator for channel in channels)
     net = sum(channel.net_ai_resolutions for channel in channels)
     conversations = sum(channel.counts[Counter.CONVERSATIONS] for channel in channels)
+    revenue = sum(
+        channel.counts[Counter.AI_REVENUE_MICROS] + channel.counts[Counter.HUMAN_REVENUE_MICROS]
+        for channel in channels
+    )
     cost = ai_cost + fixed_cost_micros
     return ProgramFigures(
         ai_cost=money(ai_cost),
@@ -218,4 +277,24 @@ def program_figures(channels: Sequence[ChannelFigures], fixed_cost_micros: Term)
         roi=roi(value, cost),
         cost_per_resolution=per_resolution(cost, net),
         automation_rate=ratio(net, conversations),
+        revenue_per_conversation=per_conversation(revenue, conversations),
+    )
+
+
+PACE_SECONDS: Final = 2_592_000
+"""The window the payback pace is taken over: 30 days (CONTRACT.md §14)."""
+
+
+def payback_remaining_seconds(net_value_all: Quotient, net_value_30d: Quotient) -> Quotient | None:
+    """Seconds until the programme's net value since go-live reaches 0 at the last 30 days'
+    pace (CONTRACT.md §14): 0 once paid back; None (no sample) while the pace is not
+    positive, since then it never pays back at that pace."""
+    if net_value_all >= 0:
+        return Quotient(0, 1)
+    if net_value_30d <= 0:
+        return None
+    # -net(all) / (net(30d) / 2,592,000 s), from the two quotients' terms
+    return Quotient(
+        -net_value_all.numerator * net_value_30d.denominator * PACE_SECONDS,
+        net_value_all.denominator * net_value_30d.numerator,
     )

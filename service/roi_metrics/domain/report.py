@@ -14,7 +14,9 @@ from roi_metrics.domain.figures import (
     ChannelFigures,
     Counts,
     ProgramFigures,
+    Quotient,
     channel_figures,
+    payback_remaining_seconds,
     program_figures,
 )
 from roi_metrics.domain.timebuckets import Window
@@ -36,6 +38,9 @@ class Report:
     channels: dict[str, dict[Window, ChannelFigures]]
     """By channel name, sorted."""
     program: dict[Window, ProgramFigures]
+    payback_remaining_seconds: Quotient | None
+    """Seconds to payback at the last 30 days' pace (§14): 0 once paid back, None while the
+    pace is not positive."""
 
 
 ChannelFigureMaker = Callable[[Counts, int], ChannelFigures]
@@ -60,4 +65,7 @@ def build_report(
         )
         for window in Window
     }
-    return Report(snapshot.now_seconds, card.currency, channels, program)
+    payback = payback_remaining_seconds(
+        program[Window.ALL].net_value, program[Window.DAYS_30].net_value
+    )
+    return Report(snapshot.now_seconds, card.currency, channels, program, payback)

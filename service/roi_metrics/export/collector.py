@@ -27,6 +27,7 @@ from roi_metrics.domain.figures import (
     DEFINITIONS_VERSION,
     ChannelFigures,
     Counts,
+    Interval,
     ProgramFigures,
     Quotient,
     channel_figures,
@@ -49,6 +50,7 @@ MONEY_GAUGES: Final = [
     ("support_human_cost", "Human handling costs.", "human_cost"),
     ("support_cost_avoided", "Net AI resolutions x human cost per resolution.", "cost_avoided"),
     ("support_ai_revenue", "Revenue attributed to AI resolutions (72 h).", "ai_revenue"),
+    ("support_other_revenue", "Revenue not attributed to the AI.", "other_revenue"),
 ]
 RATIO_GAUGES: Final = [
     ("support_channel_roi_ratio", "Contribution ROI: (value - AI cost) / AI cost.", "roi"),
@@ -56,7 +58,22 @@ RATIO_GAUGES: Final = [
     ("support_resolution_ratio", "AI resolutions / AI conversations.", "resolution_rate"),
     ("support_escalation_ratio", "Escalations / AI conversations.", "escalation_rate"),
     ("support_automation_ratio", "Net AI resolutions / conversations.", "automation_rate"),
+    (
+        "support_revenue_per_conversation",
+        "(AI + other revenue) / conversations, in currency units.",
+        "revenue_per_conversation",
+    ),
+    (
+        "support_ai_revenue_per_conversation",
+        "AI revenue / AI conversations, in currency units.",
+        "ai_revenue_per_conversation",
+    ),
 ]
+INTERVAL_GAUGES: Final = [
+    (f"support_{name}_ratio", name, f"{name}_interval")
+    for name in ("resolution", "escalation", "automation")
+]
+"""Each ratio's 95 % Wilson bounds (CONTRACT.md §12): support_<name>_ratio_lower and _upper."""
 FIGURE_GAUGES: Final = [
     *((name, f"{text} In currency units.", attribute) for name, text, attribute in MONEY_GAUGES),
     *(
@@ -76,6 +93,12 @@ PROGRAM_GAUGES: Final = [
         "automation_rate",
     ),
     ("support_program_roi_ratio", "Fully loaded ROI. Absent without cost.", "roi"),
+    (
+        "support_program_revenue_per_conversation",
+        "(AI + other revenue) / conversations, all channels, in currency units. "
+        "Absent without conversations.",
+        "revenue_per_conversation",
+    ),
     (
         "support_program_cost_per_resolution",
         "Programme cost per net AI resolution. Absent without resolutions.",
@@ -323,6 +346,13 @@ class RoiCollector(Collector):
                 families.recording = None
             program = _Labels({"window": window.value})
             _program(families, program, report.program[window])
+        families.add(
+            "support_payback_remaining_seconds",
+            "Seconds until the programme's net value since go-live reaches 0 at the last 30 "
+            "days' pace; 0 once paid back; absent while that pace is not positive.",
+            NO_LABELS,
+            report.payback_remaining_seconds,
+        )
 
 
 def _channel(families: _Families, labels: _ChannelLabels, figures: ChannelFigures) -> None:
@@ -339,6 +369,16 @@ def _channel(families: _Families, labels: _ChannelLabels, figures: ChannelFigure
     for name, documentation, attribute in FIGURE_GAUGES:
         value: Quotient | None = getattr(figures, attribute)
         families.add(name, documentation, labels.plain, value)
+    for name, ratio, attribute in INTERVAL_GAUGES:
+        interval: Interval | None = getattr(figures, attribute)
+        for bound in ("lower", "upper"):
+            families.add(
+                f"{name}_{bound}",
+                f"The {bound} bound of the 95 % Wilson interval of the {ratio} ratio. "
+                "Absent when the ratio is.",
+                labels.plain,
+                None if interval is None else getattr(interval, bound),
+            )
     csat = "support_csat_mean", "Mean CSAT score by who resolved."
     families.add(*csat, labels.resolved_by[""], None)  # the family, even without scores
     for resolved_by, mean in sorted(figures.csat_mean.items()):
