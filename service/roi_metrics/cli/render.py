@@ -13,7 +13,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from roi_metrics.domain.events import Counter
-from roi_metrics.domain.figures import DEFINITIONS_VERSION, ChannelFigures, ProgramFigures, Quotient
+from roi_metrics.domain.figures import (
+    DEFINITIONS_VERSION,
+    ChannelFigures,
+    Interval,
+    ProgramFigures,
+    Quotient,
+)
 from roi_metrics.domain.money import MICROS_PER_UNIT, units_text
 from roi_metrics.domain.report import Report
 from roi_metrics.domain.timebuckets import Window
@@ -62,7 +68,18 @@ def channel_json(figures: ChannelFigures) -> dict[str, Any]:
         "escalation_rate": _ratio(figures.escalation_rate),
         "automation_rate": _ratio(figures.automation_rate),
         "csat_mean": {who: float(mean) for who, mean in sorted(figures.csat_mean.items())},
+        "other_revenue": _money(figures.other_revenue),
+        "revenue_per_conversation": _ratio(figures.revenue_per_conversation),
+        "ai_revenue_per_conversation": _ratio(figures.ai_revenue_per_conversation),
+        "resolution_interval": _interval(figures.resolution_interval),
+        "escalation_interval": _interval(figures.escalation_interval),
+        "automation_interval": _interval(figures.automation_interval),
     }
+
+
+def _interval(interval: Interval | None) -> list[float] | None:
+    """[lower, upper] of a 95 % Wilson interval; null without a sample."""
+    return None if interval is None else [interval.lower, interval.upper]
 
 
 def program_json(figures: ProgramFigures) -> dict[str, Any]:
@@ -76,6 +93,7 @@ def program_json(figures: ProgramFigures) -> dict[str, Any]:
         "roi": _ratio(figures.roi),
         "cost_per_resolution": _ratio(figures.cost_per_resolution),
         "automation_rate": _ratio(figures.automation_rate),
+        "revenue_per_conversation": _ratio(figures.revenue_per_conversation),
     }
 
 
@@ -88,6 +106,7 @@ def report_json(report: Report, windows: Iterable[Window] = tuple(Window)) -> di
         "currency": report.currency,
         "definitions_version": DEFINITIONS_VERSION,
         "program": {w.value: program_json(report.program[w]) for w in chosen},
+        "payback_remaining_seconds": _ratio(report.payback_remaining_seconds),
         "channels": {
             channel: {w.value: channel_json(figures[w]) for w in chosen}
             for channel, figures in report.channels.items()
