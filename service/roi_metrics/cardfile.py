@@ -72,7 +72,7 @@ def _first_problem(error: ValidationError) -> str:
     errors = error.errors()
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc, problem = _explain(first)
-    return f"{_field(loc)}: {problem}"
+    return f"{_field(loc)}: {problem}" if loc else problem  # a rule over fields names its own
 
 
 def _explain(error: ErrorDetails) -> tuple[Sequence[int | str], str]:
@@ -120,6 +120,11 @@ def _keys_at(loc: Sequence[int | str]) -> list[str]:
 
 
 def _resolved(node: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """The table a schema node describes: its reference followed, an optional one's (`anyOf`
+    the table or null) taken."""
+    for choice in node.get("anyOf", ()):
+        if "$ref" in choice:
+            node = choice
     reference = node.get("$ref")
     if reference is None:
         return node

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import itertools
+from pathlib import Path
 
 from roi_metrics.domain.events import (
     Actor,
@@ -83,6 +84,7 @@ def revenue(micros: int, conversation: str = "c1", **kw: object) -> SupportEvent
 # the comments of test_figures.py (web: value 878, AI cost 280, net AI resolutions 112;
 # slack: net 20, value 20 x 5 = 100, AI cost 50) and checked again, rendered, by
 # test_exporter.py and test_top.py; change a number here and those expectations change too.
+ROOT = Path(__file__).resolve().parents[2]
 C = Counter
 WEB = {
     C.CONVERSATIONS: 200,
@@ -107,3 +109,21 @@ SLACK = {
     C.AI_RESOLUTIONS_ASSUMED: 20,
     C.AI_COST_MICROS: 50_000_000,
 }
+
+
+# The deploy card has a ramp (CONTRACT.md §11): default start 0.20 and target 0.60, whatsapp
+# live from 2026-03-01 (the programme from 2026-01-15). RAMPED adds a target of its own to
+# whatsapp; NO_RAMP is the card without any of it.
+DEPLOY_CARD = (ROOT / "deploy" / "costs.toml").read_text()
+RAMP = """[ramp]
+days_to_95 = 105
+tolerance = 0.2
+"""
+RAMPED = DEPLOY_CARD.replace(
+    'go_live = "2026-03-01"', 'go_live = "2026-03-01"\nresolution_target = 0.70', 1
+)
+NO_RAMP = "\n".join(
+    line
+    for line in DEPLOY_CARD.replace(RAMP, "").splitlines()
+    if not line.startswith(("resolution_start", "resolution_target", 'go_live = "2026-03-01"'))
+)

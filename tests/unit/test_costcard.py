@@ -9,8 +9,10 @@ import pytest
 from pydantic import ValidationError
 from roi_metrics.cardfile import load_cost_card, parse_cost_card
 from roi_metrics.cli.main import app
-from roi_metrics.domain.costcard import CostCardError
+from roi_metrics.domain.costcard import CostCardError, ramp_point
 from typer.testing import CliRunner
+
+from tests.unit.helpers import NO_RAMP, RAMP, RAMPED
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD = (ROOT / "deploy" / "costs.toml").read_text()
@@ -200,3 +202,93 @@ def test_what_cannot_be_a_cost_card_is_refused_unparsed(tmp_path: Path) -> None:
         with pytest.raises(CostCardError) as refused:
             load_cost_card(path)
         assert str(refused.value) == message
+
+
+def test_a_ramp_resolves_each_channel_s_own_fields_or_the_default_s() -> None:
+    card = parse_cost_card(RAMPED, Path("costs.toml"))
+    assert card.ramp is not None and card.ramp.tolerance == 0.2
+    whatsapp = card.channel_ramp("whatsapp")  # its own go-live and target, default's start
+    assert whatsapp == (1772323200, 0.2, 0.7, 105.0)  # 2026-03-01T00:00:00Z
+    web = card.channel_ramp("web")  # not listed: default's fields, the programme's go-live
+    assert web == (1768435200, 0.2, 0.6, 105.0)  # 2026-01-15T00:00:00Z
+    assert parse_cost_card(NO_RAMP, Path("costs.toml")).channel_ramp("web") is None  # no [ramp]
+
+
+def test_where_a_channel_stands_on_its_ramp_hand_computed() -> None:
+    web = parse_cost_card(RAMPED, Path("costs.toml")).channel_ramp("web")
+    assert web is not None
+    go_live = 1768435200
+    assert ramp_point(web, go_live - 1) is None  # before go-live: absent
+    assert ramp_point(web, go_live) == (0.0, 0.2)  # day 0: the start
+    # day 35 of 105: progress 1 - exp(-3 x 35 / 105) = 1 - 1/e = 0.6321205588285577;
+    # expected 0.2 + 0.4 x 0.6321205588285577 = 0.45284822353142306
+    point = ramp_point(web, go_live + 35 * 86400)
+    assert point is not None
+    assert point.progress == pytest.approx(0.6321205588285577, rel=1e-15)
+    assert point.expected == pytest.approx(0.45284822353142306, rel=1e-15)
+    # day 105: 1 - exp(-3) = 0.950212931632136, "95 % of the way"
+    point = ramp_point(web, go_live + 105 * 86400)
+    assert point is not None and point.progress == pytest.approx(0.950212931632136)
+    # half a day (days are fractional): 1 - exp(-3 x 0.5 / 105) = 0.014184157647595397
+    point = ramp_point(web, go_live + 43200)
+    assert point is not None and point.progress == pytest.approx(0.014184157647595397, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "tolerance = 0.2",
+            "tolerance = 1",
+            "ramp.tolerance: must be at least 0 and below 1, got 1",
+        ),
+        ("tolerance = 0.2", "tolerance = -0.1", "ramp.tolerance: must be at least 0 and below 1"),
+        ("days_to_95 = 105", "days_to_95 = 0", "ramp.days_to_95: must be greater than 0, got 0"),
+        ("days_to_95 = 105", 'days_to_95 = "105"', "ramp.days_to_95: must be a number"),
+        ("days_to_95 = 105", "days_to_95 = inf", "ramp.days_to_95: must be a finite number"),
+        (
+            "tolerance = 0.2",
+            "tolerance = 0.2\ndays = 3",
+            "ramp.days: unknown key (allowed: days_to_95, tolerance)",
+        ),
+        (
+            "resolution_start = 0.20",
+            "resolution_start = 1.5",
+            "channels.default.resolution_start: must be between 0 and 1, got 1.5",
+        ),
+        (
+            "resolution_start = 0.20",
+            "resolution_start = 0.65",  # whatsapp's own target 0.70 holds; default's 0.60 not
+            "channels.default: resolution_start (0.65) is above resolution_target (0.6)",
+        ),
+        (
+            "resolution_target = 0.70",
+            "resolution_target = 0.10",
+            "channels.whatsapp: resolution_start (0.2) is above resolution_target (0.1)",
+        ),
+        (
+            "resolution_start = 0.20",
+            "# resolution_start = 0.20",
+            "channels.default.resolution_start: missing ([ramp] needs the default channel's",
+        ),
+        (
+            'go_live = "2026-03-01"',
+            'go_live = "2026-02-30"',
+            "channels.whatsapp.go_live: must be a date",
+        ),
+    ],
+)
+def test_bad_ramps_are_refused_with_one_line(old: str, new: str, message: str) -> None:
+    assert old in RAMPED
+    with pytest.raises(CostCardError) as caught:
+        parse_cost_card(RAMPED.replace(old, new, 1), Path("costs.toml"))
+    assert str(caught.value).startswith("costs.toml: ")
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_ramp_s_fields_without_a_ramp_are_refused() -> None:
+    without = RAMPED.replace(RAMP, "")
+    with pytest.raises(
+        CostCardError, match=r"channels\.default\.resolution_start: needs a \[ramp\]"
+    ):
+        parse_cost_card(without, Path("costs.toml"))

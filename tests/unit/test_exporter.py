@@ -10,14 +10,14 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from redis.exceptions import ConnectionError as RedisConnectionError
-from roi_metrics.cardfile import load_cost_card
+from roi_metrics.cardfile import load_cost_card, parse_cost_card
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.export import collector, runbooks
 from roi_metrics.export.collector import RoiCollector
 from roi_metrics.state.reader import Snapshot
 
-from tests.unit.helpers import SLACK, WEB
+from tests.unit.helpers import NO_RAMP, RAMPED, SLACK, WEB
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = load_cost_card(ROOT / "deploy" / "costs.toml")  # default 6.50, whatsapp 5.00
@@ -248,3 +248,30 @@ def test_the_payback_forecast_is_exported_only_when_the_pace_pays_back() -> None
     assert samples[key("support_payback_remaining_seconds")] == float(
         Fraction(44000 * 2_592_000, 24500)
     )
+
+
+def test_the_ramp_is_exported_for_every_known_channel_past_its_go_live() -> None:
+    """Day 100 after the programme's go-live (web) and day 55 after whatsapp's own
+    (2026-03-01): progress 1 - exp(-3 d / 105), expected start + (target - start) x it."""
+    card = parse_cost_card(RAMPED, Path("costs.toml"))
+    samples = scrape(RoiCollector(card, snapshot, clock=lambda: NOW))
+    # web: 1 - exp(-300/105) = 0.9425673807323827; 0.2 + 0.4 x that = 0.5770269522929531
+    assert samples[key("support_ramp_progress_ratio", channel="web")] == pytest.approx(
+        0.9425673807323827, rel=1e-12
+    )
+    assert samples[key("support_expected_resolution_ratio", channel="web")] == pytest.approx(
+        0.5770269522929531, rel=1e-12
+    )
+    # whatsapp: 1 - exp(-165/105) = 0.7922518128563991; 0.2 + 0.5 x that = 0.5961259064281996
+    assert samples[key("support_expected_resolution_ratio", channel="whatsapp")] == pytest.approx(
+        0.5961259064281996, rel=1e-12
+    )
+    assert samples[key("support_ramp_tolerance_ratio")] == 0.2
+    # before whatsapp's go-live its two gauges are absent; web's are there
+    early = scrape(RoiCollector(card, snapshot, clock=lambda: GO_LIVE + 10 * 86400))
+    assert key("support_ramp_progress_ratio", channel="whatsapp") not in early
+    assert key("support_ramp_progress_ratio", channel="web") in early
+    # without [ramp], nothing of it
+    no_ramp = parse_cost_card(NO_RAMP, Path("costs.toml"))
+    plain = scrape(RoiCollector(no_ramp, snapshot, clock=lambda: NOW))
+    assert not [name for name, _ in plain if "ramp" in name or "expected" in name]

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_ALERTS = {
     "SupportProgrammeRoiBelowTarget",
     "SupportChannelResolutionRateDrop",
+    "SupportChannelBelowRamp",
     "SupportChannelEscalationRateSpike",
     "SupportChannelCostPerResolutionSpike",
     "SupportChannelSilent",

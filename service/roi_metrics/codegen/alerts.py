@@ -27,6 +27,8 @@ VOLUME_GUARD: Final = (
     "ignoring (window)"
     ' channel_window:support_ai_conversations:max{window="1h"} >= %(min_ai_conversations_1h)s'
 )
+RAMPING: Final = "channel:support_ramp_progress_ratio:max < 0.95"
+"""A channel still on its ramp (CONTRACT.md §11: until 95 % of the way to its target)."""
 ALERTS: Final = [
     AlertSpec(
         "SupportProgrammeRoiBelowTarget",
@@ -43,13 +45,27 @@ ALERTS: Final = [
         'channel_window:support_resolution_ratio_upper:max{window="1h"}\n'
         "  < ignoring (window) %(drop_ratio)s"
         ' * channel_window:support_resolution_ratio:max{window="7d"}\n'
-        f"and {VOLUME_GUARD}",
+        f"and {VOLUME_GUARD}\n"
+        f"unless on (channel) {RAMPING}",
         "{{ $labels.channel }}: AI resolution rate fell to at most "
         "{{ $value | humanizePercentage }} in the last hour",
         "Even the upper bound of the 95 %% interval of the AI's resolution rate on "
         "{{ $labels.channel }} in the last hour, {{ $value | humanizePercentage }}, is under "
         "%(drop_ratio)s x its own 7-day rate: not noise of a few conversations.",
         ("drop_ratio",),
+    ),
+    AlertSpec(
+        "SupportChannelBelowRamp",
+        "business",
+        'channel_window:support_resolution_ratio_upper:max{window="24h"}\n'
+        "  < ignoring (window) channel:support_expected_resolution_ratio:max\n"
+        "    * on () group_left () (1 - support_ramp_tolerance_ratio:max)\n"
+        f"and ignoring (window) {RAMPING}",
+        "{{ $labels.channel }}: the AI resolves at most {{ $value | humanizePercentage }}, "
+        "below its ramp",
+        "While {{ $labels.channel }} ramps up, even the upper bound of the 95 %% interval of "
+        "its AI resolution rate over 24 hours, {{ $value | humanizePercentage }}, is below what "
+        "the cost card's [ramp] expects at this point, less its tolerance.",
     ),
     AlertSpec(
         "SupportChannelEscalationRateSpike",

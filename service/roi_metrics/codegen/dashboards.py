@@ -336,6 +336,27 @@ def channel_detail() -> dashboard.Dashboard:
             scale=RESOLUTION,
             alerts=("SupportChannelResolutionRateDrop",),
         ),
+        series_panel(
+            "Resolution rate against its ramp",
+            "Only with the cost card's [ramp]: the 24h resolution rate and the upper bound of "
+            "its 95 % interval, against what the ramp expects by now and the alert's floor "
+            "(expected x (1 - tolerance)); the alert waits once the ramp passes 95 %.",
+            "percentunit",
+            ('channel_window:support_resolution_ratio:max{channel="$channel",window="24h"}', "24h"),
+            (
+                'channel_window:support_resolution_ratio_upper:max{channel="$channel",window="24h"}',
+                "24h, upper bound (95 %)",
+            ),
+            ('channel:support_expected_resolution_ratio:max{channel="$channel"}', "expected"),
+            (
+                'channel:support_expected_resolution_ratio:max{channel="$channel"}'
+                " * on () group_left () (1 - support_ramp_tolerance_ratio:max)",
+                "alert floor",
+            ),
+            ('channel:support_ramp_progress_ratio:max{channel="$channel"}', "ramp progress"),
+            scale=RESOLUTION,
+            alerts=("SupportChannelBelowRamp",),
+        ),
     ]:
         board = board.with_panel(panel)
     return board

@@ -23,6 +23,12 @@ RECORDING: Final = [
         f"{DEDUP} (support_resolution_ratio_upper)",
     ),
     ("channel_window:support_escalation_ratio:max", f"{DEDUP} (support_escalation_ratio)"),
+    (
+        "channel:support_expected_resolution_ratio:max",
+        f"{DEDUP} (support_expected_resolution_ratio)",
+    ),
+    ("channel:support_ramp_progress_ratio:max", f"{DEDUP} (support_ramp_progress_ratio)"),
+    ("support_ramp_tolerance_ratio:max", "max (support_ramp_tolerance_ratio)"),
     ("channel_window:support_cost_per_resolution:max", f"{DEDUP} (support_cost_per_resolution)"),
     ("channel_window:support_ai_conversations:max", f"{DEDUP} (support_ai_conversations)"),
     # Over a day, so that a restarted worker (its gauge starts empty) keeps the channel known.

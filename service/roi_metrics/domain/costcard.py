@@ -17,7 +17,7 @@ import reprlib
 from collections.abc import Mapping
 from fractions import Fraction
 from types import MappingProxyType
-from typing import Annotated, Final
+from typing import Annotated, Final, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -28,6 +28,7 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    model_validator,
 )
 from pydantic_extra_types.currency_code import ISO4217
 
@@ -118,20 +119,46 @@ def _currency(value: object, iso4217: ValidatorFunctionWrapHandler) -> str:
 
 
 def _target_roi(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FieldProblem(f"must be a number, {_got(value)}")
-    try:
-        target = float(value)
-    except OverflowError:  # an integer past the largest float
-        target = math.inf
-    if not math.isfinite(target):
-        raise FieldProblem(f"must be a finite number, {_got(value)}")
+    target = _number(value)
     if target <= MIN_TARGET_ROI:
         raise FieldProblem(
             f"must be greater than -1 (an ROI is never below -1, so the programme ROI alert "
             f"would never fire), {_got(value)}"
         )
     return target
+
+
+def _number(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FieldProblem(f"must be a number, {_got(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise FieldProblem(f"must be a finite number, {_got(value)}")
+    return number
+
+
+def _ratio(value: object) -> float:
+    number = _number(value)
+    if not 0 <= number <= 1:
+        raise FieldProblem(f"must be between 0 and 1, {_got(value)}")
+    return number
+
+
+def _positive(value: object) -> float:
+    number = _number(value)
+    if number <= 0:
+        raise FieldProblem(f"must be greater than 0, {_got(value)}")
+    return number
+
+
+def _tolerance(value: object) -> float:
+    number = _number(value)
+    if not 0 <= number < 1:
+        raise FieldProblem(f"must be at least 0 and below 1, {_got(value)}")
+    return number
 
 
 Micros = Annotated[int, BeforeValidator(_amount)]
@@ -175,6 +202,37 @@ class ProgramCosts(_CardModel):
 
 class ChannelCosts(_CardModel):
     human_cost_per_resolution_micros: Micros = Field(validation_alias="human_cost_per_resolution")
+    go_live: Annotated[dt.date | None, BeforeValidator(_date)] = None
+    """The channel's own go-live (CONTRACT.md §11); the programme's when absent."""
+    resolution_start: Annotated[float | None, BeforeValidator(_ratio)] = None
+    """The AI resolution ratio expected on the channel's first day; default's when absent."""
+    resolution_target: Annotated[float | None, BeforeValidator(_ratio)] = None
+    """The AI resolution ratio expected once ramped up; default's when absent."""
+
+
+class Ramp(_CardModel):
+    """How the AI is expected to learn after a channel goes live (CONTRACT.md §11)."""
+
+    days_to_95: Annotated[float, BeforeValidator(_positive)]
+    """Days until the AI is 95 % of the way from start to target."""
+    tolerance: Annotated[float, BeforeValidator(_tolerance)]
+    """The alert fires when even the upper bound is below expected x (1 - tolerance)."""
+
+
+class ChannelRamp(NamedTuple):
+    """A channel's ramp, every field resolved (its own, else the default channel's)."""
+
+    go_live_seconds: int
+    start: float
+    target: float
+    days_to_95: float
+
+
+class RampPoint(NamedTuple):
+    progress: float
+    """1 - exp(-3 d / days_to_95), d = days since the channel's go-live."""
+    expected: float
+    """start + (target - start) x progress: the resolution ratio expected at that point."""
 
 
 def _priced_by_default(channels: Mapping[str, ChannelCosts]) -> Mapping[str, ChannelCosts]:
@@ -190,6 +248,58 @@ class CostCard(_CardModel):
     program: ProgramCosts
     channels: Annotated[Mapping[ChannelName, ChannelCosts], AfterValidator(_priced_by_default)]
     """The `[channels.NAME]` tables; `default` serves every channel not listed."""
+    ramp: Ramp | None = None
+    """Without it, nothing of CONTRACT.md §11 is exported."""
+
+    @model_validator(mode="after")
+    def _ramp_complete(self) -> CostCard:
+        """With [ramp], every channel resolves a start and a target with start <= target;
+        without it, no channel sets them (they would silently do nothing)."""
+        for name, costs in self.channels.items():
+            given = [
+                f
+                for f in ("resolution_start", "resolution_target")
+                if getattr(costs, f) is not None
+            ]
+            if self.ramp is None and given:
+                raise FieldProblem(f"channels.{name}.{given[0]}: needs a [ramp] section")
+        if self.ramp is None:
+            return self
+        default = self.channels[DEFAULT_CHANNEL]
+        for field in ("resolution_start", "resolution_target"):
+            if getattr(default, field) is None:
+                raise FieldProblem(
+                    f"channels.default.{field}: missing ([ramp] needs the default channel's "
+                    "start and target)"
+                )
+        for name in self.channels:
+            ramp = self.channel_ramp(name)
+            if ramp is not None and ramp.start > ramp.target:
+                raise FieldProblem(
+                    f"channels.{name}: resolution_start ({ramp.start}) is above "
+                    f"resolution_target ({ramp.target})"
+                )
+        return self
+
+    def channel_ramp(self, channel: str) -> ChannelRamp | None:
+        """`channel`'s ramp, each field its own or else the default channel's (go-live: the
+        programme's); None without [ramp]."""
+        if self.ramp is None:
+            return None
+        default = self.channels[DEFAULT_CHANNEL]
+        own = self.channels.get(channel, default)
+        start = (
+            own.resolution_start if own.resolution_start is not None else default.resolution_start
+        )
+        target = (
+            own.resolution_target
+            if own.resolution_target is not None
+            else default.resolution_target
+        )
+        assert start is not None and target is not None  # checked when the card was made
+        go_live = own.go_live or default.go_live or self.program.go_live
+        midnight = dt.datetime.combine(go_live, dt.time(), tzinfo=dt.UTC)
+        return ChannelRamp(int(midnight.timestamp()), start, target, self.ramp.days_to_95)
 
     @property
     def human_cost_per_resolution(self) -> Mapping[str, int]:
@@ -201,6 +311,16 @@ class CostCard(_CardModel):
     def human_cost_per_resolution_micros(self, channel: str) -> int:
         listed = channel if channel in self.channels else DEFAULT_CHANNEL
         return self.channels[listed].human_cost_per_resolution_micros
+
+
+def ramp_point(ramp: ChannelRamp, now_seconds: float) -> RampPoint | None:
+    """Where the channel stands on its expected learning curve at `now_seconds`
+    (CONTRACT.md §11); None before its go-live."""
+    days = (now_seconds - ramp.go_live_seconds) / 86400
+    if days < 0:
+        return None
+    progress = 1 - math.exp(-3 * days / ramp.days_to_95)
+    return RampPoint(progress, ramp.start + (ramp.target - ramp.start) * progress)
 
 
 def _overlap_seconds(start: int, end: int, other_start: int, other_end: int) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from roi_metrics.domain.costcard import CostCard, fixed_cost_micros
+from roi_metrics.domain.costcard import CostCard, RampPoint, fixed_cost_micros, ramp_point
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.figures import (
     ChannelFigures,
@@ -41,6 +41,9 @@ class Report:
     payback_remaining_seconds: Quotient | None
     """Seconds to payback at the last 30 days' pace (§14): 0 once paid back, None while the
     pace is not positive."""
+    ramp: dict[str, RampPoint]
+    """Where each channel stands on its expected learning curve (§11): only with the card's
+    [ramp], and only channels past their go-live."""
 
 
 ChannelFigureMaker = Callable[[Counts, int], ChannelFigures]
@@ -68,4 +71,10 @@ def build_report(
     payback = payback_remaining_seconds(
         program[Window.ALL].net_value, program[Window.DAYS_30].net_value
     )
-    return Report(snapshot.now_seconds, card.currency, channels, program, payback)
+    ramp = {
+        channel: point
+        for channel in channels
+        if (curve := card.channel_ramp(channel)) is not None
+        and (point := ramp_point(curve, snapshot.now_seconds)) is not None
+    }
+    return Report(snapshot.now_seconds, card.currency, channels, program, payback, ramp)

@@ -346,6 +346,29 @@ class RoiCollector(Collector):
                 families.recording = None
             program = _Labels({"window": window.value})
             _program(families, program, report.program[window])
+        for channel, point in report.ramp.items():
+            by_channel = _Labels({"channel": channel})
+            families.add(
+                "support_expected_resolution_ratio",
+                "The AI resolution ratio the channel's ramp expects now (the cost card's [ramp]).",
+                by_channel,
+                point.expected,
+            )
+            families.add(
+                "support_ramp_progress_ratio",
+                "How far the channel is from its start to its target resolution ratio, by "
+                "time since its go-live: 1 - exp(-3 d / days_to_95).",
+                by_channel,
+                point.progress,
+            )
+        if self.card.ramp is not None:
+            families.add(
+                "support_ramp_tolerance_ratio",
+                "The cost card's [ramp] tolerance: a ramping channel's alert fires when even "
+                "the upper bound is below expected x (1 - tolerance).",
+                NO_LABELS,
+                self.card.ramp.tolerance,
+            )
         families.add(
             "support_payback_remaining_seconds",
             "Seconds until the programme's net value since go-live reaches 0 at the last 30 "
