@@ -20,13 +20,18 @@ NOW = float(int(time.time()))  # whole seconds: the expected micros are exact
 TOPIC = "support.events.web"
 
 
-def processor(client: aioredis.Redis, producer: AIOKafkaProducer, dlq: str) -> BatchProcessor:
+def processor(
+    client: aioredis.Redis,
+    producer: AIOKafkaProducer,
+    dlq: str,
+    topic_prefix: str = "support.events.",
+) -> BatchProcessor:
     return BatchProcessor(
         decoder=Decoder("USD"),
         store=StateStore(client, dedup_horizon_seconds=86_400, conversation_ttl_seconds=2_592_000),
         dead_letters=KafkaDeadLetters(producer, dlq),
         metrics=WorkerMetrics(),
-        topic_prefix="support.events.",
+        topic_prefix=topic_prefix,
         max_lateness_seconds=7 * 86_400,
     )
 

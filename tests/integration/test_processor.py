@@ -256,9 +256,14 @@ async def test_a_topic_created_again_counts_even_before_the_consumer_knows_its_e
     assert await totals(redis_db) == before
 
 
+GAP_PREFIX = "test.gaps."
+"""The gap tests' channel topics' prefix (their processors are made with it)."""
+
+
 async def _channel_topic(bootstrap: str) -> str:
-    """A fresh one-partition channel topic (under the processor's prefix)."""
-    name = f"support.events.gap{uuid.uuid4().hex[:8]}"
+    """A fresh one-partition channel topic, under a prefix of the tests' own: a worker of
+    `make demo` on the same broker (prefix support.events.) never sees it."""
+    name = f"{GAP_PREFIX}gap{uuid.uuid4().hex[:8]}"
     await ensure_topic(Settings(kafka_bootstrap_servers=bootstrap), name)
     return name
 
@@ -277,7 +282,7 @@ async def _gapped(
     topic = await _channel_topic(bootstrap)
     sent = await _published(producer, topic, range(count))
     reader = RangeReader({"bootstrap_servers": bootstrap})
-    worker = processor(redis_db, producer, dlq)
+    worker = processor(redis_db, producer, dlq, GAP_PREFIX)
     worker.ranges = reader
     return topic, sent, reader, worker
 
@@ -295,7 +300,7 @@ async def test_records_a_rebalance_dropped_before_a_batch_are_read_again_from_ka
     redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
 ) -> None:
     topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
-    channel = topic.removeprefix("support.events.")
+    channel = topic.removeprefix(GAP_PREFIX)
     try:
         await worker.process(sent[:2])
         await worker.process(sent[5:])  # offsets 2-4 never reached the batch
@@ -320,7 +325,7 @@ async def test_without_a_watermark_the_gap_starts_where_the_partition_was_left(
     from the partition's start; after `channel remove` (the watermark deleted with the
     figures) nothing before the consumer's place is counted again ("from there")."""
     topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
-    channel = topic.removeprefix("support.events.")
+    channel = topic.removeprefix(GAP_PREFIX)
     try:
         await worker.process(sent[5:])  # a new channel: offsets 0-4 dropped before the batch
         assert (await totals(redis_db, channel))["conversations"] == 10
@@ -329,7 +334,9 @@ async def test_without_a_watermark_the_gap_starts_where_the_partition_was_left(
         await worker.process(more)  # this process applied up to 9: from 10 on
         assert (await totals(redis_db, channel))["conversations"] == 4
         await redis_db.flushdb()
-        other = processor(redis_db, producer, topic_name)  # another worker, after a rebalance
+        other = processor(
+            redis_db, producer, topic_name, GAP_PREFIX
+        )  # another worker, after a rebalance
         other.ranges, other.committed = reader, lambda topic, partition: 12
         await other.process(more[3:])  # committed up to 11: offset 12 was dropped
         assert (await totals(redis_db, channel))["conversations"] == 2
@@ -345,7 +352,7 @@ async def test_a_gap_that_holds_no_records_counts_nothing_and_does_not_stall(
     """Transactions leave offsets without records (each commit's marker; an aborted
     transaction's records are not read): the batch after one goes on at once."""
     topic = await _channel_topic(bootstrap)
-    channel = topic.removeprefix("support.events.")
+    channel = topic.removeprefix(GAP_PREFIX)
     publisher = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=topic)
     await publisher.start()
     offsets = []
@@ -358,7 +365,7 @@ async def test_a_gap_that_holds_no_records_counts_nothing_and_does_not_stall(
         await publisher.stop()
     assert offsets == [0, 2, 4]  # 1 and 3: markers; 2 aborted
     reader = RangeReader({"bootstrap_servers": bootstrap})
-    worker = processor(redis_db, producer, topic_name)
+    worker = processor(redis_db, producer, topic_name, GAP_PREFIX)
     worker.ranges = reader
     try:
         await worker.process([Record(topic, 0, 0, b"k", _started(0))])
@@ -384,11 +391,11 @@ async def test_records_dropped_at_a_partitions_end_are_found_by_the_lag_check(
     """No later record brings them back: the lag check sees a partition fetched to its end
     with records after the watermark and none in hand, reads them and applies them."""
     topic = await _channel_topic(bootstrap)
-    channel = topic.removeprefix("support.events.")
+    channel = topic.removeprefix(GAP_PREFIX)
     sent = await _published(producer, topic, range(6))
     reader = RangeReader({"bootstrap_servers": bootstrap})
     runtime = Runtime(Settings(kafka_bootstrap_servers=bootstrap))
-    runtime.processor = processor(redis_db, producer, topic_name)
+    runtime.processor = processor(redis_db, producer, topic_name, GAP_PREFIX)
     runtime.processor.ranges = reader
     tp = TP(topic, 0)
     try:
@@ -438,7 +445,7 @@ async def test_a_watermark_that_goes_back_while_a_batch_waits_is_caught_up_from_
     """A Redis failover to a replica that lacked the last writes takes the watermark back
     while a batch waits for replicas: its next attempt reads the lost records again."""
     topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
-    channel = topic.removeprefix("support.events.")
+    channel = topic.removeprefix(GAP_PREFIX)
     try:
         await worker.process(sent[:3])
         replica = {k: await redis_db.dump(k) async for k in redis_db.scan_iter()}  # up to 2
@@ -503,7 +510,7 @@ async def test_a_long_gap_of_aborted_records_is_read_once_and_stays_read(
     read in one pass, with progress shown, and the watermark moved over them, so a worker
     restarted later does not read them again."""
     topic = await _channel_topic(bootstrap)
-    channel = topic.removeprefix("support.events.")
+    channel = topic.removeprefix(GAP_PREFIX)
     [first] = await _published(producer, topic, range(1))
     publisher = AIOKafkaProducer(
         bootstrap_servers=bootstrap, transactional_id=topic, linger_ms=20, max_batch_size=2**20
@@ -518,7 +525,7 @@ async def test_a_long_gap_of_aborted_records_is_read_once_and_stays_read(
         await publisher.stop()
     [last] = await _published(producer, topic, range(1, 2))
     reader = RangeReader({"bootstrap_servers": bootstrap})
-    worker = processor(redis_db, producer, topic_name)
+    worker = processor(redis_db, producer, topic_name, GAP_PREFIX)
     worker.ranges = reader
     progress: list[float] = []
     worker.on_progress = lambda: progress.append(time.monotonic())
@@ -548,7 +555,7 @@ async def test_a_gap_that_retention_deleted_is_reported_and_the_rest_read(
     redis_db: aioredis.Redis, producer: AIOKafkaProducer, topic_name: str, bootstrap: str
 ) -> None:
     topic, sent, reader, worker = await _gapped(redis_db, producer, topic_name, bootstrap, 10)
-    channel = topic.removeprefix("support.events.")
+    channel = topic.removeprefix(GAP_PREFIX)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

@@ -264,7 +264,7 @@ def test_where_a_channel_stands_on_its_ramp_hand_computed() -> None:
         (
             "resolution_target = 0.70",
             "resolution_target = 0.10",
-            "channels.whatsapp: resolution_start (0.2) is above resolution_target (0.1)",
+            "channels.whatsapp: resolution_start (0.2) (channels.default's) is above",
         ),
         (
             "resolution_start = 0.20",
@@ -292,3 +292,36 @@ def test_a_ramp_s_fields_without_a_ramp_are_refused() -> None:
         CostCardError, match=r"channels\.default\.resolution_start: needs a \[ramp\]"
     ):
         parse_cost_card(without, Path("costs.toml"))
+
+
+def test_the_default_channel_s_go_live_serves_only_the_channels_not_listed() -> None:
+    card = parse_cost_card(
+        RAMPED.replace(
+            "resolution_start = 0.20", 'go_live = "2026-06-01"\nresolution_start = 0.20', 1
+        ).replace('go_live = "2026-03-01"\n', "", 1),
+        Path("costs.toml"),
+    )
+    june, program = 1780272000, 1768435200  # 2026-06-01 and 2026-01-15, midnight UTC
+    assert card.channel_ramp("web") is not None
+    assert card.channel_ramp("web").go_live_seconds == june  # type: ignore[union-attr]
+    assert card.channel_ramp("whatsapp").go_live_seconds == program  # type: ignore[union-attr]
+
+
+def test_a_go_live_of_a_channel_without_a_ramp_is_refused() -> None:
+    with pytest.raises(CostCardError, match=r"channels\.whatsapp\.go_live: needs a \[ramp\]"):
+        parse_cost_card(
+            NO_RAMP.replace("[channels.whatsapp]", '[channels.whatsapp]\ngo_live = "2026-03-01"'),
+            Path("costs.toml"),
+        )
+
+
+def test_an_inherited_start_above_a_channel_s_target_says_where_it_came_from() -> None:
+    with pytest.raises(CostCardError) as caught:
+        parse_cost_card(
+            RAMPED.replace("resolution_target = 0.70", "resolution_target = 0.10"),
+            Path("costs.toml"),
+        )
+    assert str(caught.value) == (
+        "costs.toml: channels.whatsapp: resolution_start (0.2) (channels.default's) is above "
+        "resolution_target (0.1)"
+    )

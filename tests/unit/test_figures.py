@@ -160,3 +160,11 @@ def test_payback_hand_computed() -> None:
     assert payback_remaining_seconds(money(0), money(-5)) == 0  # paid back: 0, whatever the pace
     assert payback_remaining_seconds(money(-1), money(0)) is None  # no pace: no sample
     assert payback_remaining_seconds(money(-1), money(-1)) is None  # losing: never at this pace
+
+
+def test_wilson_bounds_at_the_ends_are_exactly_0_and_1() -> None:
+    """Floats would miss by an ulp (5.6e-17 for 0 of 3): p = 0 and p = 1 pin them."""
+    for n in range(1, 200):
+        assert wilson(0, n).lower == 0.0  # type: ignore[union-attr]
+        assert wilson(-5, n).lower == 0.0  # type: ignore[union-attr]
+        assert wilson(n, n).upper == 1.0  # type: ignore[union-attr]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from rich.console import Console
 from roi_metrics.cardfile import load_cost_card
-from roi_metrics.cli.top import Alerts, fetch_alerts, frame
+from roi_metrics.cli.top import Alerts, fetch_alerts, frame, payback_text
+from roi_metrics.domain.events import Counter
 from roi_metrics.domain.report import build_report
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.state.reader import Snapshot
@@ -131,3 +132,19 @@ def test_a_password_in_the_prometheus_url_is_not_shown() -> None:
     alerts = fetch_alerts("http://admin:pr0m-s3cret@127.0.0.1:1", timeout=0.5)
     assert alerts.error is not None and "pr0m-s3cret" not in alerts.error
     assert alerts.error.startswith("Prometheus not reachable at http://admin:****@127.0.0.1:1")
+
+
+def test_the_headline_says_when_the_programme_pays_back() -> None:
+    """CONTRACT.md §14 at the last 30 days' pace (figures of test_exporter.py's payback
+    test: 44,000 x 2,592,000 / 24,500 s = 53.9 days)."""
+    assert payback_text(report()) == (  # type: ignore[arg-type]
+        "not paid back yet; the last 30 days' pace never pays it back"
+    )
+    earning = {Counter.AI_RESOLUTIONS_CONFIRMED: 2000}
+    paying = build_report(
+        Snapshot(NOW, {"web": {Window.DAYS_30: earning, Window.ALL: earning}}), CARD
+    )
+    assert payback_text(paying) == "not paid back yet: about 54 days more at the last 30 days' pace"
+    rich = {Counter.AI_RESOLUTIONS_CONFIRMED: 10_000}  # 65,000 of value since go-live
+    paid = build_report(Snapshot(NOW, {"web": {Window.DAYS_30: rich, Window.ALL: rich}}), CARD)
+    assert payback_text(paid) == "paid back"

@@ -102,8 +102,18 @@ def headline(report: Report, target_roi: float, window: Window) -> Panel:
         grid.add_column(justify="center")
     grid.add_row(*(Text(label, style="dim") for label, _, _ in cells))
     grid.add_row(*(Text(value, style=f"bold {style}".strip()) for _, value, style in cells))
-    payback = "paid back" if net_position >= 0 else "not paid back yet"
-    return Panel(grid, title="AI support ROI", subtitle=payback)
+    return Panel(grid, title="AI support ROI", subtitle=payback_text(report))
+
+
+def payback_text(report: Report) -> str:
+    """Paid back, or when it will be at the last 30 days' pace (CONTRACT.md §14)."""
+    if report.program[Window.ALL].net_value >= 0:
+        return "paid back"
+    remaining = report.payback_remaining_seconds
+    if remaining is None:
+        return "not paid back yet; the last 30 days' pace never pays it back"
+    days = float(remaining) / 86400
+    return f"not paid back yet: about {days:,.0f} days more at the last 30 days' pace"
 
 
 @functools.cache

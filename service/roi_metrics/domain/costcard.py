@@ -258,7 +258,7 @@ class CostCard(_CardModel):
         for name, costs in self.channels.items():
             given = [
                 f
-                for f in ("resolution_start", "resolution_target")
+                for f in ("go_live", "resolution_start", "resolution_target")
                 if getattr(costs, f) is not None
             ]
             if self.ramp is None and given:
@@ -275,15 +275,19 @@ class CostCard(_CardModel):
         for name in self.channels:
             ramp = self.channel_ramp(name)
             if ramp is not None and ramp.start > ramp.target:
+                costs = self.channels[name]
+                start_from = "" if costs.resolution_start is not None else " (channels.default's)"
+                target_from = "" if costs.resolution_target is not None else " (channels.default's)"
                 raise FieldProblem(
-                    f"channels.{name}: resolution_start ({ramp.start}) is above "
-                    f"resolution_target ({ramp.target})"
+                    f"channels.{name}: resolution_start ({ramp.start}){start_from} is above "
+                    f"resolution_target ({ramp.target}){target_from}"
                 )
         return self
 
     def channel_ramp(self, channel: str) -> ChannelRamp | None:
-        """`channel`'s ramp, each field its own or else the default channel's (go-live: the
-        programme's); None without [ramp]."""
+        """`channel`'s ramp: start and target its own or else the default channel's; go-live
+        its own, else (a channel not listed) the default channel's, else the programme's.
+        None without [ramp]."""
         if self.ramp is None:
             return None
         default = self.channels[DEFAULT_CHANNEL]
@@ -297,7 +301,10 @@ class CostCard(_CardModel):
             else default.resolution_target
         )
         assert start is not None and target is not None  # checked when the card was made
-        go_live = own.go_live or default.go_live or self.program.go_live
+        # a listed channel's own go-live, else the programme's; the default channel's serves
+        # the channels not listed (as its prices and ratios do)
+        go_live = own.go_live or (None if channel in self.channels else default.go_live)
+        go_live = go_live or self.program.go_live
         midnight = dt.datetime.combine(go_live, dt.time(), tzinfo=dt.UTC)
         return ChannelRamp(int(midnight.timestamp()), start, target, self.ramp.days_to_95)
 

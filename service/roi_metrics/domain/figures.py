@@ -145,7 +145,11 @@ def wilson(successes: int, trials: int) -> Interval | None:
     denominator = 1 + z2 / n
     center = (p + z2 / (2 * n)) / denominator
     half = Z_95 * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / denominator
-    return Interval(max(0.0, center - half), min(1.0, center + half))
+    # at p = 0 (p = 1) the lower (upper) bound is 0 (1) exactly; in floats it may miss by
+    # an ulp, which a dashboard would show as 5.6e-17
+    lower = 0.0 if p == 0 else max(0.0, center - half)
+    upper = 1.0 if p == 1 else min(1.0, center + half)
+    return Interval(lower, upper)
 
 
 @dataclass(frozen=True, slots=True)
