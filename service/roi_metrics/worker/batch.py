@@ -48,6 +48,10 @@ class Partition:
     counted_redelivery: bool = False
     recovered: set[int] = field(default_factory=set)
     """Offsets of records read again from Kafka into this batch (counted once applied)."""
+    ranged: bool = False
+    """Read from Kafka by recover_range, from the watermark on (not fetched by the consumer)."""
+    holes_read: set[tuple[int, int]] = field(default_factory=set)
+    """Holes [start, end) between the batch's records already looked for in Kafka."""
 
 
 @dataclass(frozen=True, slots=True)

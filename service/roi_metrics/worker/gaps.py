@@ -6,7 +6,8 @@ new generation, its stream skips events of an old generation, its read-offset fi
 records below an offset it remembers) while aiokafka's position has already moved past
 them: nothing would ever bring them back, and the next batch would move the watermark over
 them. So when a batch's first fresh record is not the one after the watermark, the processor
-asks a RangeReader for the records in between, a chunk at a time. A gap with no records in
+asks a RangeReader for the records in between, a chunk at a time; and for the records
+missing between two records of a batch. A gap with no records in
 it is real (a transaction's marker, aborted or compacted records) and counts nothing; one
 that retention deleted is reported (roi_metrics.worker.processor).
 """
