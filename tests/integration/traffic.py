@@ -226,8 +226,9 @@ def _money(amount: Any) -> int:
     return int(Decimal(str(amount)) * 1_000_000)
 
 
-Join = tuple[str, int] | None
-"""Who resolved the conversation last and when (Unix microseconds), or None."""
+Join = tuple[str, int, bool] | None
+"""Who resolved the conversation last, when (Unix microseconds) and whether it was a
+confirmed resolution, or None."""
 
 
 def _moved(
@@ -249,10 +250,16 @@ def _moved(
             if who == "ai"
             else "human_resolutions"
         )
-        return {counter: 1}, (who, time_us)
+        confirmed = data.get("confirmation") == "confirmed"
+        return {counter: 1}, (who, time_us, confirmed)
     if kind == "support.conversation.reopened":
         reopened = ai_since is not None and ai_since <= time_us <= ai_since + 7 * DAY * 10**6
-        return ({"ai_reopens": 1} if reopened else {}), None
+        if not reopened:
+            return {}, None
+        # a vendor that bills confirmed resolutions only billed this one for nothing (§13)
+        if previous and previous[2]:
+            return {"ai_reopens": 1, "ai_revoked_confirmed": 1}, None
+        return {"ai_reopens": 1}, None
     if kind == "support.csat.recorded":
         who = previous[0] if previous else "none"
         return {f"csat_count_{who}": 1, f"csat_sum_{who}": data["score"]}, previous

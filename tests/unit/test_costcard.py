@@ -32,6 +32,9 @@ def test_the_contract_example_loads_exactly() -> None:
     ]
     assert card.human_cost_per_resolution_micros("whatsapp") == 5_000_000
     assert card.human_cost_per_resolution_micros("discord") == 6_500_000
+    assert card.vendor is not None
+    assert card.vendor.price_per_resolution_micros == 990_000
+    assert card.vendor.bills_assumed
 
 
 @pytest.mark.parametrize(
@@ -75,6 +78,23 @@ def test_the_contract_example_loads_exactly() -> None:
         ("[channels.default]", "[channels.web]", "channels.default: missing"),
         ("target_roi = 1.0", 'target_roi = "high"', "target_roi: must be a number, got 'high'"),
         ('currency = "USD"', 'currency = "USD', "not valid TOML: "),
+        (
+            'bills = "assumed"',
+            'bills = "billed"',
+            'vendor.bills: must be "assumed" or "confirmed", got \'billed\'',
+        ),
+        ('bills = "assumed"', "bills = true", 'vendor.bills: must be "assumed" or'),
+        (
+            'price_per_resolution = "0.99"',
+            'price_per_resolution = "-0.99"',
+            "vendor.price_per_resolution: amount must not be negative",
+        ),
+        ('price_per_resolution = "0.99"', "", "vendor.price_per_resolution: missing"),
+        (
+            'bills = "assumed"',
+            'bills = "assumed"\nper = "month"',
+            "vendor.per: unknown key (allowed: bills, price_per_resolution)",
+        ),
     ],
 )
 def test_bad_cards_are_refused_with_one_line(old: str, new: str, message: str | None) -> None:
@@ -325,3 +345,11 @@ def test_an_inherited_start_above_a_channel_s_target_says_where_it_came_from() -
         "costs.toml: channels.whatsapp: resolution_start (0.2) (channels.default's) is above "
         "resolution_target (0.1)"
     )
+
+
+def test_a_vendor_bills_assumed_resolutions_unless_told_otherwise() -> None:
+    card = parse_cost_card(GOOD.replace('bills = "assumed"', "", 1), Path("costs.toml"))
+    assert card.vendor is not None and card.vendor.bills_assumed
+    confirmed = GOOD.replace('bills = "assumed"', 'bills = "confirmed"', 1)
+    vendor = parse_cost_card(confirmed, Path("costs.toml")).vendor
+    assert vendor is not None and not vendor.bills_assumed

@@ -53,6 +53,21 @@ def test_resolutions_by_actor_and_confirmation() -> None:
     assert human.state == ConversationState(Actor.HUMAN, T0 + 5)
 
 
+def test_a_confirmed_ai_resolution_reopened_counts_as_revoked_confirmed() -> None:
+    confirmed = effect(resolved(confirmation=Confirmation.CONFIRMED, time_micros=T0), UNRESOLVED)
+    assert confirmed.state == ConversationState(Actor.AI, T0, confirmed=True)
+    result = effect(reopened(time_micros=T0 + DAY), confirmed.state)
+    assert result.increments == {Counter.AI_REOPENS: 1, Counter.AI_REVOKED_CONFIRMED: 1}
+    assert result.state == UNRESOLVED
+    late = effect(reopened(time_micros=T0 + 7 * DAY + 1), confirmed.state)
+    assert late.increments == {}  # past 7 days: not revoked, nothing unearned
+    assert effect(reopened(time_micros=T0 + DAY), AI_RESOLVED).increments == {
+        Counter.AI_REOPENS: 1  # an assumed one: revoked, not a confirmed one
+    }
+    human = effect(resolved(by=Actor.HUMAN, time_micros=T0 + 5), confirmed.state)
+    assert not human.state.confirmed  # the confirmation was the AI's resolution's
+
+
 def test_reopen_within_7_days_of_an_ai_resolution_counts_and_clears() -> None:
     result = effect(reopened(time_micros=T0 + 7 * DAY), AI_RESOLVED)  # the edge is inside
     assert result.increments == {Counter.AI_REOPENS: 1}

@@ -275,3 +275,32 @@ def test_the_ramp_is_exported_for_every_known_channel_past_its_go_live() -> None
     no_ramp = parse_cost_card(NO_RAMP, Path("costs.toml"))
     plain = scrape(RoiCollector(no_ramp, snapshot, clock=lambda: NOW))
     assert not [name for name, _ in plain if "ramp" in name or "expected" in name]
+
+
+def test_the_vendor_bill_is_exported_with_the_card_s_vendor_only() -> None:
+    """The deploy card's vendor bills assumed resolutions at 0.99 (hand-computed in
+    test_figures.py): web 120 billed = 118.80, 8 unearned = 7.92; whatsapp (SLACK's counts)
+    20 billed = 19.80; the programme 138.60."""
+    samples = scrape(RoiCollector(CARD, snapshot, clock=lambda: NOW))
+    web = {"channel": "web", "window": "24h"}
+    assert samples[key("support_vendor_billed_resolutions", **web)] == 120
+    assert samples[key("support_vendor_bill", **web)] == 118.8
+    assert samples[key("support_vendor_unearned_resolutions", **web)] == 8
+    assert samples[key("support_vendor_unearned_cost", **web)] == 7.92
+    assert samples[key("support_vendor_bill", channel="whatsapp", window="24h")] == 19.8
+    assert samples[key("support_program_vendor_bill", window="24h")] == 138.6
+    assert samples[key("support_program_vendor_unearned_cost", window="24h")] == 7.92
+    assert samples[key("support_vendor_bill", channel="web", window="1h")] == 0.0  # a sample
+    # a vendor that bills confirmed resolutions only: 30 billed, the 3 revoked unearned
+    text = (ROOT / "deploy" / "costs.toml").read_text()
+    confirmed = parse_cost_card(text.replace('bills = "assumed"', 'bills = "confirmed"'), Path("c"))
+    strict = scrape(RoiCollector(confirmed, snapshot, clock=lambda: NOW))
+    assert strict[key("support_vendor_bill", **web)] == 29.7
+    assert strict[key("support_vendor_unearned_cost", **web)] == 2.97
+    # without [vendor], nothing of it
+    start = text.index("[vendor]")
+    plain_card = text[:start] + text[text.index("[channels.default]") :]
+    plain = scrape(
+        RoiCollector(parse_cost_card(plain_card, Path("c")), snapshot, clock=lambda: NOW)
+    )
+    assert not [name for name, _ in plain if "vendor" in name]

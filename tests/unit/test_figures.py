@@ -10,6 +10,8 @@ from roi_metrics.domain.figures import (
     money,
     payback_remaining_seconds,
     program_figures,
+    program_vendor,
+    vendor_figures,
     wilson,
 )
 
@@ -168,3 +170,25 @@ def test_wilson_bounds_at_the_ends_are_exactly_0_and_1() -> None:
         assert wilson(0, n).lower == 0.0  # type: ignore[union-attr]
         assert wilson(-5, n).lower == 0.0  # type: ignore[union-attr]
         assert wilson(n, n).upper == 1.0  # type: ignore[union-attr]
+
+
+def test_vendor_bill_hand_computed() -> None:
+    """CONTRACT.md §13 on WEB (90 assumed and 30 confirmed AI resolutions; 8 reopened, 3 of
+    them confirmed) and SLACK (20 assumed), at 0.99 a resolution."""
+    web = vendor_figures(WEB, price_micros=990_000, bills_assumed=True)
+    assert web.billed_resolutions == 120  # 90 + 30
+    assert web.bill == Fraction(11880, 100)  # 120 x 0.99 = 118.80
+    assert web.unearned_resolutions == 8  # every reopen
+    assert web.unearned_cost == Fraction(792, 100)  # 8 x 0.99 = 7.92
+    confirmed_only = vendor_figures(WEB, price_micros=990_000, bills_assumed=False)
+    assert confirmed_only.billed_resolutions == 30
+    assert confirmed_only.bill == Fraction(2970, 100)  # 30 x 0.99 = 29.70
+    assert confirmed_only.unearned_resolutions == 3  # the reopened confirmed ones
+    assert confirmed_only.unearned_cost == Fraction(297, 100)  # 3 x 0.99 = 2.97
+    slack = vendor_figures(SLACK, price_micros=990_000, bills_assumed=True)
+    assert (slack.billed_resolutions, slack.unearned_resolutions) == (20, 0)
+    program = program_vendor([web, slack])
+    assert program.bill == Fraction(13860, 100)  # 118.80 + 19.80 = 138.60
+    assert program.unearned_cost == Fraction(792, 100)  # 7.92 + 0
+    nothing = vendor_figures({}, price_micros=990_000, bills_assumed=True)
+    assert (nothing.bill, nothing.unearned_cost) == (0, 0)  # a sample, at 0

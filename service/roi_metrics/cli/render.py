@@ -18,7 +18,9 @@ from roi_metrics.domain.figures import (
     ChannelFigures,
     Interval,
     ProgramFigures,
+    ProgramVendor,
     Quotient,
+    VendorFigures,
 )
 from roi_metrics.domain.money import MICROS_PER_UNIT, units_text
 from roi_metrics.domain.report import Report
@@ -41,8 +43,16 @@ def escaped_names(report: Report) -> Report:
     """The report with its channel names escaped for Rich markup, for the tables of
     roi_metrics.domain.report, which render names as markup strings (a name read from Redis may be
     any text; a valid channel name is left as it is)."""
-    channels = {escape(printable(name)): f for name, f in report.channels.items()}
-    return replace(report, channels=channels)
+
+    def shown(name: str) -> str:
+        return escape(printable(name))
+
+    return replace(
+        report,
+        channels={shown(name): f for name, f in report.channels.items()},
+        ramp={shown(name): point for name, point in report.ramp.items()},
+        vendor={shown(name): f for name, f in report.vendor.items()},
+    )
 
 
 def _money(value: Quotient) -> str:
@@ -101,16 +111,32 @@ def report_json(report: Report, windows: Iterable[Window] = tuple(Window)) -> di
     """The report as JSON-ready data: counts as integers, money as exact decimal strings,
     ratios as numbers, null where there is no sample (CONTRACT.md §7)."""
     chosen = list(windows)
+    program = {w.value: program_json(report.program[w]) for w in chosen}
+    channels = {
+        channel: {w.value: channel_json(figures[w]) for w in chosen}
+        for channel, figures in report.channels.items()
+    }
+    # the vendor's bill (§13), with the card's [vendor] only
+    for w in chosen if report.program_vendor else ():
+        program[w.value]["vendor"] = vendor_json(report.program_vendor[w])
+        for channel, by_window in report.vendor.items():
+            channels[channel][w.value]["vendor"] = vendor_json(by_window[w])
     return {
         "at": datetime.fromtimestamp(report.at, UTC).isoformat().replace("+00:00", "Z"),
         "currency": report.currency,
         "definitions_version": DEFINITIONS_VERSION,
-        "program": {w.value: program_json(report.program[w]) for w in chosen},
+        "program": program,
         "payback_remaining_seconds": _ratio(report.payback_remaining_seconds),
-        "channels": {
-            channel: {w.value: channel_json(figures[w]) for w in chosen}
-            for channel, figures in report.channels.items()
-        },
+        "channels": channels,
+    }
+
+
+def vendor_json(vendor: VendorFigures | ProgramVendor) -> dict[str, Any]:
+    return {
+        "billed_resolutions": vendor.billed_resolutions,
+        "bill": _money(vendor.bill),
+        "unearned_resolutions": vendor.unearned_resolutions,
+        "unearned_cost": _money(vendor.unearned_cost),
     }
 
 
@@ -137,6 +163,27 @@ def program_table(report: Report, windows: Iterable[Window]) -> Table:
             amount(p.fixed_cost),
             amount(p.cost_per_resolution),
             str(p.net_ai_resolutions),
+        )
+    return table
+
+
+def vendor_table(report: Report, windows: Iterable[Window]) -> Table:
+    """The AI vendor's bill per window (CONTRACT.md §13; the card's [vendor])."""
+    title = f"AI vendor's bill, all channels ({report.currency})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("window")
+    for column in ("billed res.", "bill", "unearned res.", "unearned cost", "unearned share"):
+        table.add_column(column, justify="right")
+    for window in windows:
+        v = report.program_vendor[window]
+        share = v.unearned_cost.exact / v.bill.exact if v.bill.numerator else None
+        table.add_row(
+            window.value,
+            f"{v.billed_resolutions:,}",
+            amount(v.bill),
+            f"{v.unearned_resolutions:,}",
+            amount(v.unearned_cost),
+            percent(share),
         )
     return table
 

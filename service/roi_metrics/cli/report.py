@@ -24,7 +24,13 @@ from roi_metrics.cli.common import (
     redis_unreachable,
     say,
 )
-from roi_metrics.cli.render import channel_table, escaped_names, program_table, report_json
+from roi_metrics.cli.render import (
+    channel_table,
+    escaped_names,
+    program_table,
+    report_json,
+    vendor_table,
+)
 from roi_metrics.domain.events import MICROS_PER_SECOND
 from roi_metrics.domain.report import Report, build_report
 from roi_metrics.domain.timebuckets import Window
@@ -39,6 +45,8 @@ def _print_report(report: Report, window: Window, as_json: bool, extra: dict[str
         return
     shown = escaped_names(report)
     out.print(program_table(shown, list(Window)))
+    if report.program_vendor:
+        out.print(vendor_table(shown, list(Window)))
     if report.channels:
         out.print(channel_table(shown, window))
     else:

@@ -219,6 +219,29 @@ class Ramp(_CardModel):
     """The alert fires when even the upper bound is below expected x (1 - tolerance)."""
 
 
+def _bills(value: object) -> str:
+    if value not in BILLS:
+        raise FieldProblem(f'must be "assumed" or "confirmed", {_got(value)}')
+    assert isinstance(value, str)
+    return value
+
+
+BILLS: Final = ("assumed", "confirmed")
+
+
+class Vendor(_CardModel):
+    """An AI vendor that bills per resolution (CONTRACT.md §13): a reconciliation view of
+    what it charges; nothing here is added to the costs (they arrive as cost events)."""
+
+    price_per_resolution_micros: Micros = Field(validation_alias="price_per_resolution")
+    bills: Annotated[str, BeforeValidator(_bills)] = "assumed"
+    """"assumed": every AI resolution is billed; "confirmed": confirmed ones only."""
+
+    @property
+    def bills_assumed(self) -> bool:
+        return self.bills == "assumed"
+
+
 class ChannelRamp(NamedTuple):
     """A channel's ramp, every field resolved (its own, else the default channel's)."""
 
@@ -250,6 +273,8 @@ class CostCard(_CardModel):
     """The `[channels.NAME]` tables; `default` serves every channel not listed."""
     ramp: Ramp | None = None
     """Without it, nothing of CONTRACT.md §11 is exported."""
+    vendor: Vendor | None = None
+    """Without it, nothing of CONTRACT.md §13 is exported."""
 
     @model_validator(mode="after")
     def _ramp_complete(self) -> CostCard:

@@ -51,6 +51,9 @@ class Counter(StrEnum):
     AI_RESOLUTIONS_ASSUMED = "ai_resolutions_assumed"
     AI_RESOLUTIONS_CONFIRMED = "ai_resolutions_confirmed"
     AI_REOPENS = "ai_reopens"
+    AI_REVOKED_CONFIRMED = "ai_revoked_confirmed"
+    """Confirmed AI resolutions revoked (reopened within 7 days): what a vendor that bills
+    confirmed resolutions only billed for nothing (CONTRACT.md §13)."""
     HUMAN_RESOLUTIONS = "human_resolutions"
     AI_COST_MICROS = "ai_cost_micros"
     HUMAN_COST_MICROS = "human_cost_micros"
@@ -100,6 +103,9 @@ class ConversationState:
 
     resolved_by: Actor | None = None
     resolved_at_micros: int | None = None
+    confirmed: bool = False
+    """The AI's resolution was confirmed (by the customer or a check): a vendor that bills
+    confirmed resolutions only billed it (CONTRACT.md §13)."""
 
 
 UNRESOLVED: Final = ConversationState()
@@ -133,19 +139,26 @@ def _escalated(event: SupportEvent, state: ConversationState) -> Effect:
 
 
 def _resolved(event: SupportEvent, state: ConversationState) -> Effect:
-    resolved = ConversationState(event.resolved_by, event.time_micros)
     if event.resolved_by is not Actor.AI:
-        return Effect({Counter.HUMAN_RESOLUTIONS: 1}, resolved)
+        return Effect(
+            {Counter.HUMAN_RESOLUTIONS: 1}, ConversationState(event.resolved_by, event.time_micros)
+        )
     if event.confirmation is Confirmation.CONFIRMED:
-        return Effect({Counter.AI_RESOLUTIONS_CONFIRMED: 1}, resolved)
-    return Effect({Counter.AI_RESOLUTIONS_ASSUMED: 1}, resolved)
+        confirmed = ConversationState(Actor.AI, event.time_micros, confirmed=True)
+        return Effect({Counter.AI_RESOLUTIONS_CONFIRMED: 1}, confirmed)
+    return Effect(
+        {Counter.AI_RESOLUTIONS_ASSUMED: 1}, ConversationState(Actor.AI, event.time_micros)
+    )
 
 
 def _reopened(event: SupportEvent, state: ConversationState) -> Effect:
     """Any reopen clears the resolution; it counts as an AI reopen only within 7 days of an
-    AI resolution."""
-    reopened = _within(state, event.time_micros, REOPEN_WINDOW_MICROS)
-    return Effect({Counter.AI_REOPENS: 1} if reopened else {}, UNRESOLVED)
+    AI resolution (and as a revoked confirmed one when that resolution was confirmed)."""
+    if not _within(state, event.time_micros, REOPEN_WINDOW_MICROS):
+        return Effect({}, UNRESOLVED)
+    if state.confirmed:
+        return Effect({Counter.AI_REOPENS: 1, Counter.AI_REVOKED_CONFIRMED: 1}, UNRESOLVED)
+    return Effect({Counter.AI_REOPENS: 1}, UNRESOLVED)
 
 
 def _csat(event: SupportEvent, state: ConversationState) -> Effect:

@@ -285,6 +285,54 @@ def program_figures(channels: Sequence[ChannelFigures], fixed_cost_micros: Term)
     )
 
 
+@dataclass(frozen=True, slots=True)
+class VendorFigures:
+    """What an AI vendor that bills per resolution charges in a window, and how much of it
+    paid for resolutions that did not hold (CONTRACT.md §13). Money in currency units."""
+
+    billed_resolutions: int
+    bill: Quotient
+    unearned_resolutions: int
+    """Billed resolutions revoked in the window (counted when revoked)."""
+    unearned_cost: Quotient
+
+
+def vendor_figures(counts: Counts, price_micros: int, bills_assumed: bool) -> VendorFigures:
+    """billed = confirmed AI resolutions, plus the assumed ones when the vendor bills them;
+    unearned = every revoked AI resolution when it bills assumed ones, else the revoked
+    confirmed ones; each times the price. (Revoked: reopened within 7 days; re-contacts of
+    §9 join them once counted.)"""
+    confirmed = counts.get(Counter.AI_RESOLUTIONS_CONFIRMED, 0)
+    if bills_assumed:
+        billed = confirmed + counts.get(Counter.AI_RESOLUTIONS_ASSUMED, 0)
+        unearned = counts.get(Counter.AI_REOPENS, 0)
+    else:
+        billed = confirmed
+        unearned = counts.get(Counter.AI_REVOKED_CONFIRMED, 0)
+    return VendorFigures(
+        billed, money(billed * price_micros), unearned, money(unearned * price_micros)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramVendor:
+    """The vendor's bill and unearned cost over every channel in one window (§13)."""
+
+    billed_resolutions: int
+    bill: Quotient
+    unearned_resolutions: int
+    unearned_cost: Quotient
+
+
+def program_vendor(channels: Sequence[VendorFigures]) -> ProgramVendor:
+    return ProgramVendor(
+        sum(channel.billed_resolutions for channel in channels),
+        money(sum(channel.bill.numerator for channel in channels)),
+        sum(channel.unearned_resolutions for channel in channels),
+        money(sum(channel.unearned_cost.numerator for channel in channels)),
+    )
+
+
 PACE_SECONDS: Final = 2_592_000
 """The window the payback pace is taken over: 30 days (CONTRACT.md §14)."""
 

@@ -14,10 +14,14 @@ from roi_metrics.domain.figures import (
     ChannelFigures,
     Counts,
     ProgramFigures,
+    ProgramVendor,
     Quotient,
+    VendorFigures,
     channel_figures,
     payback_remaining_seconds,
     program_figures,
+    program_vendor,
+    vendor_figures,
 )
 from roi_metrics.domain.timebuckets import Window
 
@@ -44,6 +48,10 @@ class Report:
     ramp: dict[str, RampPoint]
     """Where each channel stands on its expected learning curve (§11): only with the card's
     [ramp], and only channels past their go-live."""
+    vendor: dict[str, dict[Window, VendorFigures]]
+    """The vendor's bill per channel and window (§13): only with the card's [vendor]."""
+    program_vendor: dict[Window, ProgramVendor]
+    """The vendor's bill over every channel per window (§13): only with the card's [vendor]."""
 
 
 ChannelFigureMaker = Callable[[Counts, int], ChannelFigures]
@@ -77,4 +85,28 @@ def build_report(
         if (curve := card.channel_ramp(channel)) is not None
         and (point := ramp_point(curve, snapshot.now_seconds)) is not None
     }
-    return Report(snapshot.now_seconds, card.currency, channels, program, payback, ramp)
+    vendor: dict[str, dict[Window, VendorFigures]] = {}
+    if card.vendor is not None:
+        price, assumed = card.vendor.price_per_resolution_micros, card.vendor.bills_assumed
+        vendor = {
+            channel: {
+                window: vendor_figures(figures.counts, price, assumed)
+                for window, figures in by_window.items()
+            }
+            for channel, by_window in channels.items()
+        }
+    program_bill = {
+        window: program_vendor([by_window[window] for by_window in vendor.values()])
+        for window in Window
+        if card.vendor is not None
+    }
+    return Report(
+        snapshot.now_seconds,
+        card.currency,
+        channels,
+        program,
+        payback,
+        ramp,
+        vendor,
+        program_bill,
+    )

@@ -29,7 +29,9 @@ from roi_metrics.domain.figures import (
     Counts,
     Interval,
     ProgramFigures,
+    ProgramVendor,
     Quotient,
+    VendorFigures,
     channel_figures,
 )
 from roi_metrics.domain.report import Snapshot, build_report
@@ -342,10 +344,14 @@ class RoiCollector(Collector):
                 labels = last[1] if last is not None else _ChannelLabels.of(*key)
                 families.recording = []
                 _channel(families, labels, figures)
+                if report.vendor:  # derived from the same counts: replayed with them
+                    _vendor(families, labels.plain, report.vendor[channel][window])
                 self._rows[key] = (figures, labels, families.recording)
                 families.recording = None
             program = _Labels({"window": window.value})
             _program(families, program, report.program[window])
+            if report.program_vendor:
+                _program_vendor(families, program, report.program_vendor[window])
         for channel, point in report.ramp.items():
             by_channel = _Labels({"channel": channel})
             families.add(
@@ -406,6 +412,49 @@ def _channel(families: _Families, labels: _ChannelLabels, figures: ChannelFigure
     families.add(*csat, labels.resolved_by[""], None)  # the family, even without scores
     for resolved_by, mean in sorted(figures.csat_mean.items()):
         families.add(*csat, labels.resolved_by[resolved_by], mean)
+
+
+def _vendor(families: _Families, labels: _Labels, vendor: VendorFigures) -> None:
+    families.add(
+        "support_vendor_billed_resolutions",
+        "AI resolutions the vendor bills (the card's [vendor] bills: assumed and confirmed, "
+        "or confirmed only).",
+        labels,
+        vendor.billed_resolutions,
+    )
+    families.add(
+        "support_vendor_bill",
+        "Billed resolutions x the vendor's price per resolution.",
+        labels,
+        vendor.bill,
+    )
+    families.add(
+        "support_vendor_unearned_resolutions",
+        "Billed AI resolutions revoked (reopened within 7 days), counted when revoked.",
+        labels,
+        vendor.unearned_resolutions,
+    )
+    families.add(
+        "support_vendor_unearned_cost",
+        "Unearned resolutions x the vendor's price per resolution.",
+        labels,
+        vendor.unearned_cost,
+    )
+
+
+def _program_vendor(families: _Families, labels: _Labels, vendor: ProgramVendor) -> None:
+    families.add(
+        "support_program_vendor_bill",
+        "The vendor's bill over every channel.",
+        labels,
+        vendor.bill,
+    )
+    families.add(
+        "support_program_vendor_unearned_cost",
+        "The vendor's unearned cost over every channel.",
+        labels,
+        vendor.unearned_cost,
+    )
 
 
 def _program(families: _Families, labels: _Labels, program: ProgramFigures) -> None:

@@ -6,7 +6,8 @@ atomic apply touches one Redis Cluster slot.
     roi:{web}:b:h:1772366400          hash: counters of a 1-hour bucket (expires)
     roi:{web}:b:d:1772323200          hash: counters of a 1-day bucket (expires)
     roi:{web}:b:all:0                 hash: cumulative counters
-    roi:{web}:c:<conversation id>     string "ai:<micros>" / "human:<micros>" (TTL)
+    roi:{web}:c:<conversation id>     string "ai:<micros>" ("ai:<micros>:c" when confirmed) /
+                                      "human:<micros>" (TTL)
     roi:{web}:sd                      hash: directory of the dedup mark buckets (marks.lua)
     roi:{web}:sx:<start>:<gen>        bitmap: which mark hashes of a generation exist (expires)
     roi:{web}:s:<start>:<gen>:<shard> hash: dedup marks written in a bucket of time, a field

@@ -115,14 +115,17 @@ class PartitionApply:
 def encode_state(state: ConversationState) -> str:
     if state.resolved_by is None or state.resolved_at_micros is None:
         return ""
-    return f"{state.resolved_by.value}:{state.resolved_at_micros}"
+    confirmed = ":c" if state.confirmed else ""
+    return f"{state.resolved_by.value}:{state.resolved_at_micros}{confirmed}"
 
 
 def decode_state(raw: bytes | None) -> ConversationState:
+    """A conversation's state as encode_state wrote it: "ACTOR:MICROS", then ":c" for a
+    confirmed AI resolution (a state written before that flag existed reads unconfirmed)."""
     if not raw:
         return UNRESOLVED
-    actor, _, micros = raw.decode().partition(":")
-    return ConversationState(Actor(actor), int(micros))
+    actor, micros, *flag = raw.decode().split(":")
+    return ConversationState(Actor(actor), int(micros), confirmed=flag == ["c"])
 
 
 def _closed(bucket: BucketKey, now: float) -> bool:
