@@ -53,8 +53,8 @@ def worker_env(
     bootstrap: str, redis_url: str, prefix: str, group: str, **more: str
 ) -> dict[str, str]:
     """The environment of a worker (or exporter) the benchmarks start: this one's, then the
-    local stack, the channel prefix, a dead-letter topic outside the channels (a dot after
-    the prefix), the committed cost card and `more` (ROI_ names without the prefix)."""
+    local stack, the channel prefix, a dead-letter and a customer topic outside the channels
+    (a dot after the prefix), the committed cost card and `more` (ROI_ names without the prefix)."""
     return {
         **os.environ,
         "ROI_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
@@ -62,6 +62,7 @@ def worker_env(
         "ROI_TOPIC_PREFIX": prefix,
         "ROI_GROUP_ID": group,
         "ROI_DEAD_LETTER_TOPIC": f"{prefix}dead.letters",
+        "ROI_CUSTOMER_TOPIC": f"{prefix}customer.facts",  # outside the channels, as above
         "ROI_COST_CARD": str(ROOT / "deploy/costs.toml"),
         **{f"ROI_{name.upper()}": value for name, value in more.items()},
     }

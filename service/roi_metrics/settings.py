@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     """How long one WAIT may take before the batch is read and tried again."""
     topic_prefix: str = DEFAULT_TOPIC_PREFIX
     dead_letter_topic: str = DEAD_LETTER_TOPIC
+    customer_topic: str = "support.customers"
+    """The internal topic of customer facts (CONTRACT.md §9), keyed by customer; created by
+    the worker with `customer_topic_partitions` partitions."""
+    customer_topic_partitions: int = Field(default=6, ge=1, le=1000)
+    recontact_window_seconds: int = Field(default=7 * DAY_SECONDS, gt=0, le=90 * DAY_SECONDS)
+    """A customer's new conversation this long after an AI resolution revokes it (§9)."""
     topic_replication_factor: int = Field(default=1, ge=1, le=7)
     """For the topics the service creates (dead letters, `channel add`); 3 in production."""
     group_id: str = "roi-metrics"
@@ -160,6 +166,13 @@ class Settings(BaseSettings):
         if self.redis_cluster and databases != {"0"}:
             raise ValueError(
                 "a Redis Cluster has database 0 only: end ROI_REDIS_URL with /0 (and no ?db=)"
+            )
+        if channel_of_topic(self.customer_topic, self.topic_prefix) is not None or (
+            self.customer_topic == self.dead_letter_topic
+        ):
+            raise ValueError(
+                f"ROI_CUSTOMER_TOPIC {self.customer_topic!r} must be a topic of its own, "
+                f"outside ROI_TOPIC_PREFIX {self.topic_prefix!r} and not the dead-letter topic"
             )
         if channel_of_topic(self.dead_letter_topic, self.topic_prefix) is not None:
             raise ValueError(

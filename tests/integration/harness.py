@@ -151,6 +151,10 @@ class Deployment:
     def dead_letter_topic(self) -> str:
         return f"t{self.run}.deadletter"
 
+    @property
+    def customer_topic(self) -> str:
+        return f"t{self.run}.customers"
+
     def env(self, port: int) -> dict[str, str]:
         env = {
             k: v for k, v in os.environ.items() if not k.startswith(("ROI_", "KAFKA_", "REDIS_"))
@@ -160,6 +164,7 @@ class Deployment:
             ROI_REDIS_URL=self.redis_url,
             ROI_TOPIC_PREFIX=self.prefix,
             ROI_DEAD_LETTER_TOPIC=self.dead_letter_topic,
+            ROI_CUSTOMER_TOPIC=self.customer_topic,
             ROI_GROUP_ID=f"t{self.run}",
             ROI_COST_CARD=str(ROOT / "deploy" / "costs.toml"),
             ROI_WORKER_PORT=str(port),

@@ -137,6 +137,9 @@ def test_replay_gives_the_figures_the_streaming_pipeline_gives(
     assert code == 0, err
     offline = json.loads(out)
     assert offline["events"] == {"counted": sent}  # nothing refused, nothing duplicated
+    # the simulator's customers come back across channels: re-contacts are in both (§9)
+    channels = offline["channels"].values()
+    assert sum(c["all"]["counts"].get("ai_recontacts", 0) for c in channels) > 20
 
     def streamed() -> dict[str, Any] | None:
         live = report(deployment, "--at", at)

@@ -56,6 +56,7 @@ def test_channel_figures_are_exported_exactly() -> None:
     web = {"channel": "web", "window": "24h"}
     assert samples[key("support_conversations", **web)] == 200
     assert samples[key("support_ai_resolutions", **web, confirmation="confirmed")] == 30
+    assert samples[key("support_ai_recontacts", **web)] == 0  # a count: 0 when none (§9)
     assert samples[key("support_ai_cost", **web)] == 280.0
     assert samples[key("support_cost_avoided", **web)] == 728.0  # 112 x 6.50
     assert samples[key("support_channel_roi_ratio", **web)] == float(Fraction(299, 140))

@@ -192,3 +192,19 @@ def test_vendor_bill_hand_computed() -> None:
     assert program.unearned_cost == Fraction(792, 100)  # 7.92 + 0
     nothing = vendor_figures({}, price_micros=990_000, bills_assumed=True)
     assert (nothing.bill, nothing.unearned_cost) == (0, 0)  # a sample, at 0
+
+
+def test_re_contacts_are_deducted_from_net_ai_resolutions() -> None:
+    """CONTRACT.md §9: WEB with 4 AI resolutions revoked by re-contacts, 1 of them confirmed:
+    net 120 - 8 reopens - 4 = 108; cost avoided 108 x 6.50 = 702; the vendor's unearned
+    resolutions: 8 + 4 = 12 when it bills assumed ones (12 x 0.99 = 11.88), 3 + 1 = 4 when
+    it bills confirmed ones only."""
+    counts = {**WEB, C.AI_RECONTACTS: 4, C.AI_REVOKED_CONFIRMED: 3 + 1}
+    web = channel_figures(counts, human_cost_per_resolution_micros=6_500_000)
+    assert web.net_ai_resolutions == 108
+    assert web.cost_avoided == 702
+    assert web.automation_rate == Fraction(108, 200)
+    assumed = vendor_figures(counts, price_micros=990_000, bills_assumed=True)
+    assert (assumed.unearned_resolutions, assumed.unearned_cost) == (12, Fraction(1188, 100))
+    confirmed = vendor_figures(counts, price_micros=990_000, bills_assumed=False)
+    assert confirmed.unearned_resolutions == 4

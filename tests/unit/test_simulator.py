@@ -146,3 +146,29 @@ def test_reruns_get_fresh_ids_unless_a_run_id_is_given() -> None:
     a, b = Simulator(Options()), Simulator(Options())
     assert a.run_id != b.run_id
     assert Simulator(Options(run_id="x")).run_id == "x"
+
+
+def test_some_customers_come_back_after_an_ai_resolution_on_any_channel() -> None:
+    """CONTRACT.md §9: every conversation names its customer on its started event; about
+    RETURN_CHANCE of them are customers whose AI resolution came just before, back on a
+    channel of their own choosing."""
+    events = run(Options(rate=40, seed=5, run_id="r"), 120)
+    starts = [e for e in events if e[2]["type"] == "support.conversation.started"]
+    assert all(isinstance(e[2].get("customer"), str) for e in starts)
+    assert not [e for e in events if "customer" in e[2] and e not in starts]
+    resolved_at = {
+        e[1]: _time(e[2])
+        for e in events
+        if e[2]["type"] == "support.conversation.resolved" and e[2]["data"]["resolved_by"] == "ai"
+    }
+    first: dict[object, tuple[str, str]] = {}
+    returns = []
+    for channel, name, body in starts:
+        customer = body["customer"]
+        if customer in first:
+            returns.append((first[customer], (channel, name), _time(body)))
+        else:
+            first[customer] = (channel, name)
+    assert 0.03 < len(returns) / len(starts) < 0.09
+    assert all(resolved_at[before[1]] <= at for before, _, at in returns)  # after it resolved
+    assert {before[0] for before, after, _ in returns if before[0] != after[0]}  # across channels

@@ -118,7 +118,13 @@ def replay(
         clock = newest
     else:
         clock = parse_time(at)
-    engine = Replay(card.currency, clock, settings.max_lateness_seconds, channel)
+    engine = Replay(
+        card.currency,
+        clock,
+        settings.max_lateness_seconds,
+        channel,
+        recontact_window_seconds=settings.recontact_window_seconds,
+    )
     with Progress(console=err, transient=True) as progress:
         task = progress.add_task("replaying", total=len(lines))
         for start in range(0, len(lines), 2000):

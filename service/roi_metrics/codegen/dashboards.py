@@ -109,6 +109,37 @@ def overview() -> dashboard.Dashboard:
             scale=ROI,
             alerts=("SupportProgrammeRoiBelowTarget",),
         ),
+        series_panel(
+            "Net value by window",
+            "Programme value minus its full cost in each window (CONTRACT.md §14), in the cost "
+            "card's currency. The 30-day line is the pace the payback forecast "
+            "(support_payback_remaining_seconds, shown by `roi-metrics top`) extrapolates.",
+            MONEY,
+            ("window:support_program_net_value:max", "{{window}}"),
+            span=8,
+            scale=SIGN,
+        ),
+        series_panel(
+            "Revenue per conversation",
+            "Revenue per conversation (AI and other revenue over all conversations) and AI "
+            "revenue per AI conversation, over the window, in the cost card's currency "
+            "(CONTRACT.md §10): what an interaction earns, not how many there are.",
+            MONEY,
+            (f"{DEDUP} (support_program_revenue_per_conversation{{{w}}})", "programme"),
+            (f"{DEDUP} (support_ai_revenue_per_conversation{{{c},{w}}})", "{{channel}} AI"),
+            span=8,
+        ),
+        series_panel(
+            "AI vendor's bill",
+            "What an AI vendor that bills per resolution charges over the window, and the part "
+            "of it paid for resolutions that did not hold (reopened within 7 days), in the cost "
+            "card's currency (CONTRACT.md §13; the card's [vendor]). A view to reconcile the "
+            "invoice: it is not added to the costs.",
+            MONEY,
+            (f"{DEDUP} (support_program_vendor_bill{{{w}}})", "bill"),
+            (f"{DEDUP} (support_program_vendor_unearned_cost{{{w}}})", "unearned"),
+            span=8,
+        ),
     ]:
         board = board.with_panel(panel)
     board = board.with_row(dashboard.Row("Channels"))

@@ -21,6 +21,7 @@ from roi_metrics.domain.events import (
     SupportEvent,
     effect,
 )
+from roi_metrics.domain.recontact import Fact, Standing, fact_of, revocation
 from roi_metrics.domain.timebuckets import RESOLUTIONS
 
 FUTURE_TOLERANCE_MICROS: Final = 5 * 60 * MICROS_PER_SECOND
@@ -67,6 +68,9 @@ class BatchDelta:
     They changed nothing."""
     overflowed: list[int] = field(default_factory=list)
     """Positions of events that would have taken a sum past INT64_MAX; they changed nothing."""
+    facts: list[tuple[int, Fact]] = field(default_factory=list)
+    """What the counted events tell about their customers (CONTRACT.md §9), in order, each
+    with the position of its event in the input."""
 
     def add(self, channel: str, bucket: BucketKey, increments: Mapping[Counter, int]) -> None:
         counters = self.increments.setdefault((channel, bucket), {})
@@ -169,6 +173,8 @@ def fold(  # noqa: PLR0917  (the fold's inputs, in the order the docstring tells
             continue
         delta.dedup_marks.add(mark)
         delta.states[key] = result.state
+        if result.state.customer is not None and (fact := fact_of(event, result.state)):
+            delta.facts.append((position, fact))
         delta.outcomes[(channel, Outcome.LATE if late else Outcome.COUNTED)] += 1
         group = groups.setdefault((channel, second), {})
         for counter, amount in result.increments.items():
@@ -178,4 +184,27 @@ def fold(  # noqa: PLR0917  (the fold's inputs, in the order the docstring tells
         if second is not None:
             for bucket in bucket_targets(second * MICROS_PER_SECOND, now_micros):
                 delta.add(channel, bucket, increments)
+    return delta
+
+
+def revoke(
+    standing: Standing,
+    state: ConversationState,
+    time_micros: int,
+    now_micros: int,
+    max_lateness_micros: int,
+) -> BatchDelta | None:
+    """The delta of revoking `standing` (CONTRACT.md §9), its conversation being in `state`,
+    because another conversation of its customer started at `time_micros`: counted in that
+    start's buckets (only the cumulative one when it is late), the conversation left
+    unresolved. None when the resolution no longer stands there."""
+    result = revocation(standing, state)
+    if result is None:
+        return None
+    delta = BatchDelta()
+    delta.states[(standing.channel, standing.conversation)] = result.state
+    delta.add(standing.channel, CUMULATIVE, result.increments)
+    if not is_late(time_micros, now_micros, max_lateness_micros):
+        for bucket in bucket_targets(time_micros, now_micros):
+            delta.add(standing.channel, bucket, result.increments)
     return delta

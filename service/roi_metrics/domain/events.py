@@ -6,7 +6,7 @@ per-conversation state; the streaming worker, offline replay and the tests all c
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final
 
@@ -51,9 +51,11 @@ class Counter(StrEnum):
     AI_RESOLUTIONS_ASSUMED = "ai_resolutions_assumed"
     AI_RESOLUTIONS_CONFIRMED = "ai_resolutions_confirmed"
     AI_REOPENS = "ai_reopens"
+    AI_RECONTACTS = "ai_recontacts"
+    """AI resolutions revoked because the customer came back (CONTRACT.md §9)."""
     AI_REVOKED_CONFIRMED = "ai_revoked_confirmed"
-    """Confirmed AI resolutions revoked (reopened within 7 days): what a vendor that bills
-    confirmed resolutions only billed for nothing (CONTRACT.md §13)."""
+    """Confirmed AI resolutions revoked (reopened within 7 days, or by a re-contact): what a
+    vendor that bills confirmed resolutions only billed for nothing (CONTRACT.md §13)."""
     HUMAN_RESOLUTIONS = "human_resolutions"
     AI_COST_MICROS = "ai_cost_micros"
     HUMAN_COST_MICROS = "human_cost_micros"
@@ -90,6 +92,8 @@ class SupportEvent:
     score: int | None = None
     amount_micros: int = 0
     cost_category: CostCategory | None = None
+    customer: str | None = None
+    """The `customer` attribute (CONTRACT.md §9): read from a conversation's started event."""
 
     @property
     def identity(self) -> tuple[str, str]:
@@ -106,6 +110,13 @@ class ConversationState:
     confirmed: bool = False
     """The AI's resolution was confirmed (by the customer or a check): a vendor that bills
     confirmed resolutions only billed it (CONTRACT.md §13)."""
+    customer: str | None = None
+    """The customer of the conversation, from its started event (CONTRACT.md §9); kept
+    through resolutions and reopens."""
+
+    def unresolved(self) -> ConversationState:
+        """The conversation unresolved, still its customer's."""
+        return ConversationState(customer=self.customer) if self.customer else UNRESOLVED
 
 
 UNRESOLVED: Final = ConversationState()
@@ -128,9 +139,12 @@ def _within(state: ConversationState, time_micros: int, horizon_micros: int) -> 
 
 
 def _started(event: SupportEvent, state: ConversationState) -> Effect:
+    """Counts a conversation; its first started event with a customer names its customer."""
     increments = {Counter.CONVERSATIONS: 1}
     if event.handled_by is Actor.AI:
         increments[Counter.AI_CONVERSATIONS] = 1
+    if event.customer is not None and state.customer is None:
+        state = replace(state, customer=event.customer)
     return Effect(increments, state)
 
 
@@ -139,26 +153,25 @@ def _escalated(event: SupportEvent, state: ConversationState) -> Effect:
 
 
 def _resolved(event: SupportEvent, state: ConversationState) -> Effect:
+    customer = state.customer
     if event.resolved_by is not Actor.AI:
-        return Effect(
-            {Counter.HUMAN_RESOLUTIONS: 1}, ConversationState(event.resolved_by, event.time_micros)
-        )
+        human = ConversationState(event.resolved_by, event.time_micros, customer=customer)
+        return Effect({Counter.HUMAN_RESOLUTIONS: 1}, human)
     if event.confirmation is Confirmation.CONFIRMED:
-        confirmed = ConversationState(Actor.AI, event.time_micros, confirmed=True)
+        confirmed = ConversationState(Actor.AI, event.time_micros, True, customer)
         return Effect({Counter.AI_RESOLUTIONS_CONFIRMED: 1}, confirmed)
-    return Effect(
-        {Counter.AI_RESOLUTIONS_ASSUMED: 1}, ConversationState(Actor.AI, event.time_micros)
-    )
+    assumed = ConversationState(Actor.AI, event.time_micros, customer=customer)
+    return Effect({Counter.AI_RESOLUTIONS_ASSUMED: 1}, assumed)
 
 
 def _reopened(event: SupportEvent, state: ConversationState) -> Effect:
     """Any reopen clears the resolution; it counts as an AI reopen only within 7 days of an
     AI resolution (and as a revoked confirmed one when that resolution was confirmed)."""
     if not _within(state, event.time_micros, REOPEN_WINDOW_MICROS):
-        return Effect({}, UNRESOLVED)
+        return Effect({}, state.unresolved())
     if state.confirmed:
-        return Effect({Counter.AI_REOPENS: 1, Counter.AI_REVOKED_CONFIRMED: 1}, UNRESOLVED)
-    return Effect({Counter.AI_REOPENS: 1}, UNRESOLVED)
+        return Effect({Counter.AI_REOPENS: 1, Counter.AI_REVOKED_CONFIRMED: 1}, state.unresolved())
+    return Effect({Counter.AI_REOPENS: 1}, state.unresolved())
 
 
 def _csat(event: SupportEvent, state: ConversationState) -> Effect:

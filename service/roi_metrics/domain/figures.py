@@ -199,7 +199,7 @@ def channel_figures(counts: Counts, human_cost_per_resolution_micros: int) -> Ch
     full = _ZERO.copy()
     full.update(counts)
     ai_resolutions = full[Counter.AI_RESOLUTIONS_ASSUMED] + full[Counter.AI_RESOLUTIONS_CONFIRMED]
-    net = ai_resolutions - full[Counter.AI_REOPENS]
+    net = ai_resolutions - full[Counter.AI_REOPENS] - full[Counter.AI_RECONTACTS]
     ai_cost = full[Counter.AI_COST_MICROS]
     cost_avoided = net * human_cost_per_resolution_micros
     value = cost_avoided + full[Counter.AI_REVENUE_MICROS]
@@ -300,12 +300,12 @@ class VendorFigures:
 def vendor_figures(counts: Counts, price_micros: int, bills_assumed: bool) -> VendorFigures:
     """billed = confirmed AI resolutions, plus the assumed ones when the vendor bills them;
     unearned = every revoked AI resolution when it bills assumed ones, else the revoked
-    confirmed ones; each times the price. (Revoked: reopened within 7 days; re-contacts of
-    §9 join them once counted.)"""
+    confirmed ones; each times the price. (Revoked: reopened within 7 days, or revoked by a
+    re-contact, §9.)"""
     confirmed = counts.get(Counter.AI_RESOLUTIONS_CONFIRMED, 0)
     if bills_assumed:
         billed = confirmed + counts.get(Counter.AI_RESOLUTIONS_ASSUMED, 0)
-        unearned = counts.get(Counter.AI_REOPENS, 0)
+        unearned = counts.get(Counter.AI_REOPENS, 0) + counts.get(Counter.AI_RECONTACTS, 0)
     else:
         billed = confirmed
         unearned = counts.get(Counter.AI_REVOKED_CONFIRMED, 0)

@@ -45,6 +45,12 @@ COUNT_GAUGES: Final = [
     ("support_ai_conversations", "Conversations started by the AI.", Counter.AI_CONVERSATIONS),
     ("support_escalations", "Handoffs from the AI to a person.", Counter.ESCALATIONS),
     ("support_ai_reopens", "AI resolutions reopened within 7 days.", Counter.AI_REOPENS),
+    (
+        "support_ai_recontacts",
+        "AI resolutions revoked because the customer started another conversation within the "
+        "re-contact window (CONTRACT.md §9).",
+        Counter.AI_RECONTACTS,
+    ),
     ("support_human_resolutions", "Resolutions by a person.", Counter.HUMAN_RESOLUTIONS),
 ]
 MONEY_GAUGES: Final = [

@@ -212,6 +212,16 @@ class Envelope(BaseModel):
     time: TimeMicros
     subject: str = Field(min_length=1, max_length=128, description="The conversation id")
     data: dict[str, Any]
+    customer: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description=(
+            "Extension attribute: an opaque, stable id of the customer (a hash, never an "
+            "e-mail address or a phone number), read from a conversation's started event "
+            "(CONTRACT.md §9)"
+        ),
+    )
 
 
 class EventData(BaseModel):

@@ -133,6 +133,7 @@ def _domain_event(model: Any, channel: str) -> SupportEvent:
         score,
         amount,
         category,
+        model.customer,
     )
 
 

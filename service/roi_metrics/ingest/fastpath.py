@@ -126,6 +126,7 @@ def _time(item: dict[str, Any], now_micros: int) -> int | None:
         _choice(_VERSION, item.get("specversion")) is None
         or not _text(item.get("id"), 128)
         or not _text(item.get("subject"), 128)
+        or ("customer" in item and not _text(item["customer"], 128))
         or not _text(source, 256)
         or _SOURCE.fullmatch(source) is None  # type: ignore[arg-type]
         or type(stamp) is not str
@@ -157,5 +158,12 @@ def fast_event(
     if fields is None:
         return None
     return SupportEvent(
-        item["source"], item["id"], channel, item["subject"], kind, time_micros, *fields
+        item["source"],
+        item["id"],
+        channel,
+        item["subject"],
+        kind,
+        time_micros,
+        *fields,
+        item.get("customer"),
     )

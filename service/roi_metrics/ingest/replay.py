@@ -16,14 +16,17 @@ from typing import Any
 
 from roi_metrics.domain.aggregate import (
     CUMULATIVE,
+    BatchDelta,
     BucketKey,
     ConversationKey,
     DedupMark,
     Outcome,
     fold,
+    revoke,
 )
 from roi_metrics.domain.channels import is_channel_name
-from roi_metrics.domain.events import MICROS_PER_SECOND, ConversationState, Counter
+from roi_metrics.domain.events import MICROS_PER_SECOND, UNRESOLVED, ConversationState, Counter
+from roi_metrics.domain.recontact import NOBODY, RECONTACT_WINDOW_SECONDS, Customer, join
 from roi_metrics.domain.report import Snapshot
 from roi_metrics.domain.timebuckets import ROLLING_WINDOWS, Window
 from roi_metrics.ingest import jsonstrict
@@ -55,6 +58,9 @@ class Replay:
     refused: Tally[str] = field(default_factory=Tally)
     examples: list[Refused] = field(default_factory=list)
     channels: set[str] = field(default_factory=set)
+    recontact_window_seconds: int = RECONTACT_WINDOW_SECONDS
+    customers: dict[str, Customer] = field(default_factory=dict)
+    """What is kept of each customer (CONTRACT.md §9), joined as the agent joins."""
 
     def __post_init__(self) -> None:
         self.decoder = Decoder(self.currency)
@@ -122,18 +128,38 @@ class Replay:
             self.at_micros,
             self.max_lateness_seconds * MICROS_PER_SECOND,
         )
-        for key, increments in delta.increments.items():
-            counters = self.buckets.setdefault(key, {})
-            for counter, amount in increments.items():
-                counters[counter] = counters.get(counter, 0) + amount
-        self.states.update(delta.states)
+        self._add(delta)
         self.seen |= delta.dedup_marks
         self.outcomes.update(delta.outcomes)
+        self._join(delta)
         for _, error in delta.failed:
             self._refuse(number, DeadLetterReason.UNPROCESSABLE.value, unexpected(error))
             self.outcomes[(channel, Outcome.DEAD_LETTERED)] += 1
         if delta.dedup_marks:  # a channel is known from its first counted event
             self.channels.add(channel)
+
+    def _add(self, delta: BatchDelta) -> None:
+        for key, increments in delta.increments.items():
+            counters = self.buckets.setdefault(key, {})
+            for counter, amount in increments.items():
+                counters[counter] = counters.get(counter, 0) + amount
+        self.states.update(delta.states)
+
+    def _join(self, delta: BatchDelta) -> None:
+        """The batch's customer facts, joined in order as the customer agent joins them; a
+        revocation applied to the resolved conversation at once."""
+        window = self.recontact_window_seconds * MICROS_PER_SECOND
+        lateness = self.max_lateness_seconds * MICROS_PER_SECOND
+        for _, fact in delta.facts:
+            customer, revoked = join(self.customers.get(fact.customer, NOBODY), fact, window)
+            self.customers[fact.customer] = customer
+            if revoked is None:
+                continue
+            resolution = revoked.resolution
+            state = self.states.get((resolution.channel, resolution.conversation), UNRESOLVED)
+            revocation = revoke(resolution, state, revoked.at_micros, self.at_micros, lateness)
+            if revocation is not None:
+                self._add(revocation)
 
     def snapshot(self) -> Snapshot:
         """Every channel's window sums at the replay clock, as the exporter reads Redis."""

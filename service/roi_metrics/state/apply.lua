@@ -15,14 +15,16 @@
 --       then per bucket: expire-at seconds ('0' = never), field count, and per field:
 --         name, increment (> 0), limit (2^63 - 1 - increment, the largest value the field
 --         may hold before the increment, as a decimal string),
---       then per conversation: its state ('' = unresolved: delete)
+--       then per conversation: its state ('' = unresolved: delete) and the state it must
+--         still hold ('*' = any): a conversation the customer agent may revoke meanwhile
+--         (worker/customers.py) is written only if nobody changed it since it was read
 -- Dedup mark keys are built here from the prefix (marks.lua, the prelude): they carry the
 -- same hash tag as KEYS[1], so every key lies in its slot (Redis Cluster). Passing one blob
 -- instead of a key per event keeps the command small.
 --
 -- A failed script is not rolled back, so every check comes before the first write.
 -- Returns {'ok'}; {'watermark', current} when another worker applied this partition
--- since the caller read it; {'duplicate', digest} when a dedup mark appeared meanwhile;
+-- since the caller read it; {'state', key} when a conversation is no longer as read; {'duplicate', digest} when a dedup mark appeared meanwhile;
 -- {'overflow', key, field} when an increment would take a sum past 2^63 - 1.
 -- Any of these means: nothing written, read again and recompute. {'corrupt', key, field}
 -- when a stored sum is not an integer (written by hand?): nothing written either.
@@ -158,6 +160,13 @@ for b = 1, buckets do
   arg = arg + 3 * fields
 end
 
+for c = 1, conversations do
+  local expected = ARGV[arg + 2 * (c - 1) + 1]
+  if expected ~= '*' and (redis.call('GET', KEYS[4 + buckets + c]) or '') ~= expected then
+    return {'state', KEYS[4 + buckets + c]}
+  end
+end
+
 if #digests > 0 then
   add_marks(directory, prefix, mark_list, legacy_until, now, digest_list, numbers)
 end
@@ -185,7 +194,7 @@ for _ = 1, conversations do
   else
     redis.call('SET', KEYS[key], ARGV[arg], 'PX', ARGV[7])
   end
-  arg = arg + 1
+  arg = arg + 2
 end
 
 -- The exporter keeps sums between scrapes while these two tokens stand: closed buckets'

@@ -8,6 +8,7 @@ watermark W applies only if W is still there, and only records after W are folde
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -96,6 +97,9 @@ class PartitionState:
     mark_token: str | None = None
     """The token the last apply that wrote the channel's marks left, when they were read
     (None: none read)."""
+    guarded: dict[ConversationKey, str] = field(default_factory=dict)
+    """The stored state of each conversation read that the customer agent may revoke (an AI
+    resolution with a customer): the apply writes it only if it still holds that."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,22 +114,59 @@ class PartitionApply:
     marks_read: str | None = None
     """PartitionState.mark_token of the read the delta was folded from: when no apply wrote
     the channel's marks since, the marks it looked up are not looked up again."""
+    guarded: dict[ConversationKey, str] = field(default_factory=dict)
+    """Conversations that must still hold these stored states (PartitionState.guarded):
+    else nothing is applied (CONFLICT)."""
+
+
+_DIGITS: Final = re.compile(r"-?[0-9]{1,20}")
 
 
 def encode_state(state: ConversationState) -> str:
+    """A conversation's state as kept in Redis: "ACTOR:MICROS", ":c" after it for a
+    confirmed AI resolution; with a customer (CONTRACT.md §9) always four fields,
+    "ACTOR:MICROS:FLAG:CUSTOMER", the first three empty while unresolved; '' (the key is
+    deleted) for an unresolved conversation without a customer."""
+    flag = "c" if state.confirmed else ""
+    if state.customer is not None:
+        actor = state.resolved_by.value if state.resolved_by else ""
+        micros = "" if state.resolved_at_micros is None else str(state.resolved_at_micros)
+        return f"{actor}:{micros}:{flag}:{state.customer}"
     if state.resolved_by is None or state.resolved_at_micros is None:
         return ""
-    confirmed = ":c" if state.confirmed else ""
-    return f"{state.resolved_by.value}:{state.resolved_at_micros}{confirmed}"
+    return f"{state.resolved_by.value}:{state.resolved_at_micros}{':' + flag if flag else ''}"
 
 
 def decode_state(raw: bytes | None) -> ConversationState:
-    """A conversation's state as encode_state wrote it: "ACTOR:MICROS", then ":c" for a
-    confirmed AI resolution (a state written before that flag existed reads unconfirmed)."""
+    """A conversation's state as encode_state wrote it (a state written before the flag or
+    the customer existed has neither: not confirmed, no customer). StateCorrupt for a value
+    this service never writes (by hand?): its partition waits, as for a corrupt sum."""
     if not raw:
         return UNRESOLVED
-    actor, micros, *flag = raw.decode().split(":")
-    return ConversationState(Actor(actor), int(micros), confirmed=flag == ["c"])
+    text = raw.decode(errors="replace")
+    parts = text.split(":", 3)
+    customer = parts.pop() if len(parts) == 4 else None
+    if len(parts) == 2:
+        parts.append("")
+    elif customer is None and parts[2:] != ["c"]:  # a third field alone is always "c"
+        parts = ["?"]
+    actor, micros, flag = parts if len(parts) == 3 else ("?", "", "")
+    resolved = actor in ("ai", "human") and _DIGITS.fullmatch(micros) is not None
+    unresolved = (actor, micros, flag) == ("", "", "")
+    if (
+        not (resolved or unresolved)
+        or customer == ""
+        or (unresolved and customer is None)
+        or flag not in ("", "c")
+        or (flag and actor != "ai")
+    ):
+        raise StateCorrupt(f"a conversation's state {text[:80]!r} is not one this service writes")
+    return ConversationState(
+        Actor(actor) if actor else None,
+        int(micros) if micros else None,
+        confirmed=flag == "c",
+        customer=customer,
+    )
 
 
 def _closed(bucket: BucketKey, now: float) -> bool:
@@ -195,7 +236,10 @@ class StateStore:
             if request.conversations:
                 for conversation, raw in zip(request.conversations, next(replies), strict=True):
                     if raw:
-                        state.states[(request.channel, conversation)] = decode_state(raw)
+                        key = (request.channel, conversation)
+                        decoded = state.states[key] = decode_state(raw)
+                        if decoded.customer is not None and decoded.resolved_by is Actor.AI:
+                            state.guarded[key] = raw.decode()
             if request.marks:
                 found, token = next(replies)
                 state.seen.update(m for m, f in zip(state.digests, found, strict=True) if f == 49)
@@ -414,5 +458,6 @@ class StateStore:
             args += [expire_at, len(counters)]
             for counter, amount in counters:
                 args += [counter.value, amount, INT64_MAX - amount]
-        args += [encode_state(state) for _, state in conversations]
+        for conversation, state in conversations:
+            args += [encode_state(state), request.guarded.get((channel, conversation), "*")]
         return script_keys, args

@@ -13,6 +13,7 @@ a run id (random unless given) so that a second run is not dropped as duplicates
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import math
 import random
@@ -53,6 +54,9 @@ PROFILES: Final = {
     "email": Profile(1.2, 0.60, 0.20, 0.55, 0.9, 0.50, (0.30, 1.20), 8.0, 0.04, 0.03),
 }
 DEFAULT_PROFILE: Final = Profile(1.0, 0.75, 0.30, 0.65, 0.85, 0.35, (0.20, 0.90), 6.5, 0.04, 0.04)
+RETURN_CHANCE: Final = 0.06
+"""Conversations started by a customer whose recent AI resolution did not help (§9)."""
+RECENT_RESOLUTIONS: Final = 200
 EVENTS_PER_CONVERSATION: Final = 4.1  # measured on the profiles above (see the tests)
 REVENUE: Final = ("19.00", "49.50", "120.25", "9.99")
 
@@ -153,6 +157,8 @@ class _Due:
     conversation: str = field(compare=False)
     kind: str = field(compare=False)
     data: dict[str, Any] = field(compare=False)
+    customer: str | None = field(default=None, compare=False)
+    """The `customer` attribute (CONTRACT.md §9), on the started event."""
 
 
 class Simulator:
@@ -167,6 +173,9 @@ class Simulator:
         self.pending: list[_Due] = []
         self.sequence = 0
         self.conversations = 0
+        self.customers = 0
+        self.resolved: list[tuple[float, str]] = []
+        """(time, customer) of recent AI resolutions, some of whose customers come back."""
         self.next_start = self.started
 
     def day(self, now: float) -> float:
@@ -180,18 +189,43 @@ class Simulator:
         weights = [PROFILES.get(c, DEFAULT_PROFILE).share for c in self.channels]
         return self.rng.choices(self.channels, weights)[0]
 
+    def _customer(self, start: float) -> str:
+        """Who starts a conversation at `start`: now and then (RETURN_CHANCE) a customer whose
+        AI resolution a moment before did not help, coming back on any channel (CONTRACT.md
+        §9), else a new one. Ids are opaque hashes, as publishers are asked to send."""
+        if self.resolved and self.rng.random() < RETURN_CHANCE:
+            ready = [i for i, (due, _) in enumerate(self.resolved) if due <= start]
+            if ready:
+                return self.resolved.pop(self.rng.choice(ready))[1]
+        self.customers += 1
+        text = f"{self.run_id}/{self.customers}".encode()
+        return hashlib.blake2b(text, digest_size=8).hexdigest()
+
     def _plan(self, channel: str, start: float, day: float, degraded: bool) -> None:
         profile = PROFILES.get(channel, DEFAULT_PROFILE)
         self.conversations += 1
         name = f"{channel}-{self.run_id}-{self.conversations}"
-        for planned in conversation(self.rng, profile, day, degraded, self.options.currency):
+        customer = self._customer(start)
+        plan = conversation(self.rng, profile, day, degraded, self.options.currency)
+        for planned in plan:
             self.sequence += 1
             heapq.heappush(
                 self.pending,
                 _Due(
-                    start + planned.offset, self.sequence, channel, name, planned.kind, planned.data
+                    start + planned.offset,
+                    self.sequence,
+                    channel,
+                    name,
+                    planned.kind,
+                    planned.data,
+                    customer if planned.kind == "conversation.started" else None,
                 ),
             )
+        kinds = [planned.kind for planned in plan]
+        by_ai = [p.offset for p in plan if p.data.get("resolved_by") == "ai"]
+        if by_ai and "conversation.reopened" not in kinds:
+            self.resolved.append((start + by_ai[0], customer))
+            del self.resolved[:-RECENT_RESOLUTIONS]  # the latest only
 
     def backfill(self, now: float) -> Iterator[tuple[str, str, dict[str, Any]]]:
         """History over the last `backfill_days` (at most 7: older events would be late),
@@ -211,10 +245,11 @@ class Simulator:
         """Start the conversations due by `now`, then yield (channel, key, CloudEvent) for
         every event due by `now`, stamped with its due time."""
         added = self.options.add_channel
-        if added and now - self.started >= self.options.add_after and added not in self.channels:
-            self.channels.append(added)
         mean_gap = EVENTS_PER_CONVERSATION / self.options.rate
         while self.next_start <= now:
+            plugged = self.next_start - self.started >= self.options.add_after
+            if added and plugged and added not in self.channels:  # from its first start on
+                self.channels.append(added)
             channel = self._pick_channel()
             self._plan(
                 channel,
@@ -237,7 +272,7 @@ class Simulator:
     def _event(self, item: _Due) -> dict[str, Any]:
         micros = int(item.due * MICROS_PER_SECOND)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(micros // MICROS_PER_SECOND))
-        return {
+        body = {
             "specversion": "1.0",
             "id": f"{item.conversation}-{item.sequence}",
             "source": f"/simulator/{item.channel}",
@@ -247,3 +282,6 @@ class Simulator:
             "datacontenttype": "application/json",
             "data": {"channel": item.channel, **item.data},
         }
+        if item.customer is not None:
+            body["customer"] = item.customer
+        return body

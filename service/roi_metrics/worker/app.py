@@ -23,10 +23,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from roi_metrics.domain.costcard import CostCard
 from roi_metrics.ingest.decode import Decoder
 from roi_metrics.ingest.topics import ensure_topic, topic_config
-from roi_metrics.settings import Settings
+from roi_metrics.settings import DAY_SECONDS, Settings
 from roi_metrics.state.connect import async_client
+from roi_metrics.state.customers import CustomerStore
 from roi_metrics.state.store import StateStore
 from roi_metrics.worker.consumer import consumer_class
+from roi_metrics.worker.customers import CustomerAgent, FactPost
 from roi_metrics.worker.deadletter import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
 from roi_metrics.worker.gaps import RangeReader
 from roi_metrics.worker.monitor import (
@@ -138,6 +140,15 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 **settings.kafka_client_options(),
             )
             await self.producer.start()
+            # customer facts keep their order per customer: idempotent, one at a time per
+            # partition (CONTRACT.md §9; roi_metrics.worker.customers)
+            self.fact_producer = AIOKafkaProducer(
+                acks="all", enable_idempotence=True, **settings.kafka_client_options()
+            )
+            await self.fact_producer.start()
+            await ensure_topic(
+                settings, settings.customer_topic, settings.customer_topic_partitions
+            )
             self.ranges = RangeReader(  # a gap's chunk is held as a batch is: bounded alike
                 settings.kafka_client_options(), max_bytes=settings.batch_max_bytes
             )
@@ -167,11 +178,22 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 end_offset=lambda topic, partition: _end_offset(app, TP(topic, partition)),
                 ranges=self.ranges,
                 committed=lambda topic, partition: _committed(app, TP(topic, partition)),
+                facts=FactPost(self.fact_producer.send, settings.customer_topic, runtime.metrics),
+            )
+            runtime.customer_agent = CustomerAgent(
+                store=runtime.processor.store,
+                customers=CustomerStore(client, settings.recontact_window_seconds + DAY_SECONDS),
+                metrics=runtime.metrics,
+                topic=settings.customer_topic,
+                topic_prefix=settings.topic_prefix,
+                window_seconds=settings.recontact_window_seconds,
+                max_lateness_seconds=settings.max_lateness_seconds,
             )
             runtime.started.set()
 
         async def on_stop(self) -> None:
             await self.ranges.stop()
+            await self.fact_producer.stop()
             await self.producer.stop()
             await self.redis.aclose()
 
@@ -247,6 +269,36 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
             runtime.agent_running = False
             runtime.applier.cancel()
 
+    facts = app.topic(runtime.settings.customer_topic, value_serializer="raw", key_serializer="raw")
+
+    @app.agent(facts, name="join-customers")
+    async def join_customers(stream: Any) -> None:
+        """Joins the customer facts (roi_metrics.worker.customers), one at a time; each is
+        acknowledged once joined. Redis away: it retries, as the batches do."""
+        await runtime.started.wait()
+        agent = runtime.customer_agent
+        assert agent is not None
+        events = stream.noack()
+        async for _ in events:
+            event = events.current_event
+            if event is None:
+                continue
+            message = event.message
+            await _join_until_done(agent, message.partition, message.offset, message.value)
+            await events.ack(event)
+
     _timers(app, runtime)
     _pages(app, runtime)
     return app, runtime
+
+
+async def _join_until_done(agent: CustomerAgent, partition: int, offset: int, value: Any) -> None:
+    backoff = 0.1
+    while True:
+        try:
+            await agent.handle(partition, offset, value)
+            return
+        except Exception as error:
+            log.warning("customer fact %d@%d not joined yet (%s)", partition, offset, error)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)

@@ -52,6 +52,8 @@ class Partition:
     """Read from Kafka by recover_range, from the watermark on (not fetched by the consumer)."""
     holes_read: set[tuple[int, int]] = field(default_factory=set)
     """Holes [start, end) between the batch's records already looked for in Kafka."""
+    facts_sent: set[str] = field(default_factory=set)
+    """Ids of the customer facts an earlier attempt at this batch sent (CONTRACT.md §9)."""
 
 
 @dataclass(frozen=True, slots=True)

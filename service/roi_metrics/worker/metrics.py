@@ -18,6 +18,9 @@ never start with '_'."""
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only add noise to these gauges and counters
 
 
+FACT_OUTCOMES: Final = ("joined", "seen", "revoked", "invalid")
+
+
 class WorkerMetrics:
     """Process metrics of one worker. Labels are bounded: channel, outcome, reason, topic,
     partition; never conversation, customer or event ids."""
@@ -93,6 +96,21 @@ class WorkerMetrics:
             "support_dead_letters_undeliverable",
             "Dead letters the broker refused even without key and payload (see the worker log);"
             " the record stays at its origin offset.",
+            registry=self.registry,
+        )
+        self.facts = Counter(
+            "support_customer_facts",
+            "Customer facts (CONTRACT.md §9) the customer agent took, by what became of them: "
+            "joined, seen (sent again, joined before), revoked (it revoked an AI resolution), "
+            "invalid (not a fact this service writes: skipped).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in FACT_OUTCOMES:
+            self.facts.labels(outcome)
+        self.facts_sent = Counter(
+            "support_customer_facts_sent",
+            "Customer facts the worker sent to the customer topic (CONTRACT.md §9).",
             registry=self.registry,
         )
         self.state_store_up.set(1)

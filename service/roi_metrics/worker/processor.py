@@ -34,6 +34,7 @@ from roi_metrics.state.store import (
 )
 from roi_metrics.worker.batch import Partition, Prepared, Record
 from roi_metrics.worker.consumer import Unreadable
+from roi_metrics.worker.customers import FactPost, Origin
 from roi_metrics.worker.deadletter import DeadLetterSink
 from roi_metrics.worker.gaps import Chunk, RangeReader
 from roi_metrics.worker.letters import DeadLettersPending, LetterPost
@@ -89,6 +90,7 @@ class BatchProcessor:
         end_offset: Callable[[str, int], Awaitable[int | None]] | None = None,
         ranges: RangeReader | None = None,
         committed: Callable[[str, int], int | None] = lambda topic, partition: None,
+        facts: FactPost | None = None,
     ) -> None:
         self.decoder = decoder
         self.store = store
@@ -112,6 +114,8 @@ class BatchProcessor:
         self.committed = committed
         """The group's committed offset of a partition as the consumer knows it, or None."""
         self.letters = LetterPost(decoder, dead_letters, metrics, max_channels, on_progress)
+        self.facts = facts
+        """Sends customer facts (CONTRACT.md §9); None: re-contact is not followed."""
         self.ready = True
         self._paused_by: type[BaseException] | None = None
         """What made the processor pause (said once per kind, not at every retry)."""
@@ -310,8 +314,10 @@ class BatchProcessor:
         of a partition's stream around a rebalance and hand over the next ones (seen in the
         observability test: one of a fresh group's first records); without this, the apply
         would move the watermark over it. A hole with no record in Kafka is real (a
-        transaction's marker, aborted records). Each hole is looked for once per batch, all
-        in one read from the first to the last."""
+        transaction's marker, aborted records); one Kafka deleted before it was read is
+        reported, as a gap is. The holes are read in one read from the first to the last
+        (the records of the batch in between are read again and dropped), and read again
+        only while records are found."""
         if self.ranges is None:
             return False
         fresh = [r.offset for r, _ in part.records if applied is None or r.offset > applied]
@@ -327,10 +333,15 @@ class BatchProcessor:
 
         async def keep(chunk: Chunk) -> bool:
             found.extend(record for record in chunk.records if record.offset not in have)
+            self.on_progress()  # a long span (aborted transactions) is not a stall
             return True
 
         await self.ranges.each_chunk(part.topic, part.partition, holes[0][0], holes[-1][1], keep)
         part.holes_read.update(holes)
+        offsets = {record.offset for record in found}
+        for start, end in holes:  # one with no record: markers, aborted records, or deleted
+            if end - start > 1 and not any(start <= offset < end for offset in offsets):
+                await self._report_deleted(part.topic, part.partition, start, end)
         if not found:
             return False
         log.warning(
@@ -475,6 +486,14 @@ class BatchProcessor:
         label = part.channel if registered else UNREGISTERED
         letters = self.letters.compose(part, fresh, origins, delta, blocked=not registered)
         await self.letters.send(part, letters, label)
+        if delta.facts and self.facts is not None:  # before the apply: see worker.customers
+            await self.facts.send(
+                part,
+                [
+                    (fact, Origin(part.topic, part.partition, origins[position][0].offset))
+                    for position, fact in delta.facts
+                ],
+            )
         request = PartitionApply(
             part.channel,
             part.topic,
@@ -484,6 +503,7 @@ class BatchProcessor:
             delta,
             digests=state.digests,
             marks_read=state.mark_token,
+            guarded=state.guarded,
         )
         return _Plan(part, fresh, request, label)
 

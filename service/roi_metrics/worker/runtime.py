@@ -9,6 +9,7 @@ from typing import Any
 
 from roi_metrics.settings import Settings
 from roi_metrics.worker.batching import Batcher
+from roi_metrics.worker.customers import CustomerAgent
 from roi_metrics.worker.liveness import Watch
 from roi_metrics.worker.metrics import WorkerMetrics
 from roi_metrics.worker.processor import BatchProcessor
@@ -21,6 +22,7 @@ class Runtime:
     settings: Settings
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     processor: BatchProcessor | None = None
+    customer_agent: CustomerAgent | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     subscribed: list[str] = field(default_factory=list)
     discovered_once: bool = False

@@ -1,0 +1,123 @@
+"""Each customer's standing AI resolution (CONTRACT.md §9), as the customer agent keeps it.
+
+A customer's keys carry a hash tag of a digest of its id (any text up to 128 characters, a
+brace included), so both lie in one slot of a Redis Cluster, wherever the channels are:
+
+    roi:u:{<digest>}      hash: 's' what is kept of the customer (JSON: the standing AI
+                          resolution and the latest starts), 'v' a version
+    roi:u:{<digest>}:f    sorted set: the facts joined (fact id -> seconds), to know one
+                          sent again after a crash
+
+Both expire `keep` seconds after the customer's last fact (the re-contact window and a day
+for facts sent again): a customer's resolution is not revoked after the window anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any, Final
+
+from roi_metrics.domain.recontact import NOBODY, Customer, Standing, Start
+from roi_metrics.state.scripts import Script, execute
+
+CUSTOMER: Final = Script(resources.files("roi_metrics.state").joinpath("customer.lua").read_text())
+
+
+def customer_key(customer: str) -> str:
+    digest = hashlib.blake2b(customer.encode(), digest_size=10).hexdigest()
+    return f"roi:u:{{{digest}}}"
+
+
+def encode_customer(customer: Customer) -> str:
+    standing = customer.standing
+    return json.dumps(
+        {
+            "s": None
+            if standing is None
+            else [
+                standing.channel,
+                standing.conversation,
+                standing.resolved_micros,
+                standing.confirmed,
+            ],
+            "b": [[s.channel, s.conversation, s.time_micros] for s in customer.starts],
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def _standing(value: object) -> Standing | None:
+    if not isinstance(value, list) or len(value) != 4:
+        return None
+    channel, conversation, micros, confirmed = value
+    if isinstance(channel, str) and isinstance(conversation, str) and type(micros) is int:
+        return Standing(channel, conversation, micros, confirmed is True)
+    return None
+
+
+def _start(value: object) -> Start | None:
+    if not isinstance(value, list) or len(value) != 3:
+        return None
+    channel, conversation, micros = value
+    if isinstance(channel, str) and isinstance(conversation, str) and type(micros) is int:
+        return Start(channel, conversation, micros)
+    return None
+
+
+def decode_customer(raw: bytes | None) -> Customer:
+    """What encode_customer wrote; a value it never writes (by hand) reads as nothing kept
+    (NOBODY), or without its parts that are not as written."""
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return NOBODY
+    if not isinstance(value, dict):
+        return NOBODY
+    starts = value.get("b")
+    found = [_start(item) for item in starts] if isinstance(starts, list) else []
+    return Customer(_standing(value.get("s")), tuple(s for s in found if s is not None))
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    customer: Customer
+    version: str
+    """'' before the customer's first fact."""
+    joined: bool
+    """The fact asked about was joined already."""
+
+
+class CustomerStore:
+    def __init__(
+        self, client: Any, keep_seconds: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.client = client
+        self.keep_seconds = keep_seconds
+        self.clock = clock
+
+    async def read(self, customer: str, fact_id: str) -> CustomerState:
+        key = customer_key(customer)
+        standing, version, joined = await execute(
+            self.client,
+            [("HGET", key, "s"), ("HGET", key, "v"), ("ZSCORE", f"{key}:f", fact_id)],
+            [],
+        )
+        return CustomerState(
+            decode_customer(standing), version.decode() if version else "", joined is not None
+        )
+
+    async def write(self, customer: str, fact_id: str, version: str, kept: Customer) -> str:
+        """'ok', 'seen' (joined before: nothing written) or 'conflict' (the state moved on
+        since it was read: nothing written)."""
+        key = customer_key(customer)
+        args = [fact_id, version, encode_customer(kept), int(self.clock()), self.keep_seconds]
+        [reply] = await execute(
+            self.client, [CUSTOMER.command([key, f"{key}:f"], args)], [CUSTOMER]
+        )
+        return str(reply[0].decode())
