@@ -75,7 +75,7 @@ test: install image-early ## Everything: lint, unit, integration (Kafka, Redis),
 	@# one at a time (they time real processes, which a second test on these cores would skew)
 	$(MAKE) --no-print-directory -j2 --output-sync=target lint stack-up
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit
-	$(BIN)/pytest -q -p no:cacheprovider tests/e2e tests/integration
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests/e2e tests/integration
 
 demo: install ## Kafka, Redis, Prometheus, worker, exporter, simulator; live figures until Ctrl-C (SCENARIO=degrade)
 	deploy/local/demo.sh

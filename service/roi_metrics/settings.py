@@ -167,6 +167,12 @@ class Settings(BaseSettings):
             raise ValueError(
                 "a Redis Cluster has database 0 only: end ROI_REDIS_URL with /0 (and no ?db=)"
             )
+        if self.recontact_window_seconds > self.conversation_ttl_seconds:
+            raise ValueError(
+                f"ROI_RECONTACT_WINDOW_SECONDS ({self.recontact_window_seconds}) must not be "
+                f"longer than ROI_CONVERSATION_TTL_SECONDS ({self.conversation_ttl_seconds}): "
+                "a resolution would be forgotten before its window ends"
+            )
         if channel_of_topic(self.customer_topic, self.topic_prefix) is not None or (
             self.customer_topic == self.dead_letter_topic
         ):

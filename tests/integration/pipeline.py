@@ -6,6 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -83,6 +84,28 @@ async def wait_applied(
             return time.monotonic() - started
         if time.monotonic() - started > seconds:
             raise AssertionError(f"{behind} partitions not applied after {seconds}s")
+        await asyncio.sleep(0.25)
+
+
+async def matches_oracle(
+    client: Any, expected: dict[str, dict[str, int]], seconds: float = 60
+) -> None:
+    """Wait until the bucket state is `expected`: the customer agent joins its facts after
+    the batches that sent them are applied (CONTRACT.md §9), so re-contacts come a moment
+    after the watermarks; AssertionError (the state against the oracle) when they never do."""
+    deadline = time.monotonic() + seconds
+    while (found := await bucket_state(client)) != expected:
+        if time.monotonic() > deadline:
+            differing = {
+                key: {
+                    field: (found.get(key, {}).get(field), expected.get(key, {}).get(field))
+                    for field in set(found.get(key, {})) | set(expected.get(key, {}))
+                    if found.get(key, {}).get(field) != expected.get(key, {}).get(field)
+                }
+                for key in sorted(set(found) | set(expected))
+                if found.get(key) != expected.get(key)
+            }
+            assert found == expected, f"{len(differing)} buckets differ: {differing}"
         await asyncio.sleep(0.25)
 
 

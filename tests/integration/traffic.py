@@ -42,28 +42,43 @@ class Traffic:
         return len(self.events)
 
 
+RECONTACT_WINDOW = 7 * DAY
+"""The worker's default ROI_RECONTACT_WINDOW_SECONDS."""
+
+
 class Generator:
-    def __init__(self, seed: int, now: int, channels: list[str]) -> None:
+    def __init__(self, seed: int, now: int, channels: list[str], customers: bool = False) -> None:
         self.rng = random.Random(seed)
         self.now = now
         self.channels = channels
         self.serial = 0
+        self.customers = customers
+        """Every conversation names a customer, and some customers come back on another
+        channel soon after an AI resolution (CONTRACT.md §9)."""
 
     def next_id(self) -> str:
         self.serial += 1
         return f"ev-{self.serial}"
 
-    def conversation(self, channel: str, name: str) -> list[dict[str, Any]]:
-        """One conversation's events, in time order."""
-        rng, source = self.rng, f"/{channel}/acme"
+    def _times(self, start_at: float | None) -> tuple[float, float]:
+        """A conversation's start and resolution times."""
+        rng = self.rng
         kind = rng.random()
+        if start_at is not None:
+            return start_at, start_at + rng.randint(5, 60)
         if kind < 0.04:
-            start, resolved_at = self.now - 4 * DAY, self.now - 4 * DAY + 60  # old, not late
-        elif kind < 0.08:
-            start, resolved_at = self.now - 8 * DAY, self.now - 8 * DAY + 60  # late
-        else:
-            start = self.now - rng.randint(70, 1200)  # the last event is at most ~3 s ahead
-            resolved_at = start + rng.randint(5, 60)
+            return self.now - 4 * DAY, self.now - 4 * DAY + 60  # old, not late
+        if kind < 0.08:
+            return self.now - 8 * DAY, self.now - 8 * DAY + 60  # late
+        start = self.now - rng.randint(70, 1200)  # the last event is at most ~3 s ahead
+        return start, start + rng.randint(5, 60)
+
+    def conversation(
+        self, channel: str, name: str, start_at: float | None = None
+    ) -> list[dict[str, Any]]:
+        """One conversation's events, in time order (starting at `start_at` when given)."""
+        rng, source = self.rng, f"/{channel}/acme"
+        start, resolved_at = self._times(start_at)
         ai = rng.random() < 0.8
         events = [
             event(
@@ -75,6 +90,8 @@ class Generator:
                 handled_by="ai" if ai else "human",
             )
         ]
+        if self.customers:
+            events[0]["customer"] = f"cust/{channel}/{name}"  # ids are opaque: any text
 
         def add(kind: str, at: float, **data: Any) -> None:
             events.append(event(kind, self.next_id(), name, at, source, **data))
@@ -171,12 +188,33 @@ class Generator:
             traffic.records.append((channel, key.encode(), value))
             traffic.events.extend(Labelled(channel, body, valid) for body, valid in labelled)
 
+    def _return(
+        self, channel: str, events: list[dict[str, Any]]
+    ) -> list[list[tuple[str, bytes, list[dict[str, Any]]]]]:
+        """A third of the customers whose conversation ended with an AI resolution come
+        back on another channel 5 seconds later (one record per event, as a queue)."""
+        last = events[-1]
+        if not (
+            self.customers
+            and last["type"] == "support.conversation.resolved"
+            and last["data"]["resolved_by"] == "ai"
+            and self.rng.random() < 0.33
+        ):
+            return []
+        other = self.rng.choice([c for c in self.channels if c != channel])
+        name = f"{other}-back-{self.next_id()}"
+        came_back = self.conversation(other, name, start_at=_micros(last["time"]) / 1e6 + 5)
+        came_back[0]["customer"] = events[0]["customer"]
+        return [[(other, name.encode(), [e]) for e in came_back]]
+
     def traffic(self, conversations_per_channel: int, duplicate_share: float = 0.02) -> Traffic:
         queues: list[list[tuple[str, bytes, list[dict[str, Any]]]]] = []
         for channel in self.channels:
             for number in range(conversations_per_channel):
                 name = f"{channel}-conv-{number}"
                 events = self.conversation(channel, name)
+                for again in self._return(channel, events):
+                    queues.append(again)
                 key = name.encode()
                 if self.rng.random() < 0.3:
                     queue = [(channel, key, events)]  # one batch record
@@ -287,6 +325,8 @@ def recompute(traffic: Traffic, now: int) -> dict[str, dict[str, int]]:
     joins: dict[tuple[str, str], Join] = {}
     seen: set[tuple[str, str, str]] = set()
     buckets: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    customers: dict[tuple[str, str], str] = {}
+    starts: dict[str, list[tuple[tuple[str, str], int]]] = defaultdict(list)
     for item in traffic.events:
         body, channel = item.body, item.channel
         identity = (channel, body["source"], body["id"])
@@ -295,10 +335,34 @@ def recompute(traffic: Traffic, now: int) -> dict[str, dict[str, int]]:
         seen.add(identity)
         conversation = (channel, body["subject"])
         time_us = _micros(body["time"])
+        if body["type"] == "support.conversation.started" and "customer" in body:
+            customers.setdefault(conversation, body["customer"])
+            starts[body["customer"]].append((conversation, time_us))
         moved, joins[conversation] = _moved(
             body["type"], body["data"], joins.get(conversation), time_us
         )
         for key in _bucket_keys(channel, time_us, now):
             for counter, amount in moved.items():
                 buckets[key][counter] += amount
+    # CONTRACT.md §9, for the generator's journeys (a customer's AI resolution that ends its
+    # conversation, then maybe another conversation of theirs 5 s later): the resolution
+    # still standing at the end is revoked by the first other conversation of its customer
+    # that starts from its time to the window after, counted at that start's time.
+    for conversation, join_state in joins.items():
+        customer = customers.get(conversation)
+        if customer is None or join_state is None or join_state[0] != "ai":
+            continue
+        resolved = join_state[1]
+        later = sorted(
+            at
+            for other, at in starts[customer]
+            if other != conversation and 0 <= at - resolved <= RECONTACT_WINDOW * 10**6
+        )
+        if later:
+            moved = {"ai_recontacts": 1}
+            if join_state[2]:
+                moved["ai_revoked_confirmed"] = 1
+            for key in _bucket_keys(conversation[0], later[0], now):
+                for counter, amount in moved.items():
+                    buckets[key][counter] += amount
     return {key: {c: v for c, v in counters.items() if v} for key, counters in buckets.items()}

@@ -64,7 +64,7 @@ def test_channel_figures_are_exported_exactly() -> None:
     assert samples[key("support_csat_mean", **web, resolved_by="ai")] == 4.25
     whatsapp = {"channel": "whatsapp", "window": "24h"}
     assert samples[key("support_cost_avoided", **whatsapp)] == 100.0  # 20 x 5.00, its own price
-    assert samples[key("support_info", currency="USD", definitions_version="1")] == 1
+    assert samples[key("support_info", currency="USD", definitions_version="2")] == 1
     assert samples[key("support_state_store_up")] == 1
     assert samples[key("support_target_roi_ratio")] == 1.0  # the card's target_roi
 
@@ -110,7 +110,7 @@ def test_redis_down_still_answers_with_the_store_down() -> None:
 
     samples = scrape(RoiCollector(CARD, unreachable, clock=lambda: NOW))
     assert samples == {
-        key("support_info", currency="USD", definitions_version="1"): 1,
+        key("support_info", currency="USD", definitions_version="2"): 1,
         key("support_target_roi_ratio"): 1.0,
         key("support_state_store_up"): 0,
     }

@@ -229,3 +229,46 @@ def test_the_order_of_other_customers_and_batch_boundaries_change_nothing() -> N
     web = b"[" + b",".join(line[1:-1] for line in lines[:6]) + b"]"  # web's first six lines
     assert _replayed([web, *lines[6:]]).buckets == expected  # as one batch
     assert _replayed(lines + lines).buckets == expected  # every event twice: duplicates
+
+
+def test_one_return_revokes_one_resolution_whatever_the_order() -> None:
+    """Three AI resolutions of one customer (web A at T0, chat C at T0 + 1 s, sms D at
+    T0 + 2 s) and one conversation B at T0 + 2 s, joined in the order A, B, C, D (B's channel
+    ahead of C's and D's): one revocation, as in event-time order (where B revokes D, the
+    one standing then)."""
+    s = 1_000_000
+    customer, revocations = NOBODY, 0
+    for kind, conversation, at, channel in (
+        (FactKind.RESOLVED, "a", T0, "web"),
+        (FactKind.STARTED, "b", T0 + 2 * s, "email"),
+        (FactKind.RESOLVED, "c", T0 + s, "chat"),
+        (FactKind.RESOLVED, "d", T0 + 2 * s, "sms"),
+    ):
+        customer, revocation = join(customer, fact(kind, conversation, at, channel), WEEK)
+        revocations += revocation is not None
+    assert revocations == 1
+    assert customer.standing == Standing("sms", "d", T0 + 2 * s, False)
+
+
+def test_a_resolution_processed_before_its_conversation_s_start_still_takes_part() -> None:
+    """Published out of order: x's AI resolution first (no customer known yet: no fact),
+    then its started event naming the customer: it tells the resolution too."""
+    first = fold(
+        [resolved("x", confirmation=Confirmation.CONFIRMED, time_micros=T0)],
+        {},
+        set(),
+        T0 + HOUR,
+        WEEK,
+    )
+    assert first.facts == []
+    then = fold(
+        [started("x", customer="k1", time_micros=T0 - 60)], first.states, set(), T0 + HOUR, WEEK
+    )
+    kinds = [(f.kind, f.time_micros, f.confirmed) for _, f in then.facts]
+    assert kinds == [(FactKind.STARTED, T0 - 60, False), (FactKind.RESOLVED, T0, True)]
+    assert len({f.id for _, f in then.facts}) == 2  # two facts, two ids
+    # once the customer is known, a later started event tells no resolution again
+    again = fold(
+        [started("x", customer="k2", time_micros=T0 + 60)], then.states, set(), T0 + HOUR, WEEK
+    )
+    assert [f.kind for _, f in again.facts] == [FactKind.STARTED]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 from roi_metrics.cardfile import load_cost_card
+from roi_metrics.cli.render import ramp_status
 from roi_metrics.cli.top import Alerts, fetch_alerts, frame, payback_text
 from roi_metrics.domain.events import Counter
 from roi_metrics.domain.report import build_report
@@ -148,3 +149,42 @@ def test_the_headline_says_when_the_programme_pays_back() -> None:
     rich = {Counter.AI_RESOLUTIONS_CONFIRMED: 10_000}  # 65,000 of value since go-live
     paid = build_report(Snapshot(NOW, {"web": {Window.DAYS_30: rich, Window.ALL: rich}}), CARD)
     assert payback_text(paid) == "paid back"
+
+
+def test_the_journey_table_shows_re_contacts_bands_and_where_each_channel_stands_on_its_ramp() -> (
+    None
+):
+    """Day 100 of the programme: every channel here expects 0.2 + 0.4 x (1 - exp(-300/105))
+    = 57.7 % (test_exporter.py); the alert line is 57.7 % x (1 - 0.2) = 46.2 %. web 120/160
+    has the band 67.8 to 81.1 % (test_figures.py): above; slack 20/50, 27.6 to 53.8 %: on
+    (its upper bound is over the line, its lower one under expected); voice 5/100, 2.2 to
+    11.2 %: below."""
+    empty: dict[Window, dict] = {window: {} for window in Window}  # type: ignore[type-arg]
+    voice = {
+        Counter.AI_CONVERSATIONS: 100,
+        Counter.CONVERSATIONS: 100,
+        Counter.AI_RESOLUTIONS_ASSUMED: 5,
+    }
+    web = {**WEB, Counter.AI_RECONTACTS: 4}
+    counts = {
+        name: {**empty, Window.HOURS_24: day}
+        for name, day in (("web", web), ("slack", SLACK), ("voice", voice))
+    }
+    built = build_report(Snapshot(NOW, counts), CARD)
+    assert [ramp_status(built, name, 0.2) for name in ("web", "slack", "voice")] == [
+        "above",
+        "on",
+        "below",
+    ]
+    assert ramp_status(built, "web", None) == "—"  # a card without [ramp]
+    text = render(built, CARD.target_roi, Window.HOURS_24, Alerts([]), None)
+    assert "Journeys and learning" in text  # no tolerance given: no status
+    console = Console(record=True, width=200, color_system=None)
+    console.print(frame(built, CARD.target_roi, Window.HOURS_24, Alerts([]), tolerance=0.2))
+    rows = {
+        line.split()[1]: line.split()
+        for line in console.export_text().splitlines()
+        if "│" in line and "%" in line and line.split()[1] in counts
+    }
+    assert rows["web"][3:12] == ["4", "│", "68", "to", "81", "%", "│", "57.7", "%"]
+    assert "above" in rows["web"] and "on" in rows["slack"] and "below" in rows["voice"]

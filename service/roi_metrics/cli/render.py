@@ -188,6 +188,50 @@ def vendor_table(report: Report, windows: Iterable[Window]) -> Table:
     return table
 
 
+def ramp_status(report: Report, channel: str, tolerance: float | None) -> str:
+    """Where the channel's AI stands against its expected learning curve (CONTRACT.md §11),
+    from the 95 % band of its 24h resolution ratio: "below" when even the upper bound is
+    under expected x (1 - tolerance) (what SupportChannelBelowRamp pages on), "above" when
+    the lower bound is over expected, else "on"; "—" without a ramp or a ratio."""
+    point = report.ramp.get(channel)
+    band = report.channels[channel][Window.HOURS_24].resolution_interval
+    if point is None or band is None or tolerance is None:
+        return "—"
+    if band.upper < point.expected * (1 - tolerance):
+        return "below"
+    return "above" if band.lower > point.expected else "on"
+
+
+def journey_table(report: Report, window: Window, tolerance: float | None) -> Table:
+    """What no vendor report shows (CONTRACT.md §9 to §12), per channel: customers who came back
+    (re-contacts), the resolution ratio's 95 % band, the expected ratio of its ramp and where
+    it stands against it (24h), revenue per conversation."""
+    title = f"Journeys and learning, {window.value} ({report.currency})"
+    table = Table(title=title, title_justify="left")
+    table.add_column("channel")
+    for column in (
+        "re-contacts",
+        "resolution (95 % band)",
+        "expected (ramp)",
+        "vs ramp, 24h",
+        "revenue / conv.",
+    ):
+        table.add_column(column, justify="right")
+    for channel, figures in report.channels.items():
+        f = figures[window]
+        band = f.resolution_interval
+        point = report.ramp.get(channel)
+        table.add_row(
+            channel,
+            f"{f.counts[Counter.AI_RECONTACTS]:,}",
+            "—" if band is None else f"{band.lower * 100:.0f} to {band.upper * 100:.0f} %",
+            "—" if point is None else percent(Fraction(point.expected)),
+            ramp_status(report, channel, tolerance),
+            amount(f.revenue_per_conversation),
+        )
+    return table
+
+
 def channel_table(report: Report, window: Window) -> Table:
     table = Table(title=f"Channels, {window.value} ({report.currency})", title_justify="left")
     table.add_column("channel")

@@ -27,10 +27,12 @@ from roi_metrics.cli.common import (
 from roi_metrics.cli.render import (
     channel_table,
     escaped_names,
+    journey_table,
     program_table,
     report_json,
     vendor_table,
 )
+from roi_metrics.domain.costcard import CostCard
 from roi_metrics.domain.events import MICROS_PER_SECOND
 from roi_metrics.domain.report import Report, build_report
 from roi_metrics.domain.timebuckets import Window
@@ -39,7 +41,17 @@ from roi_metrics.ingest.replay import Replay, newest_time_micros
 from roi_metrics.traffic.events import OperatorError, read_bytes
 
 
-def _print_report(report: Report, window: Window, as_json: bool, extra: dict[str, Any]) -> None:
+def _tolerance(card: CostCard) -> float | None:
+    return None if card.ramp is None else card.ramp.tolerance
+
+
+def _print_report(
+    report: Report,
+    window: Window,
+    as_json: bool,
+    extra: dict[str, Any],
+    tolerance: float | None = None,
+) -> None:
     if as_json:
         sys.stdout.write(json.dumps({**report_json(report), **extra}, indent=2) + "\n")
         return
@@ -49,6 +61,7 @@ def _print_report(report: Report, window: Window, as_json: bool, extra: dict[str
         out.print(vendor_table(shown, list(Window)))
     if report.channels:
         out.print(channel_table(shown, window))
+        out.print(journey_table(shown, window, tolerance))
     else:
         say(out, "No channel has counted an event.")
 
@@ -77,7 +90,7 @@ def report(
         raise redis_unreachable(error) from None
     finally:
         client.close()
-    _print_report(build_report(snapshot, card), chosen, as_json, {})
+    _print_report(build_report(snapshot, card), chosen, as_json, {}, _tolerance(card))
 
 
 def replay(
@@ -137,6 +150,7 @@ def replay(
         chosen,
         as_json,
         {"events": outcomes, "refused": refused},
+        _tolerance(card),
     )
     if not as_json:
         say(err, f"events: {_counts(outcomes)}; refused lines or events: {_counts(refused)}")

@@ -33,7 +33,14 @@ from roi_metrics.cli.common import (
     redis_client,
 )
 from roi_metrics.cli.common import redact as redact_secrets
-from roi_metrics.cli.render import amount, channel_table, escaped_names, percent, printable
+from roi_metrics.cli.render import (
+    amount,
+    channel_table,
+    escaped_names,
+    journey_table,
+    percent,
+    printable,
+)
 from roi_metrics.domain.report import Report, build_report
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.settings import mask_url, redact, url_secrets
@@ -166,6 +173,8 @@ def frame(
     window: Window,
     alerts: Alerts,
     problem: str | None = None,
+    *,
+    tolerance: float | None = None,
 ) -> RenderableType:
     """One screen of `top`."""
     at = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
@@ -175,7 +184,11 @@ def frame(
     if report is not None:
         if report.channels:
             shown = escaped_names(report)
-            parts += [headline(shown, target_roi, window), channel_table(shown, window)]
+            parts += [
+                headline(shown, target_roi, window),
+                channel_table(shown, window),
+                journey_table(shown, window, tolerance),
+            ]
         else:
             parts.append(Text("No channel has counted an event yet.", style="yellow"))
     parts.append(alerts_table(alerts))
@@ -211,7 +224,9 @@ def top(
             problem = None
         except ERRORS as error:
             current, problem = None, redact_secrets(f"cannot read Redis: {error}")
-        return frame(current, card.target_roi, chosen, fetch_alerts(prometheus), problem)
+        tolerance = None if card.ramp is None else card.ramp.tolerance
+        alerts = fetch_alerts(prometheus)
+        return frame(current, card.target_roi, chosen, alerts, problem, tolerance=tolerance)
 
     started = time.monotonic()
 

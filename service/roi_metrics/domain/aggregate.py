@@ -21,7 +21,7 @@ from roi_metrics.domain.events import (
     SupportEvent,
     effect,
 )
-from roi_metrics.domain.recontact import Fact, Standing, fact_of, revocation
+from roi_metrics.domain.recontact import Fact, Standing, facts_of, revocation
 from roi_metrics.domain.timebuckets import RESOLUTIONS
 
 FUTURE_TOLERANCE_MICROS: Final = 5 * 60 * MICROS_PER_SECOND
@@ -173,8 +173,8 @@ def fold(  # noqa: PLR0917  (the fold's inputs, in the order the docstring tells
             continue
         delta.dedup_marks.add(mark)
         delta.states[key] = result.state
-        if result.state.customer is not None and (fact := fact_of(event, result.state)):
-            delta.facts.append((position, fact))
+        if result.state.customer is not None:
+            delta.facts += [(position, fact) for fact in facts_of(event, prior, result.state)]
         delta.outcomes[(channel, Outcome.LATE if late else Outcome.COUNTED)] += 1
         group = groups.setdefault((channel, second), {})
         for counter, amount in result.increments.items():

@@ -19,7 +19,7 @@ from typing import Final, NamedTuple
 from roi_metrics.domain.events import CSAT_COUNTERS, Counter
 from roi_metrics.domain.money import MICROS_PER_UNIT
 
-DEFINITIONS_VERSION: Final = "1"
+DEFINITIONS_VERSION: Final = "2"
 """The version of the definitions the figures follow (CONTRACT.md §7), exported in
 support_info and written in `report --json`."""
 

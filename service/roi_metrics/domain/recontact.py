@@ -70,29 +70,42 @@ def fact_id(channel: str, source: str, event_id: str) -> str:
     return hashlib.blake2b(text, digest_size=12).hexdigest()
 
 
-def fact_of(event: SupportEvent, state: ConversationState) -> Fact | None:
-    """The fact a counted event gives, `state` being its conversation's state after it; None
-    for a conversation without a customer or an event that says nothing of it."""
-    customer = state.customer
+def facts_of(
+    event: SupportEvent, before: ConversationState, after: ConversationState
+) -> list[Fact]:
+    """The facts a counted event gives, its conversation's state being `before` it and
+    `after`; none for a conversation without a customer or an event that says nothing of
+    it. A started event that names the customer of a conversation the AI resolved already
+    (its resolution was processed first: published out of order) also tells that
+    resolution, so it takes part as if it had come in order."""
+    customer = after.customer
     if customer is None:
-        return None
+        return []
+    identity = fact_id(event.channel, event.source, event.event_id)
+
+    def fact(kind: FactKind, time_micros: int, confirmed: bool = False, suffix: str = "") -> Fact:
+        name = (
+            identity
+            if not suffix
+            else fact_id(event.channel, event.source, event.event_id + suffix)
+        )
+        return Fact(
+            name, kind, customer, event.channel, event.conversation_id, time_micros, confirmed
+        )
+
     if event.type is EventType.STARTED:
-        kind = FactKind.STARTED
-    elif event.type is EventType.RESOLVED:
-        kind = FactKind.RESOLVED if event.resolved_by is Actor.AI else FactKind.CLEARED
-    elif event.type is EventType.REOPENED:
-        kind = FactKind.CLEARED
-    else:
-        return None
-    return Fact(
-        fact_id(event.channel, event.source, event.event_id),
-        kind,
-        customer,
-        event.channel,
-        event.conversation_id,
-        event.time_micros,
-        kind is FactKind.RESOLVED and state.confirmed,
-    )
+        found = [fact(FactKind.STARTED, event.time_micros)]
+        resolved_at = after.resolved_at_micros
+        if before.customer is None and after.resolved_by is Actor.AI and resolved_at is not None:
+            found.append(fact(FactKind.RESOLVED, resolved_at, after.confirmed, "\x1fresolved"))
+        return found
+    if event.type is EventType.RESOLVED:
+        if event.resolved_by is Actor.AI:
+            return [fact(FactKind.RESOLVED, event.time_micros, after.confirmed)]
+        return [fact(FactKind.CLEARED, event.time_micros)]
+    if event.type is EventType.REOPENED:
+        return [fact(FactKind.CLEARED, event.time_micros)]
+    return []
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +153,8 @@ def join(customer: Customer, fact: Fact, window_micros: int) -> tuple[Customer, 
     differ from the events' own (a channel lags): a start joined before the resolution it
     follows is remembered and revokes it when it comes, and a resolution joined after a
     later one does not replace it as the standing one. So the join gives the same result for
-    the usual journeys (a resolution, then the customer back elsewhere) in any order."""
+    the usual journeys (a resolution, then the customer back elsewhere) in any order. A
+    start revokes at most one resolution."""
     if fact.kind is FactKind.RESOLVED:
         resolution = Standing(fact.channel, fact.conversation, fact.time_micros, fact.confirmed)
         for start in customer.starts:
@@ -149,7 +163,9 @@ def join(customer: Customer, fact: Fact, window_micros: int) -> tuple[Customer, 
                 _other(resolution, start.channel, start.conversation)
                 and 0 <= after <= window_micros
             ):
-                return customer, Revocation(resolution, start.time_micros)
+                # a start revokes one resolution: it is used up
+                rest = tuple(other for other in customer.starts if other is not start)
+                return Customer(customer.standing, rest), Revocation(resolution, start.time_micros)
         standing = customer.standing
         if standing is None or standing.resolved_micros <= resolution.resolved_micros:
             standing = resolution
@@ -159,18 +175,16 @@ def join(customer: Customer, fact: Fact, window_micros: int) -> tuple[Customer, 
         if standing is not None and not _other(standing, fact.channel, fact.conversation):
             return Customer(None, customer.starts), None
         return customer, None
-    start = Start(fact.channel, fact.conversation, fact.time_micros)
-    newest = max([fact.time_micros, *(s.time_micros for s in customer.starts)])
-    starts = tuple(s for s in (*customer.starts, start) if s.time_micros >= newest - window_micros)[
-        -MAX_STARTS:
-    ]
     if (
         standing is not None
         and _other(standing, fact.channel, fact.conversation)
         and 0 <= fact.time_micros - standing.resolved_micros <= window_micros
-    ):
-        return Customer(None, starts), Revocation(standing, fact.time_micros)
-    return Customer(standing, starts), None
+    ):  # it revokes the standing resolution: used up, not remembered
+        return Customer(None, customer.starts), Revocation(standing, fact.time_micros)
+    start = Start(fact.channel, fact.conversation, fact.time_micros)
+    newest = max([fact.time_micros, *(s.time_micros for s in customer.starts)])
+    kept = [s for s in (*customer.starts, start) if s.time_micros >= newest - window_micros]
+    return Customer(standing, tuple(kept[-MAX_STARTS:])), None
 
 
 def revocation(standing: Standing, state: ConversationState) -> Effect | None:

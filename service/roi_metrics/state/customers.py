@@ -7,6 +7,7 @@ brace included), so both lie in one slot of a Redis Cluster, wherever the channe
                           resolution and the latest starts), 'v' a version
     roi:u:{<digest>}:f    sorted set: the facts joined (fact id -> seconds), to know one
                           sent again after a crash
+    roi:cf:{<topic>}      hash: partition of the customer topic -> last offset joined
 
 Both expire `keep` seconds after the customer's last fact (the re-contact window and a day
 for facts sent again): a customer's resolution is not revoked after the window anyway.
@@ -26,6 +27,20 @@ from roi_metrics.domain.recontact import NOBODY, Customer, Standing, Start
 from roi_metrics.state.scripts import Script, execute
 
 CUSTOMER: Final = Script(resources.files("roi_metrics.state").joinpath("customer.lua").read_text())
+ADVANCE: Final = Script("""
+-- KEYS[1]: the agent's progress hash; ARGV[1]: a partition's field; ARGV[2]: an offset.
+-- Moves the field to the offset unless it is there or past it already.
+local current = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '-1')
+if tonumber(ARGV[2]) > current then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+return 1
+""")
+
+
+def progress_key(topic: str) -> str:
+    """The customer agent's progress: the last offset joined per partition of `topic`."""
+    return f"roi:cf:{{{topic}}}"
 
 
 def customer_key(customer: str) -> str:
@@ -111,6 +126,15 @@ class CustomerStore:
         return CustomerState(
             decode_customer(standing), version.decode() if version else "", joined is not None
         )
+
+    async def progress(self, topic: str, partition: int) -> int | None:
+        """The last offset of the partition the agent joined, None before the first."""
+        [raw] = await execute(self.client, [("HGET", progress_key(topic), str(partition))], [])
+        return None if raw is None else int(raw)
+
+    async def advance(self, topic: str, partition: int, offset: int) -> None:
+        command = ADVANCE.command([progress_key(topic)], [str(partition), offset])
+        await execute(self.client, [command], [ADVANCE])
 
     async def write(self, customer: str, fact_id: str, version: str, kept: Customer) -> str:
         """'ok', 'seen' (joined before: nothing written) or 'conflict' (the state moved on

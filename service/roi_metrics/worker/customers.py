@@ -38,6 +38,7 @@ from roi_metrics.domain.recontact import Fact, FactKind, Revocation, join
 from roi_metrics.state.customers import CustomerStore
 from roi_metrics.state.store import ApplyResult, PartitionApply, PartitionRead, StateStore
 from roi_metrics.worker.batch import Partition
+from roi_metrics.worker.gaps import RangeReader
 from roi_metrics.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -90,8 +91,8 @@ def decode_fact(value: bytes | None) -> tuple[Fact, Origin] | None:
     try:
         item = json.loads(value or b"")
         kind = FactKind(item["kind"])
-        numbers = (item["time_micros"], item["partition"], item["offset"])
-    except (ValueError, TypeError, KeyError):
+        numbers = (item["partition"], item["offset"])
+    except Exception:  # a nesting too deep is a RecursionError
         return None
     if not (
         isinstance(item, dict)
@@ -103,6 +104,7 @@ def decode_fact(value: bytes | None) -> tuple[Fact, Origin] | None:
         and is_channel_name(item["channel"])
         and _text(item.get("topic"), 249)
         and isinstance(item.get("confirmed"), bool)
+        and type(item.get("time_micros")) is int  # before 1970 too, as the events' times
         and all(type(number) is int and number >= 0 for number in numbers)
     ):
         return None
@@ -154,8 +156,13 @@ class CustomerAgent:
         topic_prefix: str,
         window_seconds: int,
         max_lateness_seconds: int,
+        ranges: RangeReader | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.ranges = ranges
+        """Reads the customer topic's records Faust dropped (None: not looked for)."""
+        self.given_up: dict[tuple[str, int], int | None] = {}
+        """Channel partitions whose records a fact waited for in vain, at that watermark."""
         self.store = store
         self.customers = customers
         self.metrics = metrics
@@ -164,6 +171,35 @@ class CustomerAgent:
         self.window_micros = window_seconds * MICROS_PER_SECOND
         self.max_lateness_micros = max_lateness_seconds * MICROS_PER_SECOND
         self.clock = clock
+
+    async def take(self, partition: int, offset: int, value: bytes | None) -> str:
+        """Join the record at `offset` of the customer topic's `partition` as Faust hands it
+        over, after any records of the partition Faust dropped before it (as it drops channel
+        records around a rebalance: roi_metrics.worker.gaps), read again from Kafka. A record
+        at or before the last one joined is joined again (a redelivery: each fact is known by
+        its id), not skipped: after the topic was deleted and created again its offsets
+        start over. Returns what became of the record (a FACT_OUTCOMES value). Raises what
+        Redis or Kafka raise (the caller retries)."""
+        last = await self.customers.progress(self.topic, partition)
+        if self.ranges is not None and (last is None or offset > last + 1):
+            start = last + 1 if last is not None else await self.ranges.first(self.topic, partition)
+            if start < offset:
+                skipped = await self.ranges.read(self.topic, partition, start, offset)
+                if skipped:
+                    log.warning(
+                        "%s partition %d: %d customer facts before offset %d were not handed "
+                        "over (dropped in a rebalance); read again from Kafka and joined",
+                        self.topic,
+                        partition,
+                        len(skipped),
+                        offset,
+                    )
+                for record in skipped:
+                    await self.handle(partition, record.offset, record.value)
+                    await self.customers.advance(self.topic, partition, record.offset)
+        outcome = await self.handle(partition, offset, value)
+        await self.customers.advance(self.topic, partition, offset)
+        return outcome
 
     async def handle(self, partition: int, offset: int, value: bytes | None) -> str:
         """Join one record of the customer topic; returns what became of it (a
@@ -197,15 +233,21 @@ class CustomerAgent:
         return outcome
 
     async def _wait_applied(self, origin: Origin) -> None:
-        """Until the fact's own record is applied (the fact was sent before its apply)."""
+        """Until the fact's own record is applied (the fact was sent before its apply); at
+        most APPLIED_WAIT_SECONDS, and not again for a partition given up on whose
+        watermark has not moved since (a channel removed, a topic gone)."""
         channel = origin.topic.removeprefix(self.topic_prefix)
         started = time.monotonic()
+        where = (origin.topic, origin.partition)
         while True:
             marks = await self.store.watermarks([(channel, origin.topic, origin.partition)])
-            applied = marks[(origin.topic, origin.partition)]
+            applied = marks[where]
             if applied is not None and applied >= origin.offset:
                 return
+            if where in self.given_up and self.given_up[where] == applied:
+                return
             if time.monotonic() - started > APPLIED_WAIT_SECONDS:
+                self.given_up[where] = applied
                 log.error(
                     "%s:%d@%d is still not applied after %.0f s; its customer fact is joined "
                     "anyway",
@@ -226,9 +268,18 @@ class CustomerAgent:
         while True:
             read = PartitionRead(channel, self.topic, partition, [resolution.conversation], [])
             [state] = await self.store.read([read])
-            if state.watermark is not None and state.watermark >= offset:
-                return True  # applied before a crash or a rebalance
             conversation = state.states.get((channel, resolution.conversation))
+            holds = (
+                conversation is not None
+                and conversation.resolved_by is not None
+                and conversation.resolved_at_micros == resolution.resolved_micros
+            )
+            if state.watermark is not None and state.watermark >= offset and not holds:
+                # applied before a crash or a rebalance (a watermark past the fact while the
+                # resolution still stands is one of a topic deleted and created again)
+                self.store.expect(channel, self.topic, partition, state.watermark)
+                await self.store.confirm()
+                return True
             now = int(self.clock() * MICROS_PER_SECOND)
             delta = None
             if conversation is not None:
