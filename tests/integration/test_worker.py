@@ -34,7 +34,7 @@ async def test_fifty_thousand_events_match_the_oracle_exactly(
     deployment: Deployment, state: aioredis.Redis
 ) -> None:
     now = int(time.time())
-    traffic = Generator(seed=20261126, now=now, channels=CHANNELS, customers=True).traffic(2900)
+    traffic = Generator(seed=20261126, now=now, channels=CHANNELS, customers=True).traffic(2750)
     assert traffic.event_count >= 50_000
     await create_channels(deployment, CHANNELS)
     deployment.start_worker()
