@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install image-early stack-up stack-down stack-status lint format schemas rules dashboards test test-unit pure-tests demo clean
+.PHONY: help install image-early stack-up stack-down stack-status lint format schemas rules dashboards test test-unit demo clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -71,14 +71,11 @@ image-early: install
 	@mkdir -p .state && (deploy/local/docker.sh prepare >.state/docker-prepare.log 2>&1 &)
 
 test: install image-early ## Everything: lint, unit, integration (Kafka, Redis), e2e (Prometheus, promtool, Alertmanager), containers
-	@# lint, then the pure tests on both cores, while the stack starts; then the tests of the
-	@# stack, one at a time (they time real processes, which a second test would skew)
-	$(MAKE) --no-print-directory -j2 --output-sync=target pure-tests stack-up
-	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests/e2e tests/integration
-
-pure-tests: install ## Lint, then the unit tests (no server needed) on both cores
-	$(MAKE) --no-print-directory lint
+	@# lint while the stack starts; the pure tests on both cores; then the tests of the stack,
+	@# one at a time (they time real processes, which a second test on these cores would skew)
+	$(MAKE) --no-print-directory -j2 --output-sync=target lint stack-up
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests/e2e tests/integration
 
 demo: install ## Kafka, Redis, Prometheus, worker, exporter, simulator; live figures until Ctrl-C (SCENARIO=degrade)
 	deploy/local/demo.sh
