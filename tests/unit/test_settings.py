@@ -318,6 +318,13 @@ def _run_briefly(
                 while ready not in log.read_text() and process.poll() is None:
                     assert time.monotonic() < deadline, log.read_text()
                     time.sleep(0.1)
+                # "serving" is said before the server binds: wait until it answers, so the
+                # interrupt below does not land in the middle of the start
+                while process.poll() is None and time.monotonic() < deadline:
+                    with contextlib.suppress(OSError):
+                        urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                        break
+                    time.sleep(0.1)
                 for path in ("/metrics", "/readyz"):
                     with contextlib.suppress(OSError):
                         urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).read()
