@@ -19,6 +19,7 @@ import contextlib
 import logging
 import re
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Coroutine
@@ -273,7 +274,13 @@ def print_banner(what: str, settings: Settings) -> None:
         say(err, f"  {name} = {value}")
 
 
+STOP: Final = threading.Event()
+"""Set by `interrupt`: a server polls it, so a stop that lands while it starts (where the
+KeyboardInterrupt can be lost) still stops it."""
+
+
 def interrupt(signum: int, frame: object) -> None:
+    STOP.set()
     raise KeyboardInterrupt
 
 

@@ -10,6 +10,7 @@ import typer
 
 from roi_metrics.cli.common import (
     EXIT_FAILURE,
+    STOP,
     LogLevel,
     LogLevelName,
     err,
@@ -106,7 +107,8 @@ def exporter(
         return problem is None
 
     refuse_evicting_redis(settings)
-    signal.signal(signal.SIGTERM, interrupt)  # a supervisor's stop: exit 0, as Ctrl-C does
+    for signum in (signal.SIGTERM, signal.SIGINT):  # a supervisor's stop: exit 0, as Ctrl-C
+        signal.signal(signum, interrupt)
     _check_port(bind, listen, "ROI_EXPORTER_PORT or --port")
     print_banner("exporter", settings)
     say(err, f"serving http://{bind}:{listen}/metrics")
@@ -116,7 +118,7 @@ def exporter(
             StateReader(client).snapshot,
             memory=lambda: memory_info(client, masters_only=True),
         )
-        serve(collector, ready, bind, listen)
+        serve(collector, ready, bind, listen, STOP.is_set)
     except OSError as error:
         raise fail(f"cannot serve on {bind}:{listen}: {error.strerror}", EXIT_FAILURE) from None
     except KeyboardInterrupt:

@@ -24,7 +24,23 @@ class _QuietHandler(WSGIRequestHandler):
         """Scrapes are not logged."""
 
 
-def serve(collector: RoiCollector, ready: Callable[[], bool], host: str, port: int) -> None:
+class _StoppableServer(ThreadingWSGIServer):
+    """Stops within its poll interval once `stopping()` says so."""
+
+    stopping: Callable[[], bool] = staticmethod(lambda: False)
+
+    def service_actions(self) -> None:
+        if self.stopping():
+            raise KeyboardInterrupt
+
+
+def serve(
+    collector: RoiCollector,
+    ready: Callable[[], bool],
+    host: str,
+    port: int,
+    stopping: Callable[[], bool] = lambda: False,
+) -> None:
     """Serve /metrics (gzip when asked), /healthz, /readyz and /runbooks (the page every
     alert's runbook_url may point at) until interrupted. /metrics
     holds the business figures (RoiCollector.exposition), then the process, Python and
@@ -53,7 +69,10 @@ def serve(collector: RoiCollector, ready: Callable[[], bool], host: str, port: i
         start_response("200 OK", headers)
         return [body]
 
-    server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
+    server_class = type("Server", (_StoppableServer,), {"stopping": staticmethod(stopping)})
+    server: _StoppableServer = make_server(
+        host, port, app, server_class, handler_class=_QuietHandler
+    )
     # What start-up made (modules, settings, the card) lives as long as the process: out of
     # the collector's way, a full collection no longer walks it, which took up to 42 ms in
     # the middle of a scrape (bench.scrape's process; 0.7 ms once frozen).
