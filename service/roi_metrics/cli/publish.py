@@ -28,7 +28,7 @@ from roi_metrics.ingest.decode import MAX_BATCH_EVENTS
 from roi_metrics.traffic.events import OperatorError, check_events, read_bytes, read_events
 from roi_metrics.traffic.publish import Limits, Simulation, send_records
 from roi_metrics.traffic.publish import Progress as SimulationProgress
-from roi_metrics.traffic.simulator import DEFAULT_CHANNELS, Simulator
+from roi_metrics.traffic.simulator import DEFAULT_CHANNELS, RETURN_CHANCE, Simulator
 from roi_metrics.traffic.simulator import Options as SimulatorOptions
 
 MODES: Final = ("structured", "batch", "binary")
@@ -125,6 +125,14 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
     backfill_days: Annotated[
         float, typer.Option(min=0, max=7, help="Publish this many days of history first.")
     ] = 0.0,
+    returning: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Share of conversations started by a customer back after an AI resolution.",
+        ),
+    ] = RETURN_CHANCE,
     duration: Annotated[
         float, typer.Option(min=0, help="Stop after this many seconds (0: until Ctrl-C).")
     ] = 0.0,
@@ -157,6 +165,7 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
         add_channel=check_channel(add_channel) if add_channel else None,
         add_after=add_after,
         backfill_days=backfill_days,
+        returning=returning,
         currency=card.currency,
         run_id=run_id,
     )

@@ -145,6 +145,7 @@ class Options:
     add_after: float = 60.0
     backfill_days: float = 0.0  # history published first, up to 7 days back
     backfill_per_day: int = 150  # conversations per channel and day of history
+    returning: float = RETURN_CHANCE  # conversations by a customer back after an AI resolution
     currency: str = "USD"
     run_id: str = ""
 
@@ -193,7 +194,7 @@ class Simulator:
         """Who starts a conversation at `start`: now and then (RETURN_CHANCE) a customer whose
         AI resolution a moment before did not help, coming back on any channel (CONTRACT.md
         §9), else a new one. Ids are opaque hashes, as publishers are asked to send."""
-        if self.resolved and self.rng.random() < RETURN_CHANCE:
+        if self.resolved and self.rng.random() < self.options.returning:
             ready = [i for i, (due, _) in enumerate(self.resolved) if due <= start]
             if ready:
                 return self.resolved.pop(self.rng.choice(ready))[1]
