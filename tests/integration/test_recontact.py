@@ -1,6 +1,8 @@
 """Cross-channel re-contact (CONTRACT.md §9) through the real Kafka, worker and Redis: a
 customer's AI resolution on one channel revoked once by their next conversation on another,
-through a kill -9 of the worker while the re-contacts flow."""
+through a kill -9 of the worker while the re-contacts flow; and the customer agent joining
+facts against the real Redis: a revocation that does not apply, a crash after one that did,
+a corrupt state."""
 
 from __future__ import annotations
 
@@ -10,6 +12,14 @@ import time
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaProducer
+from roi_metrics.domain.aggregate import CUMULATIVE
+from roi_metrics.domain.events import Actor, ConversationState, Counter
+from roi_metrics.domain.recontact import Fact, FactKind, fact_id
+from roi_metrics.state import keys
+from roi_metrics.state.customers import CustomerStore, customer_key
+from roi_metrics.state.store import StateStore, decode_state, encode_state
+from roi_metrics.worker.customers import CustomerAgent, Origin, encode_fact
+from roi_metrics.worker.metrics import WorkerMetrics
 
 from tests.cloudevents import encode, event
 from tests.integration.harness import Deployment
@@ -158,3 +168,129 @@ async def test_a_customer_coming_back_on_another_channel_revokes_once_through_ki
     # the revoked conversations are unresolved now, still their customers'
     assert await state.get("roi:{web}:c:first-0") == b":::k0"
     assert (await state.get("roi:{web}:c:first-1")).startswith(b"ai:")  # back too late
+
+
+# The customer agent joining facts against the real Redis, one fact at a time, as the
+# worker hands them over (no Kafka: the facts' records are "applied" by their watermarks).
+AGENT_TOPIC = "t.customers"
+PREFIX = "t.events."
+S = 1_000_000
+T = int(time.time() - 3600) * S  # an hour ago, whole seconds
+
+
+def agent_on(client: aioredis.Redis) -> CustomerAgent:
+    return CustomerAgent(
+        store=StateStore(client, 86_400, 30 * 86_400),
+        customers=CustomerStore(client, 8 * 86_400),
+        metrics=WorkerMetrics(),
+        topic=AGENT_TOPIC,
+        topic_prefix=PREFIX,
+        window_seconds=7 * 86_400,
+        max_lateness_seconds=7 * 86_400,
+    )
+
+
+class Facts:
+    """Customer facts as the worker sends them, each from a record its channel applied."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.offset = 0
+
+    async def record(
+        self, kind: FactKind, customer: str, channel: str, conversation: str, at: int
+    ) -> bytes:
+        self.offset += 1
+        await self.client.hset(
+            keys.watermarks(channel), keys.watermark_field(PREFIX + channel, 0), self.offset
+        )
+        identity = fact_id(channel, f"/{channel}", f"{conversation}-{kind}-{at}")
+        fact = Fact(identity, kind, customer, channel, conversation, at)
+        return encode_fact(fact, Origin(PREFIX + channel, 0, self.offset))
+
+    async def conversation(self, channel: str, name: str, state: ConversationState) -> None:
+        """What the conversation's own worker wrote (after the batch the facts came from)."""
+        await self.client.set(keys.conversation(channel, name), encode_state(state))
+
+
+async def recontacts(client: aioredis.Redis, channel: str = "web") -> int:
+    raw = await client.hget(keys.bucket(channel, CUMULATIVE), Counter.AI_RECONTACTS.value)
+    return int(raw or 0)
+
+
+async def test_a_start_is_not_used_up_by_a_resolution_that_no_longer_stands(
+    state: aioredis.Redis,
+) -> None:
+    """slack's b (T + 40 s) is joined first. web's a was AI-resolved at T + 10 s, reopened at
+    T + 20 s and AI-resolved again at T + 30 s, in one batch applied before the agent joins
+    its facts: revoking the first resolution does not apply (a holds the second), so b
+    revokes the second when its fact comes. Before the fix, b was used up: nothing counted."""
+    agent, facts = agent_on(state), Facts(state)
+    await facts.conversation("web", "a", ConversationState(Actor.AI, T + 30 * S, customer="k1"))
+    outcomes = []
+    for kind, channel, name, at in (
+        (FactKind.STARTED, "slack", "b", T + 40 * S),
+        (FactKind.RESOLVED, "web", "a", T + 10 * S),
+        (FactKind.CLEARED, "web", "a", T + 20 * S),
+        (FactKind.RESOLVED, "web", "a", T + 30 * S),
+    ):
+        value = await facts.record(kind, "k1", channel, name, at)
+        outcomes.append(await agent.take(0, facts.offset, value))
+    assert outcomes == ["joined", "joined", "joined", "revoked"]
+    assert await recontacts(state) == 1
+    revoked = decode_state(await state.get(keys.conversation("web", "a")))
+    assert revoked == ConversationState(customer="k1")  # unresolved
+
+
+async def test_a_revocation_after_one_that_did_not_apply_counts_once_through_a_crash(
+    state: aioredis.Redis,
+) -> None:
+    """Customer k4 has two AI resolutions on web, g (T) and h (T + 10 s), and h was resolved
+    again since (h holds T + 20 s, whose fact is not joined yet). Their next conversation i
+    (slack, T + 60 s) tries h first (the latest), which does not apply, then revokes g
+    (before the fix: nothing, the start used up on h). The agent crashes before it writes
+    k4's state: joined again, the fact finds web's watermark past it, takes it as applied,
+    and counts nothing more; a later start revokes nothing (g was revoked, h does not
+    stand)."""
+    agent, facts = agent_on(state), Facts(state)
+    await facts.conversation("web", "g", ConversationState(Actor.AI, T, customer="k4"))
+    await facts.conversation("web", "h", ConversationState(Actor.AI, T + 20 * S, customer="k4"))
+    for name, at in (("g", T), ("h", T + 10 * S)):
+        value = await facts.record(FactKind.RESOLVED, "k4", "web", name, at)
+        assert await agent.take(0, facts.offset, value) == "joined"
+    before = await state.hgetall(customer_key("k4"))
+    value = await facts.record(FactKind.STARTED, "k4", "slack", "i", T + 60 * S)
+    assert await agent.take(0, facts.offset, value) == "revoked"
+    assert await recontacts(state) == 1
+    # the crash: k4's state as it was before the fact (its write never happened)
+    await state.delete(customer_key("k4"), f"{customer_key('k4')}:f")
+    await state.hset(customer_key("k4"), mapping=before)
+    assert await agent.take(0, facts.offset, value) == "revoked"  # recognised, not again
+    assert await recontacts(state) == 1
+    value = await facts.record(FactKind.STARTED, "k4", "slack", "j", T + 70 * S)
+    assert await agent.take(0, facts.offset, value) == "joined"  # h does not stand either
+    assert await recontacts(state) == 1
+
+
+async def test_a_fact_that_meets_a_corrupt_state_is_given_up_and_the_partition_goes_on(
+    state: aioredis.Redis,
+) -> None:
+    """k2's resolved conversation c holds a state this service never writes: the fact of
+    k2's return is given up (an error line, counted invalid) and the agent's progress moves
+    past it, so k3's facts after it are joined (before the fix the partition was stuck:
+    every later fact was read again from Kafka and given up in its turn)."""
+    agent, facts = agent_on(state), Facts(state)
+    await state.set(keys.conversation("web", "c"), "written by hand")
+    await facts.conversation("web", "e", ConversationState(Actor.AI, T, customer="k3"))
+    outcomes = []
+    for kind, customer, channel, name, at in (
+        (FactKind.RESOLVED, "k2", "web", "c", T),
+        (FactKind.STARTED, "k2", "slack", "d", T + 60 * S),
+        (FactKind.RESOLVED, "k3", "web", "e", T),
+        (FactKind.STARTED, "k3", "slack", "f", T + 60 * S),
+    ):
+        value = await facts.record(kind, customer, channel, name, at)
+        outcomes.append(await agent.take(0, facts.offset, value))
+        assert await agent.customers.progress(AGENT_TOPIC, 0) == facts.offset
+    assert outcomes == ["joined", "invalid", "joined", "revoked"]
+    assert await recontacts(state) == 1

@@ -150,8 +150,9 @@ def test_reruns_get_fresh_ids_unless_a_run_id_is_given() -> None:
 
 def test_some_customers_come_back_after_an_ai_resolution_on_any_channel() -> None:
     """CONTRACT.md §9: every conversation names its customer on its started event; about
-    RETURN_CHANCE of them are customers whose AI resolution came just before, back on a
-    channel of their own choosing."""
+    RETURN_CHANCE of them are customers whose AI resolution did not help, back on a channel
+    of their own choosing once that conversation is over (RETURN_AFTER after its last
+    event), so that each customer's conversations follow one another."""
     events = run(Options(rate=40, seed=5, run_id="r"), 120)
     starts = [e for e in events if e[2]["type"] == "support.conversation.started"]
     assert all(isinstance(e[2].get("customer"), str) for e in starts)
@@ -161,14 +162,19 @@ def test_some_customers_come_back_after_an_ai_resolution_on_any_channel() -> Non
         for e in events
         if e[2]["type"] == "support.conversation.resolved" and e[2]["data"]["resolved_by"] == "ai"
     }
-    first: dict[object, tuple[str, str]] = {}
+    previous: dict[object, tuple[str, str]] = {}  # each customer's latest conversation
     returns = []
     for channel, name, body in starts:
         customer = body["customer"]
-        if customer in first:
-            returns.append((first[customer], (channel, name), _time(body)))
-        else:
-            first[customer] = (channel, name)
+        if customer in previous:
+            returns.append((previous[customer], (channel, name), _time(body)))
+        previous[customer] = (channel, name)
     assert 0.03 < len(returns) / len(starts) < 0.09
-    assert all(resolved_at[before[1]] <= at for before, _, at in returns)  # after it resolved
+    ended_at: dict[str, float] = {}
+    for _, name, body in events:
+        ended_at[name] = max(ended_at.get(name, 0.0), _time(body))
+    assert all(before[1] in resolved_at for before, _, _ in returns)  # the AI resolved it
+    # each return starts RETURN_AFTER (1 s) or more after the previous conversation's end
+    assert all(ended_at[before[1]] + 1.0 <= at for before, _, at in returns)
+    assert min(at - ended_at[before[1]] for before, _, at in returns) < 2.0  # a moment later
     assert {before[0] for before, after, _ in returns if before[0] != after[0]}  # across channels

@@ -53,8 +53,14 @@ def test_a_state_this_service_never_writes_is_refused(raw: bytes) -> None:
 
 
 def test_what_is_kept_of_a_customer_is_read_back_and_garbage_reads_as_nothing() -> None:
-    kept = Customer(Standing("web", "x:1", 17, True), (Start("slack", "y", 20),))
+    kept = Customer(
+        (Standing("web", "x:1", 17, True), Standing("chat", "z", 18, False)),
+        (Start("slack", "y", 20),),
+    )
     assert decode_customer(encode_customer(kept).encode()) == kept
+    # the one standing resolution an earlier version kept ("s") is read as the list
+    earlier = b'{"s":["web","x:1",17,true],"b":[]}'
+    assert decode_customer(earlier) == Customer((Standing("web", "x:1", 17, True),))
     assert decode_customer(encode_customer(NOBODY).encode()) == NOBODY
     for raw in (b"", b"not json", b"[]", b'{"s": [1, 2], "b": "x"}', b'{"b": [["a", "b"]]}'):
         assert decode_customer(raw or None) == NOBODY

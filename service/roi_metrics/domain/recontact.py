@@ -12,9 +12,10 @@ agent (roi_metrics.worker.customers), `replay` joins them in memory: the same fu
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeVar
 
 from roi_metrics.domain.events import (
     Actor,
@@ -122,10 +123,18 @@ class Start:
 class Customer:
     """What the service keeps of one customer (CONTRACT.md §9)."""
 
-    standing: Standing | None = None
-    """The latest (in event time) AI resolution still standing."""
+    resolutions: tuple[Standing, ...] = ()
+    """The customer's recent AI resolutions still standing, one per conversation (the
+    latest 16 within the window of the newest): a start revokes the latest one at or before
+    its time, so one joined late (its channel lagging) still takes part."""
     starts: tuple[Start, ...] = ()
-    """The latest starts of the customer's conversations, within the window of the newest."""
+    """The latest starts of the customer's conversations, within the window of the newest,
+    that revoked nothing."""
+
+    @property
+    def standing(self) -> Standing | None:
+        """The latest (in event time) AI resolution still standing."""
+        return max(self.resolutions, key=lambda r: r.resolved_micros, default=None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,8 +144,9 @@ class Revocation:
     """When the conversation that revokes it started: where the revocation is counted."""
 
 
-MAX_STARTS: Final = 16
-"""Starts remembered per customer at most (the latest)."""
+T = TypeVar("T")
+MAX_KEPT: Final = 16
+"""Resolutions and starts remembered per customer at most (the latest)."""
 NOBODY: Final = Customer()
 
 
@@ -144,54 +154,92 @@ def _other(standing: Standing, channel: str, conversation: str) -> bool:
     return (standing.channel, standing.conversation) != (channel, conversation)
 
 
-def join(customer: Customer, fact: Fact, window_micros: int) -> tuple[Customer, Revocation | None]:
+def _revokes(start: Start, resolution: Standing, window_micros: int) -> bool:
+    """A start of another conversation from the resolution's time to the window after it
+    (both ends included)."""
+    return (
+        _other(resolution, start.channel, start.conversation)
+        and 0 <= start.time_micros - resolution.resolved_micros <= window_micros
+    )
+
+
+def _recent(
+    items: tuple[T, ...], newest: int, window_micros: int, time: Callable[[T], int]
+) -> tuple[T, ...]:
+    """The latest MAX_KEPT of `items` (oldest first) within the window of `newest`."""
+    kept = [item for item in items if time(item) >= newest - window_micros]
+    return tuple(kept[-MAX_KEPT:])
+
+
+def join(
+    customer: Customer,
+    fact: Fact,
+    window_micros: int,
+    failed: Container[Standing] = (),
+) -> tuple[Customer, Revocation | None]:
     """The customer after `fact`, and the revocation it makes (None: none).
 
     A conversation other than the resolved one that starts from an AI resolution's time to
     `window_micros` after it (both ends included) revokes that resolution, once. Facts are
     joined in the order the worker applied their events, but across channels that order can
-    differ from the events' own (a channel lags): a start joined before the resolution it
-    follows is remembered and revokes it when it comes, and a resolution joined after a
-    later one does not replace it as the standing one. So the join gives the same result for
-    the usual journeys (a resolution, then the customer back elsewhere) in any order. A
-    start revokes at most one resolution."""
+    differ from the events' own (a channel lags), so the join leans on event time where it
+    can without taking anything back: a start revokes the latest resolution at or before
+    it (those before that one no longer stand: superseded); a start that revoked nothing is
+    remembered and revokes the first resolution joined later that it follows (the earliest
+    such start does); a resolution of a conversation replaces that conversation's earlier
+    one whatever their times. A start revokes at most one resolution.
+
+    `failed`: resolutions whose revocation was found not to apply (their conversation was
+    reopened or resolved again since, which its own facts say): the fact is joined again
+    without them, so that a start is not used up for nothing."""
     if fact.kind is FactKind.RESOLVED:
         resolution = Standing(fact.channel, fact.conversation, fact.time_micros, fact.confirmed)
-        for start in customer.starts:
-            after = start.time_micros - resolution.resolved_micros
-            if (
-                _other(resolution, start.channel, start.conversation)
-                and 0 <= after <= window_micros
-            ):
-                # a start revokes one resolution: it is used up
-                rest = tuple(other for other in customer.starts if other is not start)
-                return Customer(customer.standing, rest), Revocation(resolution, start.time_micros)
-        standing = customer.standing
-        if standing is None or standing.resolved_micros <= resolution.resolved_micros:
-            standing = resolution
-        return Customer(standing, customer.starts), None
-    standing = customer.standing
+        others = tuple(
+            r for r in customer.resolutions if _other(r, fact.channel, fact.conversation)
+        )
+        if resolution in failed:
+            return Customer(others, customer.starts), None
+        waiting = [s for s in customer.starts if _revokes(s, resolution, window_micros)]
+        if waiting:  # revoked at once by the first start after it
+            first = min(waiting, key=lambda s: (s.time_micros, s.channel, s.conversation))
+            rest = tuple(s for s in customer.starts if s is not first)
+            return Customer(others, rest), Revocation(resolution, first.time_micros)
+        ordered = tuple(sorted((*others, resolution), key=lambda r: r.resolved_micros))
+        kept = _recent(ordered, ordered[-1].resolved_micros, window_micros, _resolved_micros)
+        return Customer(kept, customer.starts), None
     if fact.kind is FactKind.CLEARED:
-        if standing is not None and not _other(standing, fact.channel, fact.conversation):
-            return Customer(None, customer.starts), None
-        return customer, None
-    if (
-        standing is not None
-        and _other(standing, fact.channel, fact.conversation)
-        and 0 <= fact.time_micros - standing.resolved_micros <= window_micros
-    ):  # it revokes the standing resolution: used up, not remembered
-        return Customer(None, customer.starts), Revocation(standing, fact.time_micros)
+        others = tuple(
+            r for r in customer.resolutions if _other(r, fact.channel, fact.conversation)
+        )
+        return Customer(others, customer.starts), None
     start = Start(fact.channel, fact.conversation, fact.time_micros)
+    standing = tuple(r for r in customer.resolutions if r not in failed)
+    candidates = [r for r in standing if _revokes(start, r, window_micros)]
+    if candidates:  # the latest at or before the start; those before it were superseded
+        latest = max(candidates, key=_resolved_micros)
+        kept = tuple(
+            r for r in standing if r is not latest and r.resolved_micros >= latest.resolved_micros
+        )
+        return Customer(kept, customer.starts), Revocation(latest, fact.time_micros)
     newest = max([fact.time_micros, *(s.time_micros for s in customer.starts)])
-    kept = [s for s in (*customer.starts, start) if s.time_micros >= newest - window_micros]
-    return Customer(standing, tuple(kept[-MAX_STARTS:])), None
+    starts = _recent((*customer.starts, start), newest, window_micros, _start_micros)
+    return Customer(standing, starts), None
+
+
+def _resolved_micros(resolution: Standing) -> int:
+    return resolution.resolved_micros
+
+
+def _start_micros(start: Start) -> int:
+    return start.time_micros
 
 
 def revocation(standing: Standing, state: ConversationState) -> Effect | None:
     """What revoking `standing` does to its conversation, whose state is `state`: counted in
     ai_recontacts (and ai_revoked_confirmed for a confirmed one), the conversation left
-    unresolved, as after a reopen. None when the resolution no longer stands there (the
-    conversation was reopened or resolved again since): nothing to revoke."""
+    unresolved, as after a reopen. None when the resolution no longer
+    stands there (the conversation was reopened or resolved again since): nothing to
+    revoke."""
     if state.resolved_by is not Actor.AI or state.resolved_at_micros != standing.resolved_micros:
         return None
     increments = {Counter.AI_RECONTACTS: 1}

@@ -26,7 +26,13 @@ from roi_metrics.domain.aggregate import (
 )
 from roi_metrics.domain.channels import is_channel_name
 from roi_metrics.domain.events import MICROS_PER_SECOND, UNRESOLVED, ConversationState, Counter
-from roi_metrics.domain.recontact import NOBODY, RECONTACT_WINDOW_SECONDS, Customer, join
+from roi_metrics.domain.recontact import (
+    NOBODY,
+    RECONTACT_WINDOW_SECONDS,
+    Customer,
+    Standing,
+    join,
+)
 from roi_metrics.domain.report import Snapshot
 from roi_metrics.domain.timebuckets import ROLLING_WINDOWS, Window
 from roi_metrics.ingest import jsonstrict
@@ -151,15 +157,21 @@ class Replay:
         window = self.recontact_window_seconds * MICROS_PER_SECOND
         lateness = self.max_lateness_seconds * MICROS_PER_SECOND
         for _, fact in delta.facts:
-            customer, revoked = join(self.customers.get(fact.customer, NOBODY), fact, window)
+            failed: set[Standing] = set()
+            while True:  # again without a resolution found not to stand, as the agent does
+                customer, revoked = join(
+                    self.customers.get(fact.customer, NOBODY), fact, window, failed
+                )
+                if revoked is None:
+                    break
+                resolution = revoked.resolution
+                state = self.states.get((resolution.channel, resolution.conversation), UNRESOLVED)
+                revocation = revoke(resolution, state, revoked.at_micros, self.at_micros, lateness)
+                if revocation is not None:
+                    self._add(revocation)
+                    break
+                failed.add(resolution)
             self.customers[fact.customer] = customer
-            if revoked is None:
-                continue
-            resolution = revoked.resolution
-            state = self.states.get((resolution.channel, resolution.conversation), UNRESOLVED)
-            revocation = revoke(resolution, state, revoked.at_micros, self.at_micros, lateness)
-            if revocation is not None:
-                self._add(revocation)
 
     def snapshot(self) -> Snapshot:
         """Every channel's window sums at the replay clock, as the exporter reads Redis."""

@@ -3,8 +3,8 @@
 A customer's keys carry a hash tag of a digest of its id (any text up to 128 characters, a
 brace included), so both lie in one slot of a Redis Cluster, wherever the channels are:
 
-    roi:u:{<digest>}      hash: 's' what is kept of the customer (JSON: the standing AI
-                          resolution and the latest starts), 'v' a version
+    roi:u:{<digest>}      hash: 's' what is kept of the customer (JSON: its AI
+                          resolutions still standing and its latest starts), 'v' a version
     roi:u:{<digest>}:f    sorted set: the facts joined (fact id -> seconds), to know one
                           sent again after a crash
     roi:cf:{<topic>}      hash: partition of the customer topic -> last offset joined
@@ -49,16 +49,11 @@ def customer_key(customer: str) -> str:
 
 
 def encode_customer(customer: Customer) -> str:
-    standing = customer.standing
     return json.dumps(
         {
-            "s": None
-            if standing is None
-            else [
-                standing.channel,
-                standing.conversation,
-                standing.resolved_micros,
-                standing.confirmed,
+            "r": [
+                [r.channel, r.conversation, r.resolved_micros, r.confirmed]
+                for r in customer.resolutions
             ],
             "b": [[s.channel, s.conversation, s.time_micros] for s in customer.starts],
         },
@@ -96,7 +91,11 @@ def decode_customer(raw: bytes | None) -> Customer:
         return NOBODY
     starts = value.get("b")
     found = [_start(item) for item in starts] if isinstance(starts, list) else []
-    return Customer(_standing(value.get("s")), tuple(s for s in found if s is not None))
+    listed = value.get("r", [value.get("s")])  # "s": the one resolution of earlier versions
+    resolutions = [_standing(item) for item in listed] if isinstance(listed, list) else []
+    return Customer(
+        tuple(r for r in resolutions if r is not None), tuple(s for s in found if s is not None)
+    )
 
 
 @dataclass(frozen=True, slots=True)

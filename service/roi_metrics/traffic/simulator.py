@@ -56,6 +56,10 @@ PROFILES: Final = {
 DEFAULT_PROFILE: Final = Profile(1.0, 0.75, 0.30, 0.65, 0.85, 0.35, (0.20, 0.90), 6.5, 0.04, 0.04)
 RETURN_CHANCE: Final = 0.06
 """Conversations started by a customer whose recent AI resolution did not help (§9)."""
+RETURN_AFTER: Final = 1.0
+"""Seconds from the end of a conversation (its last event) to the earliest return of its
+customer: they come back once it is over, so each customer's conversations follow one
+another (the order CONTRACT.md §9 joins them in)."""
 RECENT_RESOLUTIONS: Final = 200
 EVENTS_PER_CONVERSATION: Final = 4.1  # measured on the profiles above (see the tests)
 REVENUE: Final = ("19.00", "49.50", "120.25", "9.99")
@@ -176,7 +180,8 @@ class Simulator:
         self.conversations = 0
         self.customers = 0
         self.resolved: list[tuple[float, str]] = []
-        """(time, customer) of recent AI resolutions, some of whose customers come back."""
+        """(time from which they may come back, customer) of recent conversations the AI
+        resolved, some of whose customers come back."""
         self.next_start = self.started
 
     def day(self, now: float) -> float:
@@ -192,8 +197,9 @@ class Simulator:
 
     def _customer(self, start: float) -> str:
         """Who starts a conversation at `start`: now and then (RETURN_CHANCE) a customer whose
-        AI resolution a moment before did not help, coming back on any channel (CONTRACT.md
-        §9), else a new one. Ids are opaque hashes, as publishers are asked to send."""
+        AI resolution did not help, coming back on any channel a moment after that
+        conversation ended (CONTRACT.md §9), else a new one. Ids are opaque hashes, as
+        publishers are asked to send."""
         if self.resolved and self.rng.random() < self.options.returning:
             ready = [i for i, (due, _) in enumerate(self.resolved) if due <= start]
             if ready:
@@ -225,7 +231,7 @@ class Simulator:
         kinds = [planned.kind for planned in plan]
         by_ai = [p.offset for p in plan if p.data.get("resolved_by") == "ai"]
         if by_ai and "conversation.reopened" not in kinds:
-            self.resolved.append((start + by_ai[0], customer))
+            self.resolved.append((start + plan[-1].offset + RETURN_AFTER, customer))
             del self.resolved[:-RECENT_RESOLUTIONS]  # the latest only
 
     def backfill(self, now: float) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -26,7 +26,7 @@ from roi_metrics.ingest.topics import ensure_topic, topic_config
 from roi_metrics.settings import DAY_SECONDS, Settings
 from roi_metrics.state.connect import async_client
 from roi_metrics.state.customers import CustomerStore
-from roi_metrics.state.store import StateCorrupt, StateStore
+from roi_metrics.state.store import StateStore
 from roi_metrics.worker.consumer import consumer_class
 from roi_metrics.worker.customers import CustomerAgent, FactPost
 from roi_metrics.worker.deadletter import PRODUCER_MAX_REQUEST_BYTES, KafkaDeadLetters
@@ -294,17 +294,12 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
 
 
 async def _join_until_done(agent: CustomerAgent, partition: int, offset: int, value: Any) -> None:
-    """Join one customer fact, retrying while Redis or Kafka are away; a fact that meets a
-    corrupt state (written by hand) is given up with an error line, not retried forever:
-    the other customers go on."""
+    """Join one customer fact, retrying while Redis or Kafka are away (a fact that meets a
+    corrupt state is given up by the agent: CustomerAgent.take)."""
     backoff = 0.1
     while True:
         try:
             await agent.take(partition, offset, value)
-            return
-        except StateCorrupt as error:
-            log.error("customer fact %d@%d given up: %s", partition, offset, error)
-            agent.metrics.facts.labels("invalid").inc()
             return
         except Exception as error:
             log.warning("customer fact %d@%d not joined yet (%s)", partition, offset, error)

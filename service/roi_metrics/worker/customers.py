@@ -34,9 +34,15 @@ from typing import Any, Final
 from roi_metrics.domain.aggregate import revoke
 from roi_metrics.domain.channels import is_channel_name
 from roi_metrics.domain.events import MICROS_PER_SECOND
-from roi_metrics.domain.recontact import Fact, FactKind, Revocation, join
+from roi_metrics.domain.recontact import Fact, FactKind, Revocation, Standing, join
 from roi_metrics.state.customers import CustomerStore
-from roi_metrics.state.store import ApplyResult, PartitionApply, PartitionRead, StateStore
+from roi_metrics.state.store import (
+    ApplyResult,
+    PartitionApply,
+    PartitionRead,
+    StateCorrupt,
+    StateStore,
+)
 from roi_metrics.worker.batch import Partition
 from roi_metrics.worker.gaps import RangeReader
 from roi_metrics.worker.metrics import WorkerMetrics
@@ -195,11 +201,21 @@ class CustomerAgent:
                         offset,
                     )
                 for record in skipped:
-                    await self.handle(partition, record.offset, record.value)
+                    await self._handle_or_give_up(partition, record.offset, record.value)
                     await self.customers.advance(self.topic, partition, record.offset)
-        outcome = await self.handle(partition, offset, value)
+        outcome = await self._handle_or_give_up(partition, offset, value)
         await self.customers.advance(self.topic, partition, offset)
         return outcome
+
+    async def _handle_or_give_up(self, partition: int, offset: int, value: bytes | None) -> str:
+        """handle(); a fact that meets a corrupt state (written by hand) is given up with an
+        error line, not retried forever, and counts as joined: the customers after it in
+        the partition go on."""
+        try:
+            return await self.handle(partition, offset, value)
+        except StateCorrupt as error:
+            log.error("customer fact %d@%d given up: %s", partition, offset, error)
+            return self._count("invalid")
 
     async def handle(self, partition: int, offset: int, value: bytes | None) -> str:
         """Join one record of the customer topic; returns what became of it (a
@@ -217,10 +233,16 @@ class CustomerAgent:
             state = await self.customers.read(fact.customer, fact.id)
             if state.joined:
                 return self._count("seen")
-            kept, revoked = join(state.customer, fact, self.window_micros)
+            failed: set[Standing] = set()
             outcome = "joined"
-            if revoked is not None and await self._revoke(revoked, partition, offset):
-                outcome = "revoked"
+            while True:  # again without a resolution found not to stand
+                kept, revoked = join(state.customer, fact, self.window_micros, failed)
+                if revoked is None:
+                    break
+                if await self._revoke(revoked, partition, offset):
+                    outcome = "revoked"
+                    break
+                failed.add(revoked.resolution)
             written = await self.customers.write(fact.customer, fact.id, state.version, kept)
             if written == "seen":
                 return self._count("seen")
@@ -276,7 +298,9 @@ class CustomerAgent:
             )
             if state.watermark is not None and state.watermark >= offset and not holds:
                 # applied before a crash or a rebalance (a watermark past the fact while the
-                # resolution still stands is one of a topic deleted and created again)
+                # resolution still stands is one of a topic deleted and created again). If
+                # this fact revoked another resolution of this channel after this one did not
+                # apply, the join drops this one all the same: the older are superseded.
                 self.store.expect(channel, self.topic, partition, state.watermark)
                 await self.store.confirm()
                 return True

@@ -102,7 +102,7 @@ class WorkerMetrics:
             "support_customer_facts",
             "Customer facts (CONTRACT.md §9) the customer agent took, by what became of them: "
             "joined, seen (sent again, joined before), revoked (it revoked an AI resolution), "
-            "invalid (not a fact this service writes: skipped).",
+            "invalid (not a fact this service writes, or one that met a corrupt state: skipped).",
             ["outcome"],
             registry=self.registry,
         )
