@@ -56,5 +56,14 @@ stop_pid() {
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# refuse_taken NAME PORT VARIABLE: stop when something this project did not start (its pid
+# file names no live process) listens on PORT: a server started there would fail to bind
+# while the other one answered its readiness checks (and the demo's flush).
+refuse_taken() {
+    if port_open "$2" && ! pid_alive "$1"; then
+        die "$1: 127.0.0.1:$2 is taken by a process this project did not start; set $3 to a free port"
+    fi
+}
+
 # http_ok URL: true when URL answers 2xx.
 http_ok() { curl -fsS -m 3 "$1" >/dev/null 2>&1; }

@@ -120,6 +120,8 @@ start() {
     fi
     command -v java >/dev/null || die "kafka: java not found; run deploy/local/install.sh"
     command -v mvn >/dev/null || die "kafka: mvn not found; run deploy/local/install.sh"
+    refuse_taken kafka "$KAFKA_PORT" ROI_KAFKA_PORT
+    refuse_taken kafka "$KAFKA_CONTROLLER_PORT" ROI_KAFKA_CONTROLLER_PORT
     mkdir -p "$DIR"
     resolve_jars
     write_config

@@ -12,6 +12,7 @@ DIR="$STATE_DIR/prometheus"
 URL="http://127.0.0.1:$PROMETHEUS_PORT"
 
 ready() { http_ok "$URL/-/ready"; }
+ours() { pid_alive prometheus && ready; }
 
 rules_dir() {
     local scale=${ROI_ALERT_FOR_SCALE:-1}
@@ -45,6 +46,7 @@ start() {
         return 0
     fi
     command -v prometheus >/dev/null || die "prometheus: not found; run deploy/local/install.sh"
+    refuse_taken prometheus "$PROMETHEUS_PORT" ROI_PROMETHEUS_PORT
     mkdir -p "$DIR/data"
     render_config
     setsid nohup prometheus --config.file="$DIR/prometheus.yml" \
@@ -53,7 +55,7 @@ start() {
         --web.enable-lifecycle --web.console.templates=/dev/null \
         --web.console.libraries=/dev/null >"$DIR/prometheus.log" 2>&1 </dev/null &
     echo $! >"$DIR/prometheus.pid"
-    wait_until 60 "prometheus" ready || { tail -n 20 "$DIR/prometheus.log" >&2; exit 1; }
+    wait_until 60 "prometheus" ours || { tail -n 20 "$DIR/prometheus.log" >&2; exit 1; }
     say "prometheus: ready on $URL (log: $DIR/prometheus.log)"
 }
 

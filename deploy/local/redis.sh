@@ -26,6 +26,12 @@ cli() {
 
 ping() { [ "$(cli ping 2>/dev/null)" = "PONG" ]; }
 
+# ours: the server answering on the port is the one whose pid this project wrote.
+ours() {
+    pid_alive redis || return 1
+    [ "$(cli info server 2>/dev/null | tr -d '\r' | sed -n 's/^process_id://p')" = "$(cat "$DIR/redis.pid")" ]
+}
+
 # LISTEN: the listening options, plaintext or TLS only with the ACL file of one user.
 listen_options() {
     if [ -z "$TLS_DIR" ]; then
@@ -52,11 +58,12 @@ start() {
         say "redis: using existing server (REDIS_URL is set)"
         return 0
     fi
-    if pid_alive redis && ping; then
+    if ours; then
         say "redis: already running on 127.0.0.1:$REDIS_PORT"
         return 0
     fi
     command -v redis-server >/dev/null || die "redis: redis-server not found; run deploy/local/install.sh"
+    refuse_taken redis "$REDIS_PORT" ROI_REDIS_PORT
     mkdir -p "$DIR"
     local memory=()
     [ -z "${ROI_REDIS_MAXMEMORY:-}" ] || memory=(--maxmemory "$ROI_REDIS_MAXMEMORY")
@@ -66,7 +73,7 @@ start() {
         --dir "$DIR" --appendonly yes --appendfsync everysec --save "" \
         --maxmemory-policy noeviction "${memory[@]}" \
         || die "redis: redis-server failed to start; see $DIR/redis.log"
-    wait_until 30 "redis" ping || { tail -n 20 "$DIR/redis.log" >&2; exit 1; }
+    wait_until 30 "redis" ours || { tail -n 20 "$DIR/redis.log" >&2; exit 1; }
     say "redis: ready on 127.0.0.1:$REDIS_PORT (${TLS_DIR:+TLS only, ACL user $USER_NAME, }AOF on, noeviction${ROI_REDIS_MAXMEMORY:+, maxmemory $ROI_REDIS_MAXMEMORY}; log: $DIR/redis.log)"
 }
 

@@ -4,14 +4,18 @@ a non-Python publisher) and hashes round-trip through Redis."""
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from tests.integration.harness import ROOT, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -112,3 +116,54 @@ async def test_redis_appends_to_its_log(redis_client: aioredis.Redis) -> None:
     config = await redis_client.config_get("appendonly")
     assert config == {"appendonly": "yes"}
     assert (await redis_client.config_get("appendfsync")) == {"appendfsync": "everysec"}
+
+
+def test_the_stack_scripts_refuse_a_port_another_server_holds(tmp_path: Path) -> None:
+    """A Redis this project did not start listens on the port: redis.sh (and prometheus.sh)
+    must refuse it, not take it for their own (the demo empties its database next)."""
+    port = free_port()
+    other = tmp_path / "other"
+    other.mkdir()
+    subprocess.run(
+        ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+         "--daemonize", "yes", "--pidfile", str(other / "redis.pid"),
+         "--logfile", str(other / "redis.log")],
+        check=True,
+    )  # fmt: skip
+    try:
+        asyncio.run(_set(port, "precious", "1"))
+        env = {**os.environ, "ROI_STATE_DIR": str(tmp_path / "state"), "REDIS_URL": ""}
+        for script, variable in (
+            ("redis.sh", "ROI_REDIS_PORT"),
+            ("prometheus.sh", "ROI_PROMETHEUS_PORT"),
+        ):
+            result = subprocess.run(
+                [str(ROOT / "deploy/local" / script), "start"],
+                check=False,
+                env={**env, variable: str(port)},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert result.returncode == 1, result.stderr
+            name = script.removesuffix(".sh")
+            assert result.stderr == (
+                f"error: {name}: 127.0.0.1:{port} is taken by a process this project did not "
+                f"start; set {variable} to a free port\n"
+            )
+        assert asyncio.run(_get(port, "precious")) == b"1"
+    finally:
+        subprocess.run(["kill", (other / "redis.pid").read_text().strip()], check=False)
+
+
+async def _set(port: int, key: str, value: str) -> None:
+    client = aioredis.Redis(host="127.0.0.1", port=port)
+    await client.set(key, value)
+    await client.aclose()
+
+
+async def _get(port: int, key: str) -> bytes | None:
+    client = aioredis.Redis(host="127.0.0.1", port=port)
+    value = await client.get(key)
+    await client.aclose()
+    return value
