@@ -82,7 +82,8 @@ def test_thresholds_reach_the_expressions() -> None:
 def test_the_new_pipeline_alerts_read_their_thresholds() -> None:
     found = alert_rules()
     stalled = str(found["SupportConsumerStalled"]["expr"])
-    assert stalled.count("[600s]") == 3 and found["SupportConsumerStalled"]["for"] == "5m"
+    assert stalled.count("[600s]") == 4 and found["SupportConsumerStalled"]["for"] == "5m"
+    assert "[600s] offset 600s" in stalled  # a range watched whole, not a cold start
     memory = str(found["SupportStateStoreMemoryHigh"]["expr"])
     assert memory.endswith("> 0.8")
     assert found["SupportDeadLettersUndeliverable"]["labels"] == {

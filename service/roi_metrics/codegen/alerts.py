@@ -117,6 +117,8 @@ ALERTS: Final = [
     # Range functions, not instant values, so that a worker that keeps stalling, exiting and
     # restarting (its series come and go between scrapes) still fires, and a partition that
     # moves to another worker is one series (the recording rules drop instance and job).
+    # Only over a range Prometheus watched whole (the partition was there the range before):
+    # a Prometheus just started sees a few samples, no change among them, and is not sure.
     AlertSpec(
         "SupportConsumerStalled",
         "pipeline",
@@ -124,7 +126,10 @@ ALERTS: Final = [
         "  and on (topic, partition)"
         " min_over_time(topic_partition:support_consumer_lag:max[%(no_progress_seconds)ss]) > 0\n"
         "  and on (topic, partition)"
-        " changes(topic_partition:support_applied_offset:max[%(no_progress_seconds)ss]) == 0",
+        " changes(topic_partition:support_applied_offset:max[%(no_progress_seconds)ss]) == 0\n"
+        "  and on (topic, partition) present_over_time("
+        "topic_partition:support_applied_offset:max[%(no_progress_seconds)ss]"
+        " offset %(no_progress_seconds)ss)",
         "{{ $labels.topic }} partition {{ $labels.partition }}: stalled, "
         "{{ $value }} records wait and none is applied",
         "Records have waited in partition {{ $labels.partition }} of {{ $labels.topic }} for "
