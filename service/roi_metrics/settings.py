@@ -90,29 +90,30 @@ class Settings(BaseSettings):
     """A customer's new conversation this long after an AI resolution revokes it (§9)."""
     topic_replication_factor: int = Field(default=1, ge=1, le=7)
     """For the topics the service creates (dead letters, `channel add`); 3 in production."""
-    group_id: str = "roi-metrics"
+    group_id: str = Field(default="roi-metrics", min_length=1, max_length=249)
     cost_card: Path = Path("deploy/costs.toml")
     max_lateness_seconds: int = Field(default=7 * DAY_SECONDS, gt=0, le=30 * DAY_SECONDS)
-    dedup_horizon_seconds: int = Field(default=DAY_SECONDS, gt=0)
-    conversation_ttl_seconds: int = Field(default=30 * DAY_SECONDS, gt=0)
+    dedup_horizon_seconds: int = Field(default=DAY_SECONDS, gt=0, le=90 * DAY_SECONDS)
+    conversation_ttl_seconds: int = Field(default=30 * DAY_SECONDS, gt=0, le=365 * DAY_SECONDS)
     batch_max_records: int = Field(default=500, ge=1, le=100_000)
     batch_max_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024, le=1024**3)
     """A batch is applied once it holds this many bytes of keys, values and headers (a larger
     record still makes a batch of its own)."""
-    batch_wait_seconds: float = Field(default=0.2, gt=0, le=60)
+    batch_wait_seconds: float = Field(default=0.2, gt=0, le=60, allow_inf_nan=False)
     max_channels: int = Field(default=200, ge=1, le=100_000)
     """Channels known at most; events of further channels are dead-lettered channel_limit."""
-    stall_seconds: float = Field(default=20.0, ge=2, le=600)
+    stall_seconds: float = Field(default=20.0, ge=2, le=600, allow_inf_nan=False)
     """A worker that stops counting for this long (Redis answering) exits to be restarted."""
-    discovery_interval_seconds: float = Field(default=5.0, gt=0, le=60)
-    consumer_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300)
-    consumer_heartbeat_seconds: float = Field(default=3.0, gt=0, le=60)
-    consumer_fetch_wait_seconds: float = Field(default=0.9, ge=0.01, le=10)
+    discovery_interval_seconds: float = Field(default=5.0, gt=0, le=60, allow_inf_nan=False)
+    consumer_session_timeout_seconds: float = Field(default=30.0, ge=6, le=300, allow_inf_nan=False)
+    consumer_heartbeat_seconds: float = Field(default=3.0, gt=0, le=60, allow_inf_nan=False)
+    """Below a third of the session timeout (Kafka's advice; checked)."""
+    consumer_fetch_wait_seconds: float = Field(default=0.9, ge=0.01, le=10, allow_inf_nan=False)
     """How long the broker may hold a fetch that finds no new record. Faust's 1.5 s held a
     channel's records back while a fetch for other partitions waited (p99 2.9 s at 1,000
     events/s); 0.1 s gave a 170 ms median but, in the runs so far, less throughput from a
     backlog of single-event records; 0.9 s keeps p99 near 1.2 s (docs/performance.md)."""
-    rebalance_timeout_seconds: float = Field(default=60.0, gt=0, le=600)
+    rebalance_timeout_seconds: float = Field(default=60.0, gt=0, le=600, allow_inf_nan=False)
     data_dir: Path = Path(".state/worker")
     """Where Faust keeps its small local files."""
     worker_host: str = "127.0.0.1"
@@ -138,6 +139,17 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: Any) -> Any:
         """`ROI_KAFKA_SSL_CAFILE=` (as an env file or `${X:-}` writes it) means unset."""
         return None if value == "" else value
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _servers(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(
+                    f"must be host:port, or several separated by commas (found {server.strip()!r})"
+                )
+        return value
 
     @field_validator("topic_prefix")
     @classmethod
@@ -166,6 +178,13 @@ class Settings(BaseSettings):
         if self.redis_cluster and databases != {"0"}:
             raise ValueError(
                 "a Redis Cluster has database 0 only: end ROI_REDIS_URL with /0 (and no ?db=)"
+            )
+        if self.consumer_heartbeat_seconds * 3 > self.consumer_session_timeout_seconds:
+            raise ValueError(
+                f"ROI_CONSUMER_HEARTBEAT_SECONDS ({self.consumer_heartbeat_seconds:g}) must be "
+                "at most a third of ROI_CONSUMER_SESSION_TIMEOUT_SECONDS "
+                f"({self.consumer_session_timeout_seconds:g}): Kafka would take the worker for "
+                "dead between two heartbeats"
             )
         if self.recontact_window_seconds > self.conversation_ttl_seconds:
             raise ValueError(

@@ -75,6 +75,8 @@ def test_every_command_has_help(command: list[str]) -> None:
         (["report", "--at", "253402300800"], "Unix seconds must be between 0001-01-01T00:00:00Z"),
         (["report", "--at", "\u0661\u0662"], "--at '\u0661\u0662': must be an RFC 3339 date-time"),
         (["simulate", "--channels", "web,Bad"], "channel 'Bad' is not a valid name"),
+        (["simulate", "--rate", "inf"], "--rate: must be a finite number (got inf)"),
+        (["simulate", "--time-scale", "1e999"], "--time-scale: must be a finite number"),
         (
             ["simulate", "--output", "/no/such/dir/x.ndjson"],
             "--output /no/such/dir/x.ndjson: No such",

@@ -171,6 +171,56 @@ def test_worker_refuses_a_bad_setting_with_one_line(monkeypatch: pytest.MonkeyPa
     )
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "said"),
+    [
+        (
+            "ROI_KAFKA_BOOTSTRAP_SERVERS",
+            ":::,,",
+            "ROI_KAFKA_BOOTSTRAP_SERVERS: must be host:port, or several separated by commas "
+            "(found ':::')",
+        ),
+        (
+            "KAFKA_BOOTSTRAP_SERVERS",
+            "kafka:0",
+            "ROI_KAFKA_BOOTSTRAP_SERVERS: must be host:port, or several separated by commas "
+            "(found 'kafka:0')",
+        ),
+        ("ROI_GROUP_ID", "", "ROI_GROUP_ID: String should have at least 1 character"),
+        (
+            "ROI_DEDUP_HORIZON_SECONDS",
+            "99999999999999999999",
+            "ROI_DEDUP_HORIZON_SECONDS: Input should be less than or equal to 7776000",
+        ),
+        (
+            "ROI_CONVERSATION_TTL_SECONDS",
+            "99999999999",
+            "ROI_CONVERSATION_TTL_SECONDS: Input should be less than or equal to 31536000",
+        ),
+        (
+            "ROI_BATCH_WAIT_SECONDS",
+            "nan",
+            "ROI_BATCH_WAIT_SECONDS: Input should be a finite number",
+        ),
+        ("ROI_STALL_SECONDS", "inf", "ROI_STALL_SECONDS: Input should be a finite number"),
+        (
+            "ROI_CONSUMER_HEARTBEAT_SECONDS",
+            "11",
+            "ROI_CONSUMER_HEARTBEAT_SECONDS (11) must be at most a third of "
+            "ROI_CONSUMER_SESSION_TIMEOUT_SECONDS (30): Kafka would take the worker for dead "
+            "between two heartbeats",
+        ),
+    ],
+)
+def test_settings_that_would_fail_later_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, said: str
+) -> None:
+    """Found by a stranger: each of these gave a traceback or started and failed forever."""
+    monkeypatch.setenv(variable, value)
+    result = CliRunner().invoke(app, ["worker"])
+    assert (result.exit_code, result.stderr) == (2, f"error: {said}\n")
+
+
 def test_worker_refuses_a_bad_cost_card_with_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -437,6 +487,8 @@ def test_redis_refusals_that_waiting_will_not_cure_are_told_apart() -> None:
     assert "set ROI_REDIS_CLUSTER=true" in (redis_settings_problem(moved) or "")
     for passing in ("Error 111 connecting to 127.0.0.1:6379. Connection refused.", "Timeout"):
         assert redis_settings_problem(redis.ConnectionError(passing)) is None
+    missing = redis.exceptions.ResponseError("DB index is out of range")
+    assert "has no such database" in (redis_settings_problem(missing) or "")
     down = redis.exceptions.RedisClusterException("Redis Cluster cannot be connected.")
     assert redis_settings_problem(down) is None
 

@@ -131,9 +131,10 @@ def load_settings() -> Settings:
         message = first["msg"].removeprefix("Value error, ")
         if not first["loc"]:  # a rule across settings: its message names the variables
             raise fail(message) from None
-        raise fail(
-            f"ROI_{'_'.join(str(part) for part in first['loc']).upper()}: {message}"
-        ) from None
+        name = "_".join(str(part) for part in first["loc"]).upper()
+        if not name.startswith("ROI_"):  # an alias is named in full (ROI_REDIS_URL)
+            name = f"ROI_{name}"
+        raise fail(f"{name}: {message}") from None
     try:
         settings.check_tls_files()
     except ValueError as error:
@@ -190,6 +191,12 @@ a client certificate it requires, or a restart."""
 
 
 REFUSALS: Final = (
+    (
+        (),
+        ("DB index is out of range",),
+        "the Redis at ROI_REDIS_URL has no such database ({said}); end ROI_REDIS_URL with "
+        "/0 or another database the server has (its `databases` setting)",
+    ),
     (
         ("AskError", "MovedError"),
         (),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 import sys
 import time
@@ -147,6 +148,19 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
 ) -> None:
     """Publish realistic support traffic to the channel topics until Ctrl-C."""
+    numbers = {
+        "--rate": rate,
+        "--time-scale": time_scale,
+        "--start-day": start_day,
+        "--degrade-after": degrade_after,
+        "--add-after": add_after,
+        "--backfill-days": backfill_days,
+        "--returning": returning,
+        "--duration": duration,
+    }
+    for option, number in numbers.items():
+        if not math.isfinite(number):
+            raise fail(f"{option}: must be a finite number (got {number})")
     settings = load_settings()
     card = load_card(settings)
     names = [check_channel(name.strip()) for name in channels.split(",") if name.strip()]
