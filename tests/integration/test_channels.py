@@ -115,6 +115,27 @@ def seed(client: redis.Redis, channel: str, conversations: int, ai_cost_micros: 
     return written
 
 
+def the_topic_not_read_is_told(deployment: Deployment, name: str) -> None:
+    """`channel list` warns of a topic under the prefix that is not a channel's; the worker
+    says so once in its log (its discovery runs every second), and counts it."""
+    code, out, err = cli(deployment, "channel", "list")
+    assert code == 0, err
+    assert "no (topic only)" in out and "1.25" in out and name not in out
+    assert err == (
+        f"warning: 1 topic(s) under {deployment.prefix!r} are not channel topics (a channel "
+        "name is lowercase letters, digits, '-' or '_', starting with a letter or digit, at "
+        f"most 32); nothing reads them: '{deployment.prefix}{name}'\n"
+    )
+    worker = deployment.start_worker()
+    deadline = time.monotonic() + 30
+    while worker.metric_or_zero("support_worker_ignored_topics") != 1:
+        assert time.monotonic() < deadline, "support_worker_ignored_topics never 1"
+        time.sleep(0.5)
+    time.sleep(3)  # three more looks: still told once
+    told = [line for line in worker.log.read_text().splitlines() if "is not a channel" in line]
+    assert len(told) == 1 and f"topic '{deployment.prefix}{name}' is under" in told[0]
+
+
 def test_channel_list_and_remove(deployment: Deployment, db: tuple[str, redis.Redis]) -> None:
     _, client = db
     web = seed(client, "web", 7, 1_250_000)
@@ -134,6 +155,7 @@ def test_channel_list_and_remove(deployment: Deployment, db: tuple[str, redis.Re
     assert code == 0, err
     listed = json.loads(out)
     assert listed["kafka_error"] is None
+    assert listed["ignored_topics"] == [f"{deployment.prefix}Upper"]  # not a channel name
     assert listed["channels"] == [
         {
             "channel": "slack",
@@ -160,9 +182,7 @@ def test_channel_list_and_remove(deployment: Deployment, db: tuple[str, redis.Re
             "ai_cost": "1.250000",
         },
     ]
-    code, out, err = cli(deployment, "channel", "list")
-    assert code == 0, err
-    assert "no (topic only)" in out and "1.25" in out and "Upper" not in out
+    the_topic_not_read_is_told(deployment, "Upper")
 
     exporter = deployment.start_exporter()  # the figures leave /metrics with the channel
 

@@ -2,6 +2,7 @@
 
 import faust
 from pydantic import SecretStr
+from roi_metrics.domain.channels import not_channel_topics
 from roi_metrics.settings import Settings
 from roi_metrics.worker.app import broker_credentials
 from roi_metrics.worker.monitor import channel_topics
@@ -24,6 +25,15 @@ def test_only_prefix_plus_a_valid_channel_name_is_a_channel_topic() -> None:
         "support.events.web-chat",
         "support.events.whatsapp",
     ]
+    # the others under the prefix are told (nothing reads them), the rest is not ours
+    assert not_channel_topics(names, "support.events.") == sorted(
+        [
+            "support.events.",
+            "support.events.WhatsApp",
+            "support.events._internal",
+            "support.events." + "x" * 33,
+        ]
+    )
 
 
 def test_broker_credentials_follow_the_security_protocol() -> None:

@@ -24,6 +24,7 @@ from roi_metrics.cli.common import (
     warn,
 )
 from roi_metrics.cli.render import amount, printable
+from roi_metrics.domain.channels import CHANNEL_RULE
 from roi_metrics.domain.figures import money
 from roi_metrics.domain.money import units_text
 from roi_metrics.traffic.events import OperatorError
@@ -31,6 +32,7 @@ from roi_metrics.traffic.publish import (
     channel_topics,
     create_channel,
     delete_channel_topic,
+    prefixed_topics,
 )
 
 app = typer.Typer(help="Manage channels (one Kafka topic each).", no_args_is_help=True)
@@ -84,8 +86,10 @@ def channel_list(
     try:
         registered(client)  # fail fast, before waiting on Kafka, when Redis is away
         kafka_problem = None
+        ignored: list[str] = []
         try:
-            topics: set[str] | None = asyncio.run(channel_topics(settings))
+            topics: set[str] | None
+            topics, ignored = asyncio.run(prefixed_topics(settings))
         except OperatorError as error:
             topics, kafka_problem = None, redact(str(error))
         channels = list_channels(client, topics or ())
@@ -109,11 +113,18 @@ def channel_list(
             }
             for info in channels
         ]
-        document = {"channels": rows, "kafka_error": kafka_problem}
+        document = {"channels": rows, "ignored_topics": ignored, "kafka_error": kafka_problem}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
         return
     if kafka_problem is not None:
         warn(f"{kafka_problem}; topics not listed")
+    if ignored:
+        shown = ", ".join(repr(printable(name[:80])) for name in ignored[:10])
+        more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
+        warn(
+            f"{len(ignored)} topic(s) under {settings.topic_prefix!r} are not channel topics "
+            f"(a channel name is {CHANNEL_RULE}); nothing reads them: {shown}{more}"
+        )
     if not channels:
         kafka = "" if topics is None else ", no channel topic in Kafka"
         say(out, f"No channel: none registered in Redis{kafka}.")

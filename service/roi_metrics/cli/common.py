@@ -36,7 +36,7 @@ from rich.text import Text
 from roi_metrics import __version__
 from roi_metrics.cardfile import load_cost_card
 from roi_metrics.cli.render import printable
-from roi_metrics.domain.channels import is_channel_name
+from roi_metrics.domain.channels import CHANNEL_RULE, is_channel_name
 from roi_metrics.domain.costcard import CostCard, CostCardError
 from roi_metrics.domain.events import MICROS_PER_SECOND
 from roi_metrics.ingest.contract import MAX_TIME_MICROS, TIME_RANGE, rfc3339_micros
@@ -45,9 +45,6 @@ from roi_metrics.state.memory import eviction_problem
 from roi_metrics.traffic.events import OperatorError
 
 T = TypeVar("T")
-CHANNEL_RULE: Final = (
-    "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 32"
-)
 EXIT_FAILURE: Final = 1
 EXIT_BAD_CONFIG: Final = 2
 

@@ -4,6 +4,7 @@ cost card, the settings, the worker and the operator commands share."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Final
 
 CHANNEL_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,31}$"
@@ -14,6 +15,17 @@ DEFAULT_TOPIC_PREFIX: Final = "support.events."
 DEAD_LETTER_TOPIC: Final = "support.deadletter"
 
 _CHANNEL_NAME: Final = re.compile(CHANNEL_PATTERN)
+CHANNEL_RULE: Final = (
+    "lowercase letters, digits, '-' or '_', starting with a letter or digit, at most 32"
+)
+
+
+def not_channel_topics(names: Iterable[str], prefix: str) -> list[str]:
+    """The topics among `names` under `prefix` whose rest is not a channel name: nothing
+    reads them (a publisher's mistake to tell, not to guess at)."""
+    return sorted(
+        name for name in names if name.startswith(prefix) and channel_of_topic(name, prefix) is None
+    )
 
 
 def is_channel_name(name: str) -> bool:

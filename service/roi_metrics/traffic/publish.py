@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, UnknownTopicOrPartitionError, for_code
 
-from roi_metrics.domain.channels import channel_of_topic
+from roi_metrics.domain.channels import channel_of_topic, not_channel_topics
 from roi_metrics.ingest.topics import TopicCreationError, ensure_topic
 from roi_metrics.settings import Settings
 from roi_metrics.traffic.events import OperatorError, OutRecord
@@ -151,6 +151,13 @@ async def _admin(settings: Settings) -> AIOKafkaAdminClient:
 async def channel_topics(settings: Settings) -> set[str]:
     """The channels that have a topic: the names after the topic prefix that are channel
     names. OperatorError (one line) when Kafka cannot be reached or answer."""
+    channels, _ = await prefixed_topics(settings)
+    return channels
+
+
+async def prefixed_topics(settings: Settings) -> tuple[set[str], list[str]]:
+    """The channels that have a topic, and the topics under the prefix that are not
+    channel topics (nothing reads them). OperatorError as channel_topics."""
     admin = await _admin(settings)
     try:
         with _quiet_kafka():
@@ -160,7 +167,8 @@ async def channel_topics(settings: Settings) -> set[str]:
     finally:
         await admin.close()
     channels = (channel_of_topic(name, settings.topic_prefix) for name in names)
-    return {channel for channel in channels if channel is not None}
+    found = {channel for channel in channels if channel is not None}
+    return found, not_channel_topics(names, settings.topic_prefix)
 
 
 async def delete_channel_topic(settings: Settings, channel: str, wait: float = 10.0) -> bool:

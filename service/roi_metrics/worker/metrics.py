@@ -92,6 +92,12 @@ class WorkerMetrics:
             "Channel topics this worker is subscribed to.",
             registry=self.registry,
         )
+        self.not_channels = Gauge(
+            "support_worker_ignored_topics",
+            "Topics under the topic prefix whose name is not a channel name: nothing reads them "
+            "(the worker log names them).",
+            registry=self.registry,
+        )
         self.undeliverable = Counter(
             "support_dead_letters_undeliverable",
             "Dead letters the broker refused even without key and payload (see the worker log);"

@@ -18,7 +18,7 @@ from typing import Any, Final
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
 
-from roi_metrics.domain.channels import channel_of_topic
+from roi_metrics.domain.channels import CHANNEL_RULE, channel_of_topic, not_channel_topics
 from roi_metrics.state.connect import memory_info_async
 from roi_metrics.state.memory import eviction_problem
 from roi_metrics.worker.liveness import EXIT_STALLED
@@ -70,6 +70,7 @@ async def _discover(app: faust.App, runtime: Runtime) -> None:
     finally:
         await admin.close()
     found = channel_topics(names, settings.topic_prefix)
+    _tell_ignored(runtime, not_channel_topics(names, settings.topic_prefix))
     runtime.discovered_once = True
     conductor = _conductor(app)
     # The agent iterates a clone of its topic, made when it starts (maybe after this look):
@@ -84,6 +85,23 @@ async def _discover(app: faust.App, runtime: Runtime) -> None:
     elif not stale and not _dropped(app, conductor, found):
         return
     conductor._flag_changes()
+
+
+def _tell_ignored(runtime: Runtime, ignored: list[str]) -> None:
+    """One warning per topic under the prefix that is not a channel topic: its records
+    would otherwise be lost without a word."""
+    runtime.metrics.not_channels.set(len(ignored))
+    for topic in ignored:
+        if topic not in runtime.ignored:
+            log.warning(
+                "topic %r is under ROI_TOPIC_PREFIX %r but %r is not a channel name (%s): "
+                "its records are not read",
+                topic[:300],
+                runtime.settings.topic_prefix,
+                topic[len(runtime.settings.topic_prefix) :][:100],
+                CHANNEL_RULE,
+            )
+    runtime.ignored = set(ignored)
 
 
 def _channel_copies(app: faust.App, prefix: str) -> list[Any]:

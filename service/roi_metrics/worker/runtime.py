@@ -25,6 +25,8 @@ class Runtime:
     customer_agent: CustomerAgent | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     subscribed: list[str] = field(default_factory=list)
+    ignored: set[str] = field(default_factory=set)
+    """Topics under the prefix that are not channel topics, told once each."""
     discovered_once: bool = False
     watch: Watch = field(init=False)
     batcher: Batcher[Any] = field(init=False)
