@@ -38,8 +38,10 @@ stack-down: ## Stop the simulator, the exporter, the worker, the local stack and
 	deploy/local/stack.sh down
 	deploy/local/redis-cluster.sh stop
 
-stack-status: ## Say what runs where
-	@deploy/local/stack.sh status
+stack-status: ## Say what runs where: the stack, and the worker, exporter and simulator of roi.sh
+	@rc=0; deploy/local/stack.sh status || rc=$$?; \
+	for part in worker exporter simulator; do deploy/local/roi.sh $$part status || true; done; \
+	exit $$rc
 
 lint: install ## ruff, ruff format --check, mypy --strict
 	$(BIN)/ruff check service tests bench

@@ -14,15 +14,27 @@ URL="http://127.0.0.1:$PROMETHEUS_PORT"
 ready() { http_ok "$URL/-/ready"; }
 ours() { pid_alive prometheus && ready; }
 
+# rules_dir: the rules as checked in, or rendered into the state folder when the alerts'
+# `for` is scaled or the exporter (which serves the runbooks the rules link to) listens on
+# another port than the checked-in 19464.
 rules_dir() {
     local scale=${ROI_ALERT_FOR_SCALE:-1}
-    if [ "$scale" = 1 ]; then
+    if [ "$scale" = 1 ] && [ "$EXPORTER_PORT" = 19464 ]; then
         echo "$ROOT/deploy/prometheus/rules"
         return
     fi
-    mkdir -p "$DIR/rules"
-    "${ROI_PYTHON:-$ROOT/.venv/bin/python}" -m roi_metrics.codegen.rules --for-scale "$scale" \
-        --out "$DIR/rules/roi.yml" || die "prometheus: cannot render rules with for-scale $scale"
+    rm -rf "$DIR/rules" && mkdir -p "$DIR/rules"
+    if [ "$scale" = 1 ]; then
+        cp "$ROOT"/deploy/prometheus/rules/*.yml "$DIR/rules/"
+    else
+        "${ROI_PYTHON:-$ROOT/.venv/bin/python}" -m roi_metrics.codegen.rules --for-scale "$scale" \
+            --out "$DIR/rules/roi.yml" || die "prometheus: cannot render rules with for-scale $scale"
+        for other in "$ROOT"/deploy/prometheus/rules/*.yml; do
+            [ "$(basename "$other")" = roi.yml ] || cp "$other" "$DIR/rules/"
+        done
+    fi
+    sed -i "s|http://127.0.0.1:19464/runbooks|http://127.0.0.1:$EXPORTER_PORT/runbooks|g" \
+        "$DIR"/rules/*.yml
     echo "$DIR/rules"
 }
 

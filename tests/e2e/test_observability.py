@@ -611,9 +611,9 @@ def test_the_ai_stopping_on_one_channel_makes_the_resolution_alert_pending_then_
     # the upper bound of 24 / 90 (textbook form, as in tests/unit/test_figures.py)
     assert float(alert["value"]) == pytest.approx(0.3661984378810168, rel=1e-12)
     assert alert["labels"]["severity"] == "critical"
-    assert (
-        alert["annotations"]["runbook_url"]
-        == "http://127.0.0.1:19464/runbooks#supportchannelresolutionratedrop"
+    # the runbook is this exporter's (prometheus.sh renders the rules for its port)
+    assert alert["annotations"]["runbook_url"] == (
+        f"http://127.0.0.1:{observed.exporter.port}/runbooks#supportchannelresolutionratedrop"
     )
     # Prometheus sends it to Alertmanager, which notifies the webhook through the critical route
     notified = wait_for(
