@@ -12,7 +12,9 @@ from rich.table import Table
 from rich.text import Text
 
 from roi_metrics.cli.common import (
+    EXIT_FAILURE,
     check_channel,
+    err,
     fail,
     load_settings,
     out,
@@ -115,9 +117,9 @@ def channel_list(
         ]
         document = {"channels": rows, "ignored_topics": ignored, "kafka_error": kafka_problem}
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        if kafka_problem is not None:  # what Redis knows is listed; the command failed
+            raise typer.Exit(EXIT_FAILURE)
         return
-    if kafka_problem is not None:
-        warn(f"{kafka_problem}; topics not listed")
     if ignored:
         shown = ", ".join(repr(printable(name[:80])) for name in ignored[:10])
         more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
@@ -128,6 +130,9 @@ def channel_list(
     if not channels:
         kafka = "" if topics is None else ", no channel topic in Kafka"
         say(out, f"No channel: none registered in Redis{kafka}.")
+        if kafka_problem is not None:
+            say(err, f"error: {kafka_problem}; topics not listed")
+            raise typer.Exit(EXIT_FAILURE)
         return
     table = Table(title="Channels", title_justify="left")
     table.add_column("channel")
@@ -145,6 +150,9 @@ def channel_list(
             Text(amount(None if cost is None else money(cost))),
         )
     out.print(table)
+    if kafka_problem is not None:  # what Redis knows is listed; the command failed
+        say(err, f"error: {kafka_problem}; topics not listed (the channels in Redis are)")
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @app.command("remove")
