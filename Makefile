@@ -11,8 +11,10 @@ STAMP := $(VENV)/.installed
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
+# the system packages the stack and the demo need, then the Python environment; the test
+# tools (Node.js for Grafana's panel code, Docker for the container tests) come with `install`
 $(STAMP): pyproject.toml deploy/local/install.sh
-	deploy/local/install.sh
+	deploy/local/install.sh --demo
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -U pip
 	@# PYTHONWARNINGS: silence setuptools' advice on editable installs, shown to every user
@@ -21,11 +23,15 @@ $(STAMP): pyproject.toml deploy/local/install.sh
 
 # Grafana's own panel code (@grafana/data, npm), which the e2e tests run in Node
 GRAFANA_JS := tests/node/node_modules/.package-lock.json
-$(GRAFANA_JS): tests/node/package.json tests/node/package-lock.json $(STAMP)
+TEST_TOOLS := $(VENV)/.test-tools
+$(TEST_TOOLS): deploy/local/install.sh $(STAMP)
+	deploy/local/install.sh
+	touch $@
+$(GRAFANA_JS): tests/node/package.json tests/node/package-lock.json $(TEST_TOOLS)
 	cd tests/node && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-install: $(STAMP) $(GRAFANA_JS) ## Install system packages (Debian), the Python environment and the tests' npm packages
+install: $(STAMP) $(TEST_TOOLS) $(GRAFANA_JS) ## Install system packages (Debian), the Python environment and the tests' tools and npm packages
 
 stack-up: install ## Start Kafka, Redis and Prometheus on 127.0.0.1 (idempotent)
 	deploy/local/stack.sh up
@@ -79,7 +85,7 @@ test: install image-early ## Everything: lint, unit, integration (Kafka, Redis),
 	$(BIN)/pytest -q -p no:cacheprovider -n 2 tests/unit
 	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests/e2e tests/integration
 
-demo: install ## Kafka, Redis, Prometheus, worker, exporter, simulator; live figures until Ctrl-C (SCENARIO=degrade)
+demo: $(STAMP) ## Kafka, Redis, Prometheus, worker, exporter, simulator; live figures until Ctrl-C (SCENARIO=degrade)
 	deploy/local/demo.sh
 
 clean: stack-down ## Stop the stack and delete its state (Kafka data, Redis AOF, jar cache)

@@ -4,9 +4,16 @@
 # curl, openssl, a JDK 17, Maven, and Node.js with npm (the e2e tests run Grafana's panel
 # code). As root it also installs what the container tests use (docker.io, debootstrap,
 # docker-compose); without them those tests skip and say why.
+#   usage: deploy/local/install.sh [--demo]   (--demo: what `make demo` needs, no test tools)
 set -euo pipefail
+demo=false
+case "${1:-}" in
+    --demo) demo=true ;;
+    "") ;;
+    *) echo "usage: $0 [--demo]" >&2; exit 2 ;;
+esac
 optional=()
-if [ "$(id -u)" -eq 0 ]; then
+if [ "$(id -u)" -eq 0 ] && [ "$demo" = false ]; then
     command -v dockerd >/dev/null || optional+=(docker.io)
     command -v debootstrap >/dev/null || optional+=(debootstrap)
     command -v docker-compose >/dev/null || optional+=(docker-compose)
@@ -21,8 +28,11 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 # Node.js runs Grafana's panel code (@grafana/data) in the end-to-end tests
-{ command -v node && command -v npm; } >/dev/null || missing+=(nodejs npm)
-node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 99; }
+if [ "$demo" = false ]; then
+    { command -v node && command -v npm; } >/dev/null || missing+=(nodejs npm)
+    node_major() { node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0; }
+fi
 [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && [ "$(node_major)" -ge 20 ] && exit 0
 
 sudo=()
