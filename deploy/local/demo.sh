@@ -6,7 +6,7 @@
 #   SCENARIO=degrade  the AI on `web` stops resolving after DEGRADE_AFTER seconds (default
 #                     60); Prometheus evaluates rules every 5 s with every alert's `for`
 #                     scaled by 0.1, so SupportChannelResolutionRateDrop fires in minutes.
-#   RATE=20           events per second; TIME_SCALE=17280 plays 120 days of ramp-up in 10 min.
+#   RATE=20           events per second.
 #   DEMO_SECONDS=N    stop by itself after N seconds (for scripted runs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -33,6 +33,44 @@ trap stop_all INT TERM EXIT
 if [ "$SCENARIO" = degrade ]; then
     export ROI_PROMETHEUS_EVAL_INTERVAL=5s ROI_PROMETHEUS_SCRAPE_INTERVAL=5s ROI_ALERT_FOR_SCALE=0.1
 fi
+
+# The demo's cost card: the shipped one, its channels gone live 200 (whatsapp), 150, 90, 45,
+# 20 (email) and 10 (voice) days ago, so that they stand at different points of the [ramp]
+# curve; the simulator plays each on it, whatsapp above it and email below (--follow-ramp).
+ago() { date -u -d "-$1 days" +%F; }
+demo_card() {
+    local card="$STATE_DIR/demo/costs.toml"
+    mkdir -p "$STATE_DIR/demo"
+    sed -e "s/^go_live = \"2026-03-01\"/go_live = \"$(ago 200)\"/" "$ROOT/deploy/costs.toml" >"$card"
+    grep -q "^go_live = \"$(ago 200)\"" "$card" || die "demo: deploy/costs.toml has no whatsapp go_live to move"
+    cat >>"$card" <<TOML
+
+# added by deploy/local/demo.sh
+[channels.slack]
+human_cost_per_resolution = "7.50"
+go_live = "$(ago 150)"
+
+[channels.discord]
+human_cost_per_resolution = "4.00"
+go_live = "$(ago 90)"
+
+[channels.web]
+human_cost_per_resolution = "6.50"
+go_live = "$(ago 45)"
+
+[channels.email]
+human_cost_per_resolution = "8.00"
+go_live = "$(ago 20)"
+
+[channels.voice]
+human_cost_per_resolution = "6.50"
+go_live = "$(ago 10)"
+TOML
+    echo "$card"
+}
+ROI_COST_CARD=$(demo_card)
+export ROI_COST_CARD
+.venv/bin/roi-metrics config check "$ROI_COST_CARD" >/dev/null || die "demo: its cost card is invalid"
 "$HERE/stack.sh" up
 "$HERE/prometheus.sh" reload # apply this scenario's intervals to a Prometheus already running
 if [ -z "${REDIS_URL:-}" ]; then
@@ -40,8 +78,7 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 "$HERE/roi.sh" worker start
 "$HERE/roi.sh" exporter start
-args=(--rate "${RATE:-20}" --time-scale "${TIME_SCALE:-17280}" --start-day 10 --backfill-days 7
-    --add-channel voice --add-after 90)
+args=(--rate "${RATE:-20}" --backfill-days 7 --follow-ramp --add-channel voice --add-after 90)
 if [ "$SCENARIO" = degrade ]; then
     args+=(--scenario degrade --degrade-channel web --degrade-after "${DEGRADE_AFTER:-60}")
 fi

@@ -4,10 +4,12 @@ degrading on demand, plugging a channel in mid-run."""
 from __future__ import annotations
 
 import json
+import math
 import random
 import statistics
 
 import pytest
+from roi_metrics.domain.costcard import ChannelRamp
 from roi_metrics.ingest.contract import rfc3339_micros
 from roi_metrics.ingest.decode import Decoder
 from roi_metrics.traffic.simulator import (
@@ -178,3 +180,30 @@ def test_some_customers_come_back_after_an_ai_resolution_on_any_channel() -> Non
     assert all(ended_at[before[1]] + 1.0 <= at for before, _, at in returns)
     assert min(at - ended_at[before[1]] for before, _, at in returns) < 2.0  # a moment later
     assert {before[0] for before, after, _ in returns if before[0] != after[0]}  # across channels
+
+
+def test_with_the_card_s_ramps_each_channel_resolves_on_above_or_below_its_curve() -> None:
+    """--follow-ramp (CONTRACT.md §11): the AI resolves as the card's curve expects at the
+    conversation's time, times the profile's vs_ramp: whatsapp 1.3 (above), email 0.4
+    (below), the others 1 (on); None before go-live (the simulator's own ramp-up)."""
+    start = 1_780_000_000.0
+    ramp = ChannelRamp(int(start) - 45 * 86_400, 0.2, 0.6, 105.0)  # live 45 days
+    expected = 0.2 + 0.4 * (1 - math.exp(-3 * 45 / 105))  # 0.490...
+    sim = Simulator(Options(ramps={c: ramp for c in ("web", "whatsapp", "email")}), start)
+    assert sim.expected_resolution("web", PROFILES["web"], start) == pytest.approx(expected)
+    whatsapp = sim.expected_resolution("whatsapp", PROFILES["whatsapp"], start)
+    assert whatsapp == pytest.approx(expected * 1.3)
+    email = sim.expected_resolution("email", PROFILES["email"], start)
+    assert email == pytest.approx(expected * 0.4)
+    assert sim.expected_resolution("slack", PROFILES["slack"], start) is None  # no curve
+    before = start - 46 * 86_400
+    assert sim.expected_resolution("web", PROFILES["web"], before) is None
+    # and the conversations drawn follow it: of the 4,000 or so AI ones, 49 % resolve
+    rng = random.Random(3)
+    plans = [
+        conversation(rng, PROFILES["web"], 0.0, False, "USD", resolution=expected)
+        for _ in range(5000)
+    ]
+    ai = [p for p in plans if p[0].data["handled_by"] == "ai"]
+    resolved = [p for p in ai if any(e.data.get("resolved_by") == "ai" for e in p)]
+    assert len(resolved) / len(ai) == pytest.approx(expected, abs=0.03)

@@ -25,6 +25,7 @@ from roi_metrics.cli.common import (
     run_operator,
     say,
 )
+from roi_metrics.domain.costcard import ChannelRamp, CostCard
 from roi_metrics.ingest.decode import MAX_BATCH_EVENTS
 from roi_metrics.traffic.events import OperatorError, check_events, read_bytes, read_events
 from roi_metrics.traffic.publish import Limits, Simulation, send_records
@@ -98,6 +99,12 @@ def publish(
         raise typer.Exit(EXIT_FAILURE)
 
 
+def ramps_of(card: CostCard, channels: list[str]) -> dict[str, ChannelRamp]:
+    """The card's expected learning curve of each channel (CONTRACT.md §11)."""
+    found = {channel: card.channel_ramp(channel) for channel in channels}
+    return {channel: ramp for channel, ramp in found.items() if ramp is not None}
+
+
 def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
     channels: Annotated[str, typer.Option(help="Comma-separated channels.")] = ",".join(
         DEFAULT_CHANNELS
@@ -146,6 +153,14 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
         str, typer.Option(help="Fixes event ids (default: random, so reruns are not duplicates).")
     ] = "",
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress lines.")] = False,
+    follow_ramp: Annotated[
+        bool,
+        typer.Option(
+            "--follow-ramp",
+            help="Each channel's AI resolves as the cost card's [ramp] expects today (whatsapp "
+            "above it, email below, the others on it), not on the simulator's own ramp-up.",
+        ),
+    ] = False,
 ) -> None:
     """Publish realistic support traffic to the channel topics until Ctrl-C."""
     numbers = {
@@ -163,6 +178,8 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
             raise fail(f"{option}: must be a finite number (got {number})")
     settings = load_settings()
     card = load_card(settings)
+    if follow_ramp and card.ramp is None:
+        raise fail(f"--follow-ramp: the cost card {settings.cost_card} has no [ramp] section")
     names = [check_channel(name.strip()) for name in channels.split(",") if name.strip()]
     if not names:
         raise fail("--channels: give at least one channel")
@@ -182,6 +199,9 @@ def simulate(  # noqa: PLR0917  (each parameter is a command-line option)
         returning=returning,
         currency=card.currency,
         run_id=run_id,
+        ramps=ramps_of(card, [*names, *([add_channel] if add_channel else [])])
+        if follow_ramp
+        else None,
     )
 
     def progress_line(progress: SimulationProgress, simulator: Simulator) -> None:

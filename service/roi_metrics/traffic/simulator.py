@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
+from roi_metrics.domain.costcard import ChannelRamp, ramp_point
 from roi_metrics.domain.events import MICROS_PER_SECOND
 
 DEFAULT_CHANNELS: Final = ("whatsapp", "slack", "discord", "web", "email")
@@ -44,14 +45,17 @@ class Profile:
     human_cost: float  # per conversation a person resolves
     revenue_chance: float  # AI resolutions that lead to a sale within 72 h
     reopen_chance: float  # AI resolutions reopened within minutes
+    vs_ramp: float = 1.0
+    """Against the cost card's expected learning curve (with Options.ramps): 1 on it, above
+    1 ahead of it, below 1 behind it."""
 
 
 PROFILES: Final = {
-    "whatsapp": Profile(3.0, 0.85, 0.35, 0.72, 0.8, 0.30, (0.15, 0.70), 5.0, 0.06, 0.04),
+    "whatsapp": Profile(3.0, 0.85, 0.35, 0.72, 0.8, 0.30, (0.15, 0.70), 5.0, 0.06, 0.04, 1.3),
     "slack": Profile(1.5, 0.75, 0.30, 0.65, 0.9, 0.45, (0.25, 1.10), 7.5, 0.02, 0.05),
     "discord": Profile(1.0, 0.90, 0.40, 0.70, 0.7, 0.20, (0.10, 0.50), 4.0, 0.03, 0.06),
     "web": Profile(2.5, 0.80, 0.30, 0.68, 0.85, 0.35, (0.20, 0.90), 6.5, 0.08, 0.04),
-    "email": Profile(1.2, 0.60, 0.20, 0.55, 0.9, 0.50, (0.30, 1.20), 8.0, 0.04, 0.03),
+    "email": Profile(1.2, 0.60, 0.20, 0.55, 0.9, 0.50, (0.30, 1.20), 8.0, 0.04, 0.03, 0.4),
 }
 DEFAULT_PROFILE: Final = Profile(1.0, 0.75, 0.30, 0.65, 0.85, 0.35, (0.20, 0.90), 6.5, 0.04, 0.04)
 RETURN_CHANCE: Final = 0.06
@@ -83,9 +87,16 @@ class Planned:
 
 
 def conversation(
-    rng: random.Random, profile: Profile, day: float, degraded: bool, currency: str
+    rng: random.Random,
+    profile: Profile,
+    day: float,
+    degraded: bool,
+    currency: str,
+    *,
+    resolution: float | None = None,
 ) -> list[Planned]:
-    """The events of one conversation, in order, with their delays (seconds)."""
+    """The events of one conversation, in order, with their delays (seconds); the AI
+    resolves with probability `resolution`, by default its ramp-up curve's at `day`."""
     ai = rng.random() < profile.ai_share
     planned = [Planned(0.0, "conversation.started", {"handled_by": "ai" if ai else "human"})]
     at = 0.0
@@ -111,7 +122,9 @@ def conversation(
         return planned
     low, high = profile.ai_cost
     add(0.5, "cost.recorded", **_money(rng.uniform(low, high), currency, "ai_usage"))
-    resolves = rng.random() < (0.02 if degraded else resolution_rate(profile, day))
+    if resolution is None:
+        resolution = resolution_rate(profile, day)
+    resolves = rng.random() < (0.02 if degraded else resolution)
     if not resolves:
         if rng.random() < (0.97 if degraded else profile.escalation):
             add(rng.uniform(1, 4), "conversation.escalated", reason="customer asked for a person")
@@ -152,6 +165,11 @@ class Options:
     returning: float = RETURN_CHANCE  # conversations by a customer back after an AI resolution
     currency: str = "USD"
     run_id: str = ""
+    ramps: dict[str, ChannelRamp] | None = None
+    """The cost card's expected learning curves (CONTRACT.md §11): when given, each
+    channel's AI resolves as its curve expects at the conversation's time, times its
+    profile's vs_ramp, and not as the simulator's own ramp-up (so the figures sit on,
+    above or below the curve the exporter draws)."""
 
 
 @dataclass(order=True)
@@ -188,6 +206,17 @@ class Simulator:
         """Simulated days since go-live at real time `now`."""
         return self.options.start_day + (now - self.started) * self.options.time_scale / DAY
 
+    def expected_resolution(self, channel: str, profile: Profile, at: float) -> float | None:
+        """With the card's curves: the chance that the AI resolves a conversation of
+        `channel` started at `at` (None: the simulator's own ramp-up): the resolution ratio
+        (AI resolutions / AI conversations) the curve expects, times vs_ramp."""
+        ramps = self.options.ramps
+        ramp = None if ramps is None else ramps.get(channel)
+        point = None if ramp is None else ramp_point(ramp, at)
+        if point is None:
+            return None
+        return min(0.97, point.expected * profile.vs_ramp)
+
     def degraded(self, channel: str, now: float) -> bool:
         return channel == self.options.degrade and now - self.started >= self.options.degrade_after
 
@@ -213,7 +242,14 @@ class Simulator:
         self.conversations += 1
         name = f"{channel}-{self.run_id}-{self.conversations}"
         customer = self._customer(start)
-        plan = conversation(self.rng, profile, day, degraded, self.options.currency)
+        plan = conversation(
+            self.rng,
+            profile,
+            day,
+            degraded,
+            self.options.currency,
+            resolution=self.expected_resolution(channel, profile, start),
+        )
         for planned in plan:
             self.sequence += 1
             heapq.heappush(
