@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: Kafka, Redis, Prometheus, the worker, the exporter and the traffic simulator on
 # 127.0.0.1, then live figures in this terminal (`roi-metrics top`) until Ctrl-C, which stops
-# everything. The demo's figures start from zero (its Redis database is emptied first).
+# everything. The demo's figures start from zero (its Redis database is emptied first, and
+# on the local Kafka its topics are deleted).
 #
 #   SCENARIO=degrade  the AI on `web` stops resolving after DEGRADE_AFTER seconds (default
 #                     60); Prometheus evaluates rules every 5 s with every alert's `for`
@@ -75,6 +76,37 @@ export ROI_COST_CARD
 "$HERE/prometheus.sh" reload # apply this scenario's intervals to a Prometheus already running
 if [ -z "${REDIS_URL:-}" ]; then
     redis-cli -p "$REDIS_PORT" -n 0 flushdb >/dev/null # the demo's own database
+fi
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+    # and its own topics on the local Kafka: events and customer facts of an earlier demo
+    # would be read again (their figures are gone with the flush)
+    "$HERE/roi.sh" worker stop >/dev/null 2>&1 || true
+    "$ROOT/.venv/bin/python" - <<'PY' || die "demo: cannot empty the demo's topics"
+import asyncio, time
+from aiokafka.admin import AIOKafkaAdminClient
+from roi_metrics.settings import Settings
+
+async def main() -> None:
+    settings = Settings()
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options())
+    await admin.start()
+    try:
+        ours = lambda names: [n for n in names if n.startswith(settings.topic_prefix)
+                              or n in (settings.customer_topic, settings.dead_letter_topic)]
+        found = ours(await admin.list_topics())
+        if found:  # Kafka drops the group's offsets of a deleted topic with it
+            await admin.delete_topics(found)
+        deadline = time.monotonic() + 30
+        while ours(await admin.list_topics()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+    finally:
+        await admin.close()
+
+try:
+    asyncio.run(main())
+except Exception as error:
+    raise SystemExit(f"error: {type(error).__name__}: {error}") from None
+PY
 fi
 "$HERE/roi.sh" worker start
 "$HERE/roi.sh" exporter start

@@ -294,3 +294,45 @@ async def test_a_fact_that_meets_a_corrupt_state_is_given_up_and_the_partition_g
         assert await agent.customers.progress(AGENT_TOPIC, 0) == facts.offset
     assert outcomes == ["joined", "invalid", "joined", "revoked"]
     assert await recontacts(state) == 1
+
+
+async def test_a_fact_that_waits_never_holds_the_channels_back(
+    deployment: Deployment, state: aioredis.Redis
+) -> None:
+    """A customer fact whose record is never applied (its channel's Redis state lost, say)
+    waits for it. Meanwhile a new channel topic appears (a rebalance) and its events must be
+    counted: before the joiner ran apart from the Faust agent, the agent held its event
+    through the rebalance and the worker consumed nothing more until its watchdog restarted
+    it (the stranger's `make demo` twice)."""
+    await create_channels(deployment, ["web"], partitions=1)
+    worker = deployment.start_worker()
+    waiting = Fact(fact_id("web", "/web", "lost"), FactKind.STARTED, "k9", "web", "lost", T)
+    producer = AIOKafkaProducer(bootstrap_servers=deployment.bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            deployment.customer_topic,
+            encode_fact(waiting, Origin(deployment.prefix + "web", 0, 10**6)),
+            key=b"k9",
+        )
+        await asyncio.sleep(2)  # the joiner holds it: offset 10**6 of web is never applied
+        await create_channels(deployment, ["slack"], partitions=1)  # a rebalance
+        now = time.time()
+        records = [
+            (
+                "slack",
+                f"c{i}",
+                event(
+                    "conversation.started", f"e{i}", f"c{i}", now - 60, "/slack", handled_by="ai"
+                ),
+            )
+            for i in range(20)
+        ]
+        offsets = await publish(deployment, records)
+        await wait_applied(state, deployment, offsets, seconds=60)
+    finally:
+        await producer.stop()
+    raw = await state.hget(keys.bucket("slack", CUMULATIVE), Counter.CONVERSATIONS.value)
+    assert int(raw or 0) == 20
+    assert worker.process.poll() is None  # never restarted by its watchdog
+    assert worker.metric("support_customer_facts_pending") == 0  # the joiner holds the one

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Final
 
 import faust
 import mode
@@ -43,6 +43,9 @@ from roi_metrics.worker.monitor import (
 from roi_metrics.worker.pipeline import applier, record_bytes
 from roi_metrics.worker.processor import BatchProcessor
 from roi_metrics.worker.runtime import Runtime
+
+JOIN_IDLE_SECONDS: Final = 1.0
+"""The joiner, idle this long, looks for facts never handed over at its partitions' end."""
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +183,9 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 committed=lambda topic, partition: _committed(app, TP(topic, partition)),
                 facts=FactPost(self.fact_producer.send, settings.customer_topic, runtime.metrics),
             )
+            self.fact_ranges = RangeReader(  # its own: a long catch-up holds it
+                settings.kafka_client_options(), max_bytes=settings.batch_max_bytes
+            )
             runtime.customer_agent = CustomerAgent(
                 store=runtime.processor.store,
                 customers=CustomerStore(client, settings.recontact_window_seconds + DAY_SECONDS),
@@ -188,11 +194,15 @@ def _resources(app: faust.App, runtime: Runtime, card: CostCard) -> None:
                 topic_prefix=settings.topic_prefix,
                 window_seconds=settings.recontact_window_seconds,
                 max_lateness_seconds=settings.max_lateness_seconds,
-                ranges=self.ranges,
+                ranges=self.fact_ranges,
             )
+            runtime.joiner = asyncio.ensure_future(join_loop(app, runtime))
             runtime.started.set()
 
         async def on_stop(self) -> None:
+            if runtime.joiner is not None:
+                runtime.joiner.cancel()
+            await self.fact_ranges.stop()
             await self.ranges.stop()
             await self.fact_producer.stop()
             await self.producer.stop()
@@ -274,23 +284,64 @@ def create_app(settings: Settings, card: CostCard) -> tuple[faust.App, Runtime]:
 
     @app.agent(facts, name="join-customers")
     async def join_customers(stream: Any) -> None:
-        """Joins the customer facts (roi_metrics.worker.customers), one at a time; each is
-        acknowledged once joined. Redis away: it retries, as the batches do."""
+        """Hands the customer facts to the joiner (join_loop) and acknowledges them at once.
+        A join can take long (a fact waits until its own record is applied, or catches up
+        thousands of facts), and an agent that holds its event holds the Faust consumer all
+        agents share: the channels would stop being counted. What is joined is the agent's
+        progress mark in Redis, not the committed offset; a fact the joiner never got (its
+        queue full) is read again from Kafka."""
         await runtime.started.wait()
-        agent = runtime.customer_agent
-        assert agent is not None
+        queue = runtime.fact_queue
         events = stream.noack()
         async for _ in events:
             event = events.current_event
             if event is None:
                 continue
             message = event.message
-            await _join_until_done(agent, message.partition, message.offset, message.value)
+            try:
+                queue.put_nowait((message.partition, message.offset, message.value))
+            except asyncio.QueueFull:
+                runtime.metrics.facts.labels("deferred").inc()
+            runtime.metrics.facts_pending.set(queue.qsize())
             await events.ack(event)
 
     _timers(app, runtime)
     _pages(app, runtime)
     return app, runtime
+
+
+async def join_loop(app: faust.App, runtime: Runtime) -> None:
+    """The joiner: joins the facts the agent hands over, in order, each only while its
+    partition is still this worker's (else its new owner reads it from its committed
+    offset, which this one has passed: it finds it not joined by the progress mark). Idle
+    for JOIN_IDLE_SECONDS, it joins what was never handed over at the end of its partitions
+    (facts deferred while it was behind)."""
+    agent = runtime.customer_agent
+    assert agent is not None
+    topic = runtime.settings.customer_topic
+    queue = runtime.fact_queue
+    while True:
+        try:
+            partition, offset, value = await asyncio.wait_for(queue.get(), JOIN_IDLE_SECONDS)
+        except TimeoutError:
+            await _join_tails(app, agent, topic)
+            continue
+        runtime.metrics.facts_pending.set(queue.qsize())
+        if TP(topic, partition) in app.consumer.assignment():
+            await _join_until_done(agent, partition, offset, value)
+
+
+async def _join_tails(app: faust.App, agent: CustomerAgent, topic: str) -> None:
+    """Join the facts at the end of this worker's customer partitions that were never
+    handed to the joiner; Redis or Kafka away: the next idle look tries again."""
+    for tp in sorted(app.consumer.assignment()):
+        end = app.consumer.highwater(tp) if tp.topic == topic else None
+        if not end:
+            continue
+        try:
+            await agent.catch_up(tp.partition, end)
+        except Exception as error:
+            log.warning("customer facts of partition %d not joined yet (%s)", tp.partition, error)
 
 
 async def _join_until_done(agent: CustomerAgent, partition: int, offset: int, value: Any) -> None:

@@ -44,7 +44,7 @@ from roi_metrics.state.store import (
     StateStore,
 )
 from roi_metrics.worker.batch import Partition
-from roi_metrics.worker.gaps import RangeReader
+from roi_metrics.worker.gaps import Chunk, RangeReader
 from roi_metrics.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ APPLIED_POLL_SECONDS: Final = 0.05
 APPLIED_WAIT_SECONDS: Final = 600.0
 """How long it waits for that before it joins the fact anyway (with an error line): a
 partition that never gets there (its topic deleted) must not hold every customer back."""
+APPLIED_KNOWN_SECONDS: Final = 5.0
+"""How long a channel watermark read is trusted without asking Redis again."""
 _FACT_ID: Final = re.compile(r"[0-9a-f]{24}")
 
 Send = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
@@ -177,35 +179,68 @@ class CustomerAgent:
         self.window_micros = window_seconds * MICROS_PER_SECOND
         self.max_lateness_micros = max_lateness_seconds * MICROS_PER_SECOND
         self.clock = clock
+        self.applied: dict[tuple[str, int], tuple[int, float]] = {}
+        """The channel watermarks last read, and when (they only grow, but for a channel
+        removed or a topic created again): a fact whose record is at or before one read
+        less than APPLIED_KNOWN_SECONDS ago does not ask Redis again."""
+        self.joined: dict[int, int] = {}
+        """The last offset this agent joined per partition of the customer topic (its
+        progress mark in Redis is at least that, or moves there at the next advance)."""
 
     async def take(self, partition: int, offset: int, value: bytes | None) -> str:
-        """Join the record at `offset` of the customer topic's `partition` as Faust hands it
-        over, after any records of the partition Faust dropped before it (as it drops channel
-        records around a rebalance: roi_metrics.worker.gaps), read again from Kafka. A record
-        at or before the last one joined is joined again (a redelivery: each fact is known by
-        its id), not skipped: after the topic was deleted and created again its offsets
-        start over. Returns what became of the record (a FACT_OUTCOMES value). Raises what
-        Redis or Kafka raise (the caller retries)."""
-        last = await self.customers.progress(self.topic, partition)
-        if self.ranges is not None and (last is None or offset > last + 1):
-            start = last + 1 if last is not None else await self.ranges.first(self.topic, partition)
-            if start < offset:
-                skipped = await self.ranges.read(self.topic, partition, start, offset)
-                if skipped:
-                    log.warning(
-                        "%s partition %d: %d customer facts before offset %d were not handed "
-                        "over (dropped in a rebalance); read again from Kafka and joined",
-                        self.topic,
-                        partition,
-                        len(skipped),
-                        offset,
-                    )
-                for record in skipped:
-                    await self._handle_or_give_up(partition, record.offset, record.value)
-                    await self.customers.advance(self.topic, partition, record.offset)
+        """Join the record at `offset` of the customer topic's `partition` as it is handed
+        over, after any records of the partition before it that were never joined (catch_up).
+        A record at or before the last one joined is joined again (a redelivery: each fact is
+        known by its id), not skipped: after the topic was deleted and created again its
+        offsets start over. Returns what became of the record (a FACT_OUTCOMES value).
+        Raises what Redis or Kafka raise (the caller retries)."""
+        await self.catch_up(partition, offset)
         outcome = await self._handle_or_give_up(partition, offset, value)
         await self.customers.advance(self.topic, partition, offset)
+        self.joined[partition] = offset
         return outcome
+
+    async def catch_up(self, partition: int, end: int) -> int:
+        """Join the records of `partition` before offset `end` that were never joined, read
+        from Kafka a chunk at a time: those Faust dropped around a rebalance (as it drops
+        channel records: roi_metrics.worker.gaps), those not handed to the joiner while it
+        was behind (its queue full), those of a Redis that lost the agent's progress.
+        Returns how many; 0 without a RangeReader. Raises what Redis or Kafka raise."""
+        ranges = self.ranges
+        if ranges is None:
+            return 0
+        last = self.joined.get(partition)
+        if last is None or end > last + 1:  # Redis knows better (another agent, a restart)
+            last = await self.customers.progress(self.topic, partition)
+        if last is not None and end <= last + 1:
+            return 0
+        start = last + 1 if last is not None else await ranges.first(self.topic, partition)
+        if start >= end:
+            return 0
+        joined = 0
+
+        async def join_chunk(chunk: Chunk) -> bool:
+            nonlocal joined
+            for record in chunk.records:
+                await self._handle_or_give_up(partition, record.offset, record.value)
+            if chunk.records:  # the progress mark once a chunk: a crash joins it again
+                last = chunk.records[-1].offset
+                await self.customers.advance(self.topic, partition, last)
+                self.joined[partition] = last
+            joined += len(chunk.records)
+            return True
+
+        await ranges.each_chunk(self.topic, partition, start, end, join_chunk)
+        if joined:
+            log.info(
+                "%s partition %d: %d customer facts before offset %d read from Kafka and "
+                "joined (not handed over: a rebalance, the joiner behind, or a new Redis)",
+                self.topic,
+                partition,
+                joined,
+                end,
+            )
+        return joined
 
     async def _handle_or_give_up(self, partition: int, offset: int, value: bytes | None) -> str:
         """handle(); a fact that meets a corrupt state (written by hand) is given up with an
@@ -261,10 +296,14 @@ class CustomerAgent:
         channel = origin.topic.removeprefix(self.topic_prefix)
         started = time.monotonic()
         where = (origin.topic, origin.partition)
+        known, read_at = self.applied.get(where, (-1, 0.0))
+        if known >= origin.offset and started - read_at < APPLIED_KNOWN_SECONDS:
+            return
         while True:
             marks = await self.store.watermarks([(channel, origin.topic, origin.partition)])
             applied = marks[where]
             if applied is not None and applied >= origin.offset:
+                self.applied[where] = (applied, time.monotonic())
                 return
             if where in self.given_up and self.given_up[where] == applied:
                 return

@@ -18,7 +18,7 @@ never start with '_'."""
 disable_created_metrics()  # type: ignore[no-untyped-call]  # the *_created series only add noise to these gauges and counters
 
 
-FACT_OUTCOMES: Final = ("joined", "seen", "revoked", "invalid")
+FACT_OUTCOMES: Final = ("joined", "seen", "revoked", "invalid", "deferred")
 
 
 class WorkerMetrics:
@@ -108,12 +108,20 @@ class WorkerMetrics:
             "support_customer_facts",
             "Customer facts (CONTRACT.md §9) the customer agent took, by what became of them: "
             "joined, seen (sent again, joined before), revoked (it revoked an AI resolution), "
+            "deferred (handed over while the joiner was behind: read again from Kafka later, "
+            "and counted again then), "
             "invalid (not a fact this service writes, or one that met a corrupt state: skipped).",
             ["outcome"],
             registry=self.registry,
         )
         for outcome in FACT_OUTCOMES:
             self.facts.labels(outcome)
+        self.facts_pending = Gauge(
+            "support_customer_facts_pending",
+            "Customer facts handed over and waiting for the joiner (at most "
+            "FACT_QUEUE_SIZE; beyond, they are deferred).",
+            registry=self.registry,
+        )
         self.facts_sent = Counter(
             "support_customer_facts_sent",
             "Customer facts the worker sent to the customer topic (CONTRACT.md §9).",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from roi_metrics.settings import Settings
 from roi_metrics.worker.batching import Batcher
@@ -13,6 +13,9 @@ from roi_metrics.worker.customers import CustomerAgent
 from roi_metrics.worker.liveness import Watch
 from roi_metrics.worker.metrics import WorkerMetrics
 from roi_metrics.worker.processor import BatchProcessor
+
+FACT_QUEUE_SIZE: Final = 10_000
+"""Customer facts handed to the joiner at most; beyond, they are read again from Kafka."""
 
 
 @dataclass
@@ -32,6 +35,12 @@ class Runtime:
     batcher: Batcher[Any] = field(init=False)
     agent_running: bool = False
     applier: asyncio.Task[None] | None = None
+    fact_queue: asyncio.Queue[tuple[int, int, bytes | None]] = field(
+        default_factory=lambda: asyncio.Queue(FACT_QUEUE_SIZE)
+    )
+    """Customer facts handed over by the agent, waiting for the joiner."""
+    joiner: asyncio.Task[None] | None = None
+    """Joins the customer facts (roi_metrics.worker.app.join_loop)."""
     fetch_behind: bool = False
     lag_labels: set[tuple[str, int]] = field(default_factory=set)
     tails: dict[Any, tuple[int, int]] = field(default_factory=dict)
@@ -52,8 +61,12 @@ class Runtime:
 
     @property
     def running(self) -> bool:
-        """The agent iterates its stream and its applier lives."""
-        return self.agent_running and self.applier is not None and not self.applier.done()
+        """The agent iterates its stream, its applier lives, and so does the joiner of the
+        customer facts (once started)."""
+        joining = self.joiner is None or not self.joiner.done()
+        return (
+            self.agent_running and self.applier is not None and not self.applier.done() and joining
+        )
 
     @property
     def ready(self) -> bool:
