@@ -74,20 +74,26 @@ export ROI_COST_CARD
 .venv/bin/roi-metrics config check "$ROI_COST_CARD" >/dev/null || die "demo: its cost card is invalid"
 "$HERE/stack.sh" up
 "$HERE/prometheus.sh" reload # apply this scenario's intervals to a Prometheus already running
-if [ -z "${REDIS_URL:-}" ]; then
-    redis-cli -p "$REDIS_PORT" -n 0 flushdb >/dev/null # the demo's own database
-fi
-if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
-    # and its own topics on the local Kafka: events and customer facts of an earlier demo
-    # would be read again (their figures are gone with the flush)
-    "$HERE/roi.sh" worker stop >/dev/null 2>&1 || true
-    "$ROOT/.venv/bin/python" - <<'PY' || die "demo: cannot empty the demo's topics"
+# The demo's figures start from zero on the local stack only: its worker and exporter
+# stopped, its topics deleted from the local Kafka (events and customer facts of an earlier
+# demo would be read again), then its Redis database emptied. Nothing of this touches a
+# server named by REDIS_URL or KAFKA_BOOTSTRAP_SERVERS.
+"$HERE/roi.sh" worker stop >/dev/null 2>&1 || true
+"$HERE/roi.sh" exporter stop >/dev/null 2>&1 || true
+if [ -z "${KAFKA_BOOTSTRAP_SERVERS:-}" ] && [ -z "${REDIS_URL:-}" ]; then
+    # the local broker and the default names, whatever ROI_* variables say
+    env -u ROI_TOPIC_PREFIX -u ROI_CUSTOMER_TOPIC -u ROI_DEAD_LETTER_TOPIC \
+        -u ROI_KAFKA_SECURITY_PROTOCOL -u ROI_KAFKA_SASL_USERNAME -u ROI_KAFKA_SASL_PASSWORD \
+        -u ROI_KAFKA_SSL_CAFILE -u ROI_KAFKA_SSL_CERTFILE -u ROI_KAFKA_SSL_KEYFILE \
+        ROI_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:$KAFKA_PORT" \
+        "$ROOT/.venv/bin/python" - <<'PY' || die "demo: cannot empty the demo's topics"
 import asyncio, time
 from aiokafka.admin import AIOKafkaAdminClient
 from roi_metrics.settings import Settings
 
 async def main() -> None:
     settings = Settings()
+    assert settings.kafka_bootstrap_servers.startswith("127.0.0.1:") and settings.topic_prefix
     admin = AIOKafkaAdminClient(**settings.kafka_client_options())
     await admin.start()
     try:
@@ -97,7 +103,9 @@ async def main() -> None:
         if found:  # Kafka drops the group's offsets of a deleted topic with it
             await admin.delete_topics(found)
         deadline = time.monotonic() + 30
-        while ours(await admin.list_topics()) and time.monotonic() < deadline:
+        while ours(await admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise TimeoutError("its topics are still being deleted after 30 s")
             await asyncio.sleep(0.5)
     finally:
         await admin.close()
@@ -107,6 +115,9 @@ try:
 except Exception as error:
     raise SystemExit(f"error: {type(error).__name__}: {error}") from None
 PY
+fi
+if [ -z "${REDIS_URL:-}" ]; then
+    redis-cli -p "$REDIS_PORT" -n 0 flushdb >/dev/null # the demo's own database
 fi
 "$HERE/roi.sh" worker start
 "$HERE/roi.sh" exporter start

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from roi_metrics.domain.events import UNRESOLVED, Actor, ConversationState
 from roi_metrics.domain.recontact import NOBODY, Customer, Standing, Start
@@ -58,6 +60,8 @@ def test_what_is_kept_of_a_customer_is_read_back_and_garbage_reads_as_nothing() 
         (Start("slack", "y", 20),),
     )
     assert decode_customer(encode_customer(kept).encode()) == kept
+    # and the latest as "s", which a worker of the earlier version reads (rolling upgrade)
+    assert json.loads(encode_customer(kept))["s"] == ["chat", "z", 18, False]
     # the one standing resolution an earlier version kept ("s") is read as the list
     earlier = b'{"s":["web","x:1",17,true],"b":[]}'
     assert decode_customer(earlier) == Customer((Standing("web", "x:1", 17, True),))

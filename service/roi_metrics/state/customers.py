@@ -49,8 +49,15 @@ def customer_key(customer: str) -> str:
 
 
 def encode_customer(customer: Customer) -> str:
+    """What is kept of a customer as JSON: "r" its resolutions standing, "b" its starts;
+    and "s" the latest resolution, which a worker of an earlier version reads (during a
+    rolling upgrade it then still sees a standing resolution)."""
+    latest = customer.standing
     return json.dumps(
         {
+            "s": None
+            if latest is None
+            else [latest.channel, latest.conversation, latest.resolved_micros, latest.confirmed],
             "r": [
                 [r.channel, r.conversation, r.resolved_micros, r.confirmed]
                 for r in customer.resolutions
@@ -130,6 +137,11 @@ class CustomerStore:
         """The last offset of the partition the agent joined, None before the first."""
         [raw] = await execute(self.client, [("HGET", progress_key(topic), str(partition))], [])
         return None if raw is None else int(raw)
+
+    async def forget(self, topic: str, partition: int) -> None:
+        """Drop the partition's progress mark: it names an offset of an earlier topic of
+        that name (deleted and created again: its offsets started over)."""
+        await execute(self.client, [("HDEL", progress_key(topic), str(partition))], [])
 
     async def advance(self, topic: str, partition: int, offset: int) -> None:
         command = ADVANCE.command([progress_key(topic)], [str(partition), offset])

@@ -46,6 +46,8 @@ from roi_metrics.worker.runtime import Runtime
 
 JOIN_IDLE_SECONDS: Final = 1.0
 """The joiner, idle this long, looks for facts never handed over at its partitions' end."""
+TAILS_SECONDS: Final = 10.0
+"""... and busy, it looks at least this often."""
 
 log = logging.getLogger(__name__)
 
@@ -314,34 +316,65 @@ async def join_loop(app: faust.App, runtime: Runtime) -> None:
     """The joiner: joins the facts the agent hands over, in order, each only while its
     partition is still this worker's (else its new owner reads it from its committed
     offset, which this one has passed: it finds it not joined by the progress mark). Idle
-    for JOIN_IDLE_SECONDS, it joins what was never handed over at the end of its partitions
-    (facts deferred while it was behind)."""
+    for JOIN_IDLE_SECONDS, and at least every TAILS_SECONDS, it joins what was never handed
+    over at the end of its partitions (facts deferred while it was behind). It never ends
+    but cancelled: an error it did not expect is logged and the next fact goes on."""
     agent = runtime.customer_agent
     assert agent is not None
     topic = runtime.settings.customer_topic
     queue = runtime.fact_queue
+    tails_at = time.monotonic()
     while True:
         try:
-            partition, offset, value = await asyncio.wait_for(queue.get(), JOIN_IDLE_SECONDS)
-        except TimeoutError:
-            await _join_tails(app, agent, topic)
-            continue
-        runtime.metrics.facts_pending.set(queue.qsize())
-        if TP(topic, partition) in app.consumer.assignment():
-            await _join_until_done(agent, partition, offset, value)
+            if time.monotonic() - tails_at > TAILS_SECONDS:
+                tails_at = time.monotonic()
+                await _join_tails(app, runtime, agent, topic)
+            try:
+                partition, offset, value = await asyncio.wait_for(queue.get(), JOIN_IDLE_SECONDS)
+            except TimeoutError:
+                tails_at = time.monotonic()
+                await _join_tails(app, runtime, agent, topic)
+                continue
+            runtime.metrics.facts_pending.set(queue.qsize())
+            if _assigned(app, TP(topic, partition)):
+                await _join_until_done(agent, partition, offset, value)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the customer facts' joiner failed; it goes on with the next")
+            await asyncio.sleep(1.0)
 
 
-async def _join_tails(app: faust.App, agent: CustomerAgent, topic: str) -> None:
+def _assigned(app: faust.App, tp: TP) -> bool:
+    """Whether `tp` is this worker's now (False while the consumer restarts)."""
+    try:
+        return tp in app.consumer.assignment()
+    except Exception:
+        return False
+
+
+async def _join_tails(app: faust.App, runtime: Runtime, agent: CustomerAgent, topic: str) -> None:
     """Join the facts at the end of this worker's customer partitions that were never
-    handed to the joiner; Redis or Kafka away: the next idle look tries again."""
-    for tp in sorted(app.consumer.assignment()):
-        end = app.consumer.highwater(tp) if tp.topic == topic else None
-        if not end:
-            continue
+    handed to the joiner, and say how many wait (`support_customer_facts_lag`); a partition
+    that moved away meanwhile is passed, Redis or Kafka away: the next look tries again."""
+    try:
+        mine = sorted(tp for tp in app.consumer.assignment() if tp.topic == topic)
+    except Exception:  # the consumer restarts
+        return
+    waiting = 0
+    for tp in mine:
         try:
+            if not _assigned(app, tp):
+                continue
+            end = app.consumer.highwater(tp)
+            if not end:
+                continue
             await agent.catch_up(tp.partition, end)
+            last = await agent.customers.progress(topic, tp.partition)
+            waiting += max(0, end - 1 - (last if last is not None else -1))
         except Exception as error:
             log.warning("customer facts of partition %d not joined yet (%s)", tp.partition, error)
+    runtime.metrics.facts_lag.set(waiting)
 
 
 async def _join_until_done(agent: CustomerAgent, partition: int, offset: int, value: Any) -> None:

@@ -212,6 +212,19 @@ class CustomerAgent:
         last = self.joined.get(partition)
         if last is None or end > last + 1:  # Redis knows better (another agent, a restart)
             last = await self.customers.progress(self.topic, partition)
+        if last is not None and end <= last and last >= await ranges.end(self.topic, partition):
+            # a mark past the partition's end: of a topic deleted and created again, whose
+            # offsets started over; from its first record, then
+            log.warning(
+                "%s partition %d: the progress mark %d is past the partition's end (the "
+                "topic was created again); its facts are joined from its start",
+                self.topic,
+                partition,
+                last,
+            )
+            await self.customers.forget(self.topic, partition)
+            self.joined.pop(partition, None)
+            last = None
         if last is not None and end <= last + 1:
             return 0
         start = last + 1 if last is not None else await ranges.first(self.topic, partition)

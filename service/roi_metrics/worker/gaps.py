@@ -136,6 +136,17 @@ class RangeReader:
         self._firsts[tp] = (first, time.monotonic())
         return first
 
+    async def end(self, topic: str, partition: int) -> int:
+        """The partition's end offset (the next record's), asked of Kafka now.
+        RangeUnreadable when Kafka does not say."""
+        tp = TopicPartition(topic, partition)
+        try:
+            consumer = await self._started()
+            offsets = await asyncio.wait_for(consumer.end_offsets([tp]), self.seconds)
+        except Exception as error:
+            raise RangeUnreadable(f"{topic}:{partition}: no end offset: {error}") from error
+        return int(offsets[tp])
+
     async def _chunk(self, tp: TopicPartition, start: int, end: int) -> Chunk:
         """The next chunk of [start, end). The consumer is sought only when it is not at
         `start` already (the chunk before ended there)."""

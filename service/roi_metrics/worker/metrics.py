@@ -116,6 +116,13 @@ class WorkerMetrics:
         )
         for outcome in FACT_OUTCOMES:
             self.facts.labels(outcome)
+        self.facts_lag = Gauge(
+            "support_customer_facts_lag",
+            "Customer facts in this worker's partitions of the customer topic not joined yet "
+            "(their end offset against the joiner's progress mark), as of the joiner's last look "
+            "at their end (every 10 s at most).",
+            registry=self.registry,
+        )
         self.facts_pending = Gauge(
             "support_customer_facts_pending",
             "Customer facts handed over and waiting for the joiner (at most "

@@ -323,10 +323,11 @@ def _check_health(runtime: Runtime) -> None:
         stalled,
         EXIT_STALLED,
     )
-    if runtime.applier is not None and runtime.applier.done() and not runtime.applier.cancelled():
-        error = runtime.applier.exception()
-        if error is not None:
-            log.critical("the applier failed", exc_info=error)
+    for name, task in (("applier", runtime.applier), ("joiner", runtime.joiner)):
+        if task is not None and task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None:
+                log.critical("the %s failed", name, exc_info=error)
     asyncio.get_running_loop().call_later(EXIT_GRACE_SECONDS, _exit, EXIT_STALLED)
 
 
