@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import re
 import subprocess
@@ -56,6 +57,18 @@ DB = 13
 DAY = 86400
 FOR_SCALE = "0.01"  # 15 min -> 9 s
 HUMAN_PRICE = {"web": Fraction(13, 2), "whatsapp": Fraction(5)}  # deploy/costs.toml
+VENDOR_PRICE = Fraction(99, 100)  # deploy/costs.toml [vendor], bills = "assumed"
+Z = 1.959963984540054
+
+
+def wilson(k: Fraction, n: Fraction) -> tuple[float, float]:
+    """CONTRACT.md §12 by hand: the 95 % Wilson score interval of k / n."""
+    p, count = float(k / n), float(n)
+    center = (p + Z * Z / (2 * count)) / (1 + Z * Z / count)
+    half = Z * math.sqrt(p * (1 - p) / count + Z * Z / (4 * count * count)) / (1 + Z * Z / count)
+    return max(0.0, center - half), min(1.0, center + half)
+
+
 WINDOWS = ("1h", "24h", "7d", "30d", "all")
 
 
@@ -218,6 +231,16 @@ def recompute(conversations: list[Conversation]) -> dict[tuple[str, str], dict[s
             f["resolution_rate"] = f["ai_resolutions"] / f["ai_conversations"]
             f["escalation_rate"] = f["escalations"] / f["ai_conversations"]
         f["automation_rate"] = net / f["conversations"]
+        # v2 (CONTRACT.md §10, §13): no revenue here falls outside 72 h of an AI resolution,
+        # and the card's vendor bills every AI resolution (assumed too) at 0.99; nothing is
+        # reopened or re-contacted, so nothing billed is unearned
+        f["other_revenue"] = Fraction(0)
+        f["revenue_per_conversation"] = (f["ai_revenue"] + f["other_revenue"]) / f["conversations"]
+        if f["ai_conversations"]:
+            f["ai_revenue_per_conversation"] = f["ai_revenue"] / f["ai_conversations"]
+        f["vendor_billed"] = f["ai_resolutions"]
+        f["vendor_bill"] = f["ai_resolutions"] * VENDOR_PRICE
+        f["vendor_unearned"] = f["vendor_unearned_cost"] = Fraction(0)
         for who in ("ai", "human"):
             if f.get(f"csat_count_{who}"):
                 f[f"csat_{who}"] = f[f"csat_sum_{who}"] / f[f"csat_count_{who}"]
@@ -238,6 +261,14 @@ EXPORTED = {
     "resolution_rate": "support_resolution_ratio",
     "escalation_rate": "support_escalation_ratio",
     "automation_rate": "support_automation_ratio",
+    # v2 (CONTRACT.md §10, §13)
+    "other_revenue": "support_other_revenue",
+    "revenue_per_conversation": "support_revenue_per_conversation",
+    "ai_revenue_per_conversation": "support_ai_revenue_per_conversation",
+    "vendor_billed": "support_vendor_billed_resolutions",
+    "vendor_bill": "support_vendor_bill",
+    "vendor_unearned": "support_vendor_unearned_resolutions",
+    "vendor_unearned_cost": "support_vendor_unearned_cost",
 }
 
 
@@ -384,6 +415,7 @@ def test_exporter_figures_equal_a_recomputation_from_the_published_events(
             for c in ("assumed", "confirmed")
         )
         assert resolutions == float(figures["ai_resolutions"])
+        compared += check_bounds(samples, labels, figures)
         for who in ("ai", "human"):
             key = ("support_csat_mean", tuple(sorted((*labels, ("resolved_by", who)))))
             if f"csat_{who}" in figures:
@@ -393,7 +425,39 @@ def test_exporter_figures_equal_a_recomputation_from_the_published_events(
     # windows nothing fell in still have their counts, at 0 (CONTRACT.md §7)
     assert samples[("support_conversations", (("channel", "web"), ("window", "24h")))] == 30
     assert compared > 100
-    # the programme: value from sums, cost = AI cost + fixed cost
+    check_program(samples, expected)
+
+
+def check_bounds(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    labels: tuple[tuple[str, str], ...],
+    figures: dict[str, Fraction],
+) -> int:
+    """§12: each ratio's Wilson bounds, from the same counts; returns how many compared."""
+    compared = 0
+    bounds = {
+        "resolution": (figures["ai_resolutions"], figures["ai_conversations"]),
+        "escalation": (figures["escalations"], figures["ai_conversations"]),
+        "automation": (figures["ai_resolutions"], figures["conversations"]),
+    }
+    for ratio, (k, n) in bounds.items():
+        low, high = wilson(k, n) if n else (None, None)
+        for bound, want in (("lower", low), ("upper", high)):
+            key = (f"support_{ratio}_ratio_{bound}", labels)
+            if want is None:
+                assert key not in samples, key
+            else:
+                assert samples[key] == pytest.approx(want, rel=1e-12, abs=1e-15), key
+                compared += 1
+    return compared
+
+
+def check_program(
+    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float],
+    expected: dict[tuple[str, str], dict[str, Fraction]],
+) -> None:
+    """The programme: value from sums, cost = AI cost + fixed cost; net value and payback
+    (§14), the vendor's bill (§13)."""
     for window in WINDOWS:
         web, wa = expected[("web", window)], expected.get(("whatsapp", window), {})
         value = sum(f.get("cost_avoided", 0) + f.get("ai_revenue", 0) for f in (web, wa))
@@ -402,6 +466,22 @@ def test_exporter_figures_equal_a_recomputation_from_the_published_events(
         cost = samples[("support_program_cost", (("window", window),))]
         fixed = samples[("support_fixed_cost", (("window", window),))]
         assert cost == pytest.approx(float(ai_cost) + fixed, rel=1e-12)
+        # §14: net value = programme value - programme cost; §13 for the programme
+        net = samples[("support_program_net_value", (("window", window),))]
+        assert net == pytest.approx(float(value) - float(ai_cost) - fixed, rel=1e-12, abs=1e-9)
+        billed = sum(f.get("ai_resolutions", 0) for f in (web, wa))
+        bill = samples[("support_program_vendor_bill", (("window", window),))]
+        assert bill == float(billed * VENDOR_PRICE)
+    # §14: the time left to payback at the last 30 days' pace, from the exported net values
+    net_all = samples[("support_program_net_value", (("window", "all"),))]
+    pace = samples[("support_program_net_value", (("window", "30d"),))] / 2_592_000
+    remaining = samples.get(("support_payback_remaining_seconds", ()))
+    if net_all >= 0:
+        assert remaining == 0
+    elif pace > 0:
+        assert remaining == pytest.approx(-net_all / pace, rel=1e-12)
+    else:
+        assert remaining is None
 
 
 def promql_of_rules() -> list[tuple[str, str]]:

@@ -336,4 +336,6 @@ async def test_a_fact_that_waits_never_holds_the_channels_back(
     raw = await state.hget(keys.bucket("slack", CUMULATIVE), Counter.CONVERSATIONS.value)
     assert int(raw or 0) == 20
     assert worker.process.poll() is None  # never restarted by its watchdog
-    assert worker.metric("support_customer_facts_pending") == 0  # the joiner holds the one
+    # the one fact waits in the joiner (taken, or still queued while the joiner's look at
+    # its partitions' end waits for the same fact)
+    assert worker.metric("support_customer_facts_pending") <= 1

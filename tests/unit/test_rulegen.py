@@ -28,6 +28,7 @@ REQUIRED_ALERTS = {
     "SupportChannelSilent",
     "SupportConsumerLagGrowing",
     "SupportConsumerStalled",
+    "SupportCustomerFactsBehind",
     "SupportDeadLetters",
     "SupportStateStoreDown",
     "SupportStateStoreMemoryHigh",

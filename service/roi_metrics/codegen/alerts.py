@@ -114,6 +114,17 @@ ALERTS: Final = [
         "and the backlog grew over the last 10 minutes. Figures are late by as much.",
         ("min_records",),
     ),
+    AlertSpec(
+        "SupportCustomerFactsBehind",
+        "pipeline",
+        "sum(support_customer_facts_lag) > %(min_facts)s\n"
+        "and sum(deriv(support_customer_facts_lag[10m])) > 0",
+        "{{ $value }} customer facts wait to be joined, and more each minute",
+        "The workers' joiners fall behind on the customer facts (CONTRACT.md §9): over "
+        "%(min_facts)s wait and the backlog grew over the last 10 minutes. Re-contacts, and the "
+        "figures built on them, are late by as much.",
+        ("min_facts",),
+    ),
     # Range functions, not instant values, so that a worker that keeps stalling, exiting and
     # restarting (its series come and go between scrapes) still fires, and a partition that
     # moves to another worker is one series (the recording rules drop instance and job).

@@ -99,6 +99,15 @@ def pipeline_health() -> dashboard.Dashboard:
             alerts=("SupportConsumerStalled",),
         ),
         series_panel(
+            "Customer facts waiting",
+            "Customer facts (CONTRACT.md §9) not joined yet, per worker: its customer "
+            "partitions' end against its joiner's progress mark. Re-contacts are late by them.",
+            "short",
+            ("sum by (instance) (support_customer_facts_lag)", "{{instance}}"),
+            scale=LAG,
+            alerts=("SupportCustomerFactsBehind",),
+        ),
+        series_panel(
             "Dead letters (5 min)",
             "Records or events sent to the dead-letter topic in the last 5 minutes, by "
             "channel and reason.",
