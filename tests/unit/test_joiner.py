@@ -42,11 +42,14 @@ class Kafka:
 
     def __init__(self, size: int) -> None:
         self.size = size
+        self.asked = 0
+        """Fresh end offsets asked of Kafka."""
 
     async def first(self, topic: str, partition: int, fresh: bool = False) -> int:
         return 0
 
-    async def end(self, topic: str, partition: int) -> int:
+    async def end(self, topic: str, partition: int, fresh: bool = False) -> int:
+        self.asked += fresh
         return self.size
 
     async def each_chunk(self, topic: str, partition: int, start: int, end: int, handle) -> None:  # type: ignore[no-untyped-def]
@@ -100,10 +103,18 @@ def test_facts_queued_at_a_crash_after_the_topic_was_created_again_are_joined() 
 
 
 def test_a_redelivered_fact_does_not_read_the_partition_again() -> None:
-    """A fact at or before the mark of this topic (a redelivery) is joined alone."""
+    """Facts at or before the mark of this topic (redelivered, or queued while the joiner's
+    look at the partition's end joined them) are joined alone, without asking Kafka for the
+    partition's end each time (a known end past the mark settles it)."""
     joiner, joined, _ = agent({0: 20}, size=30)
-    asyncio.run(joiner.take(0, 15, b"v"))
-    assert joined == [15]
+
+    async def run() -> None:
+        for offset in (15, 16, 17):
+            await joiner.take(0, offset, b"v")
+
+    asyncio.run(run())
+    assert joined == [15, 16, 17]
+    assert joiner.ranges.asked == 0  # type: ignore[union-attr]
 
 
 class Consumer:

@@ -212,7 +212,7 @@ class CustomerAgent:
         last = self.joined.get(partition)
         if last is None or end > last + 1:  # Redis knows better (another agent, a restart)
             last = await self.customers.progress(self.topic, partition)
-        if last is not None and end <= last and last >= await ranges.end(self.topic, partition):
+        if last is not None and end <= last and await self._past_the_end(ranges, partition, last):
             # a mark past the partition's end: of a topic deleted and created again, whose
             # offsets started over; from its first record, then
             log.warning(
@@ -254,6 +254,13 @@ class CustomerAgent:
                 end,
             )
         return joined
+
+    async def _past_the_end(self, ranges: RangeReader, partition: int, last: int) -> bool:
+        """Whether `last` lies past the partition's end: a mark of a topic created again.
+        A known end (a lower bound) past it settles it without asking Kafka again."""
+        if last < await ranges.end(self.topic, partition):
+            return False
+        return last >= await ranges.end(self.topic, partition, fresh=True)
 
     async def _handle_or_give_up(self, partition: int, offset: int, value: bytes | None) -> str:
         """handle(); a fact that meets a corrupt state (written by hand) is given up with an

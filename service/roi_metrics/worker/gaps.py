@@ -78,6 +78,7 @@ class RangeReader:
         """Held while a range is read (one position, one range at a time)."""
         self._starting = asyncio.Lock()
         self._firsts: dict[TopicPartition, tuple[int, float]] = {}
+        self._ends: dict[TopicPartition, tuple[int, float]] = {}
 
     async def read(self, topic: str, partition: int, start: int, end: int) -> list[Record]:
         """Every record of [start, end) at once (a short range: see each_chunk)."""
@@ -136,16 +137,22 @@ class RangeReader:
         self._firsts[tp] = (first, time.monotonic())
         return first
 
-    async def end(self, topic: str, partition: int) -> int:
-        """The partition's end offset (the next record's), asked of Kafka now.
+    async def end(self, topic: str, partition: int, fresh: bool = False) -> int:
+        """The partition's end offset (the next record's), as known for at most
+        FIRST_OFFSET_SECONDS unless `fresh` (it only grows: a known one is a lower bound).
         RangeUnreadable when Kafka does not say."""
         tp = TopicPartition(topic, partition)
+        known = self._ends.get(tp)
+        if not fresh and known is not None and time.monotonic() - known[1] < FIRST_OFFSET_SECONDS:
+            return known[0]
         try:
             consumer = await self._started()
             offsets = await asyncio.wait_for(consumer.end_offsets([tp]), self.seconds)
         except Exception as error:
             raise RangeUnreadable(f"{topic}:{partition}: no end offset: {error}") from error
-        return int(offsets[tp])
+        end = int(offsets[tp])
+        self._ends[tp] = (end, time.monotonic())
+        return end
 
     async def _chunk(self, tp: TopicPartition, start: int, end: int) -> Chunk:
         """The next chunk of [start, end). The consumer is sought only when it is not at
