@@ -202,21 +202,27 @@ def ramp_status(report: Report, channel: str, tolerance: float | None) -> str:
     return "above" if band.lower > point.expected else "on"
 
 
+def channels_table(title: str, *columns: str) -> Table:
+    """A table of one row per channel: the channel's name, then `columns` of figures."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("channel")
+    for column in columns:
+        table.add_column(column, justify="right")
+    return table
+
+
 def journey_table(report: Report, window: Window, tolerance: float | None) -> Table:
     """What no vendor report shows (CONTRACT.md §9 to §12), per channel: customers who came back
     (re-contacts), the resolution ratio's 95 % band, the expected ratio of its ramp and where
     it stands against it (24h), revenue per conversation."""
-    title = f"Journeys and learning, {window.value} ({report.currency})"
-    table = Table(title=title, title_justify="left")
-    table.add_column("channel")
-    for column in (
+    table = channels_table(
+        f"Journeys and learning, {window.value} ({report.currency})",
         "re-contacts",
         "resolution (95 % band)",
         "expected (ramp)",
         "vs ramp, 24h",
         "revenue / conv.",
-    ):
-        table.add_column(column, justify="right")
+    )
     for channel, figures in report.channels.items():
         f = figures[window]
         band = f.resolution_interval
@@ -233,9 +239,8 @@ def journey_table(report: Report, window: Window, tolerance: float | None) -> Ta
 
 
 def channel_table(report: Report, window: Window) -> Table:
-    table = Table(title=f"Channels, {window.value} ({report.currency})", title_justify="left")
-    table.add_column("channel")
-    for column in (
+    table = channels_table(
+        f"Channels, {window.value} ({report.currency})",
         "conversations",
         "resolution",
         "escalation",
@@ -245,8 +250,7 @@ def channel_table(report: Report, window: Window) -> Table:
         "AI cost",
         "ROI",
         "CSAT AI / human",
-    ):
-        table.add_column(column, justify="right")
+    )
     for channel, figures in report.channels.items():
         f = figures[window]
         csat = " / ".join(amount(f.csat_mean.get(who), 1) for who in ("ai", "human"))

@@ -370,7 +370,9 @@ async def _join_tails(app: faust.App, runtime: Runtime, agent: CustomerAgent, to
             if not end:
                 continue
             await agent.catch_up(tp.partition, end)
-            last = await agent.customers.progress(topic, tp.partition)
+            last = agent.joined.get(tp.partition)  # what catch_up knows, else Redis's mark
+            if last is None:
+                last = await agent.customers.progress(topic, tp.partition)
             waiting += max(0, end - 1 - (last if last is not None else -1))
         except Exception as error:
             log.warning("customer facts of partition %d not joined yet (%s)", tp.partition, error)

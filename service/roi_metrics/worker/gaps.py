@@ -124,35 +124,36 @@ class RangeReader:
         """The partition's first offset (where retention left it), as known for at most
         FIRST_OFFSET_SECONDS unless `fresh`. RangeUnreadable when Kafka does not say. Takes
         no lock: it may be asked while a chunk is handled."""
-        tp = TopicPartition(topic, partition)
-        known = self._firsts.get(tp)
-        if not fresh and known is not None and time.monotonic() - known[1] < FIRST_OFFSET_SECONDS:
-            return known[0]
-        try:
-            consumer = await self._started()
-            offsets = await asyncio.wait_for(consumer.beginning_offsets([tp]), self.seconds)
-        except Exception as error:
-            raise RangeUnreadable(f"{topic}:{partition}: no first offset: {error}") from error
-        first = int(offsets[tp])
-        self._firsts[tp] = (first, time.monotonic())
-        return first
+        return await self._known(self._firsts, "first", topic, partition, fresh)
 
     async def end(self, topic: str, partition: int, fresh: bool = False) -> int:
         """The partition's end offset (the next record's), as known for at most
         FIRST_OFFSET_SECONDS unless `fresh` (it only grows: a known one is a lower bound).
-        RangeUnreadable when Kafka does not say."""
+        RangeUnreadable when Kafka does not say. Takes no lock, as `first`."""
+        return await self._known(self._ends, "end", topic, partition, fresh)
+
+    async def _known(
+        self,
+        known: dict[TopicPartition, tuple[int, float]],
+        which: str,
+        topic: str,
+        partition: int,
+        fresh: bool,
+    ) -> int:
+        """The partition's first or end offset, from `known` while recent, else from Kafka."""
         tp = TopicPartition(topic, partition)
-        known = self._ends.get(tp)
-        if not fresh and known is not None and time.monotonic() - known[1] < FIRST_OFFSET_SECONDS:
-            return known[0]
+        held = known.get(tp)
+        if not fresh and held is not None and time.monotonic() - held[1] < FIRST_OFFSET_SECONDS:
+            return held[0]
         try:
             consumer = await self._started()
-            offsets = await asyncio.wait_for(consumer.end_offsets([tp]), self.seconds)
+            ask = consumer.beginning_offsets if which == "first" else consumer.end_offsets
+            offsets = await asyncio.wait_for(ask([tp]), self.seconds)
         except Exception as error:
-            raise RangeUnreadable(f"{topic}:{partition}: no end offset: {error}") from error
-        end = int(offsets[tp])
-        self._ends[tp] = (end, time.monotonic())
-        return end
+            raise RangeUnreadable(f"{topic}:{partition}: no {which} offset: {error}") from error
+        offset = int(offsets[tp])
+        known[tp] = (offset, time.monotonic())
+        return offset
 
     async def _chunk(self, tp: TopicPartition, start: int, end: int) -> Chunk:
         """The next chunk of [start, end). The consumer is sought only when it is not at
