@@ -32,17 +32,12 @@ from roi_metrics.cli.render import (
     report_json,
     vendor_table,
 )
-from roi_metrics.domain.costcard import CostCard
 from roi_metrics.domain.events import MICROS_PER_SECOND
 from roi_metrics.domain.report import Report, build_report
 from roi_metrics.domain.timebuckets import Window
 from roi_metrics.ingest.contract import MAX_TIME_MICROS, MIN_TIME_MICROS, TIME_RANGE
 from roi_metrics.ingest.replay import Replay, newest_time_micros
 from roi_metrics.traffic.events import OperatorError, read_bytes
-
-
-def _tolerance(card: CostCard) -> float | None:
-    return None if card.ramp is None else card.ramp.tolerance
 
 
 def _print_report(
@@ -90,7 +85,7 @@ def report(
         raise redis_unreachable(error) from None
     finally:
         client.close()
-    _print_report(build_report(snapshot, card), chosen, as_json, {}, _tolerance(card))
+    _print_report(build_report(snapshot, card), chosen, as_json, {}, card.ramp_tolerance)
 
 
 def replay(
@@ -150,7 +145,7 @@ def replay(
         chosen,
         as_json,
         {"events": outcomes, "refused": refused},
-        _tolerance(card),
+        card.ramp_tolerance,
     )
     if not as_json:
         say(err, f"events: {_counts(outcomes)}; refused lines or events: {_counts(refused)}")

@@ -224,9 +224,10 @@ def top(
             problem = None
         except ERRORS as error:
             current, problem = None, redact_secrets(f"cannot read Redis: {error}")
-        tolerance = None if card.ramp is None else card.ramp.tolerance
         alerts = fetch_alerts(prometheus)
-        return frame(current, card.target_roi, chosen, alerts, problem, tolerance=tolerance)
+        return frame(
+            current, card.target_roi, chosen, alerts, problem, tolerance=card.ramp_tolerance
+        )
 
     started = time.monotonic()
 

@@ -309,6 +309,11 @@ class CostCard(_CardModel):
                 )
         return self
 
+    @property
+    def ramp_tolerance(self) -> float | None:
+        """The [ramp]'s tolerance (CONTRACT.md §11); None without [ramp]."""
+        return None if self.ramp is None else self.ramp.tolerance
+
     def channel_ramp(self, channel: str) -> ChannelRamp | None:
         """`channel`'s ramp: start and target its own or else the default channel's; go-live
         its own, else (a channel not listed) the default channel's, else the programme's.
